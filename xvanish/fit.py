@@ -1,0 +1,185 @@
+"""Decay-law fits of measured variances (numpy/scipy/pandas, no torch).
+
+Two laws are fitted to every series, both by least squares on the log of the measured
+quantity (the log of the mean, never the mean of logs: THEORY.md §1):
+
+* exponential, ``ln V = a + r·x``: ``rate`` r per unit of x (e-folding scale −1/r);
+* power, ``ln V = a + p·ln x``: ``rate`` p is the exponent.
+
+The better law is the one with the larger R² (same response, same number of parameters).
+Rates carry a 95% interval from the Student-t distribution on m − 2 degrees of freedom.
+Points with a non-positive or non-finite variance, or with non-finite gradients, are left
+out of a fit and listed in the ``excluded`` column, never silently averaged.
+
+Two kinds of series are fitted:
+
+* ``scale``: one group (e.g. ``input``, ``grad/target``) across the swept scale values;
+* ``profile``: inside one model, a family of groups (``preact/1 … preact/L``) against
+  their position (layer index, time step), for each scale value.
+
+Where rows carry a ``theory_var`` the same fit on it gives ``theory_rate``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from xvanish.stats import CONFIDENCE
+
+__all__ = ["FIT_COLUMNS", "LineFit", "best_fits", "fit_decay", "fit_line", "fit_records", "group_family"]
+
+FIT_COLUMNS = ("kind", "group", "scale", "law", "rate", "rate_lo", "rate_hi", "intercept",
+               "r2", "n_points", "better", "theory_rate", "x_min", "x_max", "excluded")
+
+_POSITION_SUFFIX = re.compile(r"/[-+0-9.eE]+$")
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """Least-squares line y = intercept + slope·x with a confidence interval on the slope."""
+
+    slope: float
+    slope_lo: float
+    slope_hi: float
+    intercept: float
+    r2: float
+    n_points: int
+
+
+def fit_line(x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE) -> LineFit:
+    """Ordinary least squares of ``y`` on ``x`` with a t-interval on the slope.
+
+    Returns NaNs where there are fewer than two points (no interval with fewer than three).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    m = x.size
+    if m < 2 or np.ptp(x) == 0:
+        return LineFit(math.nan, math.nan, math.nan, math.nan, math.nan, m)
+    x_mean, y_mean = x.mean(), y.mean()
+    sxx = np.sum((x - x_mean) ** 2)
+    slope = float(np.sum((x - x_mean) * (y - y_mean)) / sxx)
+    intercept = float(y_mean - slope * x_mean)
+    residual = y - intercept - slope * x
+    total = np.sum((y - y_mean) ** 2)
+    r2 = float(1 - np.sum(residual**2) / total) if total > 0 else 1.0
+    if m < 3:
+        return LineFit(slope, math.nan, math.nan, intercept, r2, m)
+    se = math.sqrt(np.sum(residual**2) / (m - 2) / sxx)
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df=m - 2)) * se
+    return LineFit(slope, slope - half, slope + half, intercept, r2, m)
+
+
+def group_family(group: str) -> str:
+    """``"preact/12"`` -> ``"preact"``; ``"grad/layer/3"`` -> ``"grad/layer"``."""
+    return _POSITION_SUFFIX.sub("", group)
+
+
+def _usable(rows: pd.DataFrame, quantity: str) -> tuple[pd.DataFrame, list[str]]:
+    """Rows a log fit can use, and a note for each one it cannot."""
+    value = rows[quantity].astype(float)
+    bad_value = ~(np.isfinite(value) & (value > 0))
+    bad_grads = rows["nonfinite_frac"].astype(float) > 0
+    notes = []
+    for _, row in rows[bad_value | bad_grads].iterrows():
+        reason = "non-finite gradients" if row["nonfinite_frac"] > 0 else f"{quantity}={row[quantity]:.3g}"
+        notes.append(f"{row['group']}@{row['scale']:g}: {reason}")
+    return rows[~(bad_value | bad_grads)], notes
+
+
+def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:
+    theory = rows["theory_var"].astype(float).to_numpy()
+    if theory.size < 2 or not np.all(np.isfinite(theory) & (theory > 0)):
+        return math.nan
+    return fit_line(x, np.log(theory)).slope
+
+
+def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.DataFrame,
+                quantity: str, excluded: list[str], confidence: float) -> list[dict]:
+    """Exponential and power-law records for one series (x ascending, rows aligned)."""
+    y = np.log(rows[quantity].astype(float).to_numpy())
+    records = []
+    laws = {"exponential": x}
+    if x.size and np.all(x > 0):
+        laws["power"] = np.log(x)
+    for law, regressor in laws.items():
+        line = fit_line(regressor, y, confidence)
+        records.append({
+            "kind": kind, "group": group, "scale": scale, "law": law,
+            "rate": line.slope, "rate_lo": line.slope_lo, "rate_hi": line.slope_hi,
+            "intercept": line.intercept, "r2": line.r2, "n_points": line.n_points,
+            "better": False, "theory_rate": _theory_slope(regressor, rows),
+            "x_min": float(x.min()) if x.size else math.nan,
+            "x_max": float(x.max()) if x.size else math.nan,
+            "excluded": "; ".join(excluded),
+        })
+    scored = [r for r in records if math.isfinite(r["r2"])]
+    if len(scored) == 2:
+        max(scored, key=lambda r: r["r2"])["better"] = True
+    elif len(scored) == 1:
+        scored[0]["better"] = True
+    return records
+
+
+def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
+              profile_skip: int = 0, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Fit exponential and power decay laws to a results table.
+
+    Args:
+        df: rows in the ``results.csv`` schema (from :func:`xvanish.measure` / :func:`xvanish.sweep`).
+        quantity: the column fitted on the log scale (``var`` or ``mean_sq``).
+        min_points: series with fewer usable points are skipped.
+        profile_skip: leave out profile positions below ``profile_skip + min(position)``
+            (e.g. the first layers while q^l converges, THEORY.md §1).
+        confidence: level of the rate intervals.
+
+    Returns:
+        One row per (kind, group, scale, law) with columns :data:`FIT_COLUMNS`. ``kind`` is
+        ``"scale"`` (a group across the sweep; ``scale`` is NaN) or ``"profile"`` (a family
+        of groups against position inside the model at that ``scale``). ``better`` marks
+        the law with the larger R² of each series.
+
+    Example:
+        >>> fits = fit_decay(df)  # doctest: +SKIP
+        >>> fits[(fits.kind == "scale") & fits.better][["group", "law", "rate", "rate_lo", "rate_hi"]]  # doctest: +SKIP
+    """
+    records: list[dict] = []
+    if df.empty:
+        return pd.DataFrame(columns=list(FIT_COLUMNS))
+    scales = df["scale"].astype(float)
+    if scales.nunique() >= min_points:
+        for group, rows in df.groupby("group", sort=False):
+            usable, excluded = _usable(rows.sort_values("scale"), quantity)
+            if len(usable) >= min_points:
+                x = usable["scale"].astype(float).to_numpy()
+                records += _fit_series("scale", group, math.nan, x, usable, quantity, excluded, confidence)
+    positioned = df[np.isfinite(df["position"].astype(float))]
+    for (scale, family), rows in positioned.groupby([positioned["scale"].fillna(math.nan),
+                                                     positioned["group"].map(group_family)],
+                                                    sort=False, dropna=False):
+        rows = rows.sort_values("position")
+        first = rows["position"].astype(float).min()
+        rows = rows[rows["position"].astype(float) >= first + profile_skip]
+        usable, excluded = _usable(rows, quantity)
+        if len(usable) >= min_points:
+            x = usable["position"].astype(float).to_numpy()
+            records += _fit_series("profile", family, float(scale), x, usable, quantity, excluded, confidence)
+    frame = pd.DataFrame(records, columns=list(FIT_COLUMNS))
+    return frame
+
+
+def best_fits(fits: pd.DataFrame) -> pd.DataFrame:
+    """Only the better law of each series."""
+    return fits[fits["better"].astype(bool)]
+
+
+def fit_records(fits: pd.DataFrame) -> list[dict]:
+    """JSON-ready records (NaN -> None)."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in fits.to_dict("records")]
+

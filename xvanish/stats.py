@@ -1,0 +1,118 @@
+"""Per-group statistics of a gradient batch (numpy only, no torch).
+
+Statistics are built from smaller statistics, as BackPACK builds a variance from the mean
+and the sum of squares: each draw (row of the ``[n, k]`` batch) is reduced to its count of
+finite entries and its sums of g and g², and everything, the confidence interval included,
+is computed from those per-draw sums. Entries of one draw may be correlated (the weights
+of one layer of one network); draws are independent. The interval therefore treats the
+*draw* as the unit: an influence-function (delta-method) standard error of the pooled
+variance over draws, which for k = 1 is the classical fourth-moment interval
+Var(s²) ≈ (μ₄ − σ⁴)/n, taken on the log scale (the sampling distribution of a variance is
+right-skewed; the log interval stays positive and covers better on heavy-tailed data) with
+Bonett's (2006) small-sample adjustment. Coverage is checked by a test on Laplace data
+(kurtosis 6) with known variance.
+
+Non-finite entries are counted (``nonfinite_frac``) and left out of every moment; they are
+never averaged in. Exact zeros are counted (``zero_frac``): underflow is part of the story.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+__all__ = ["CONFIDENCE", "summarize", "variance_ci"]
+
+#: Two-sided confidence level of every interval xvanish reports.
+CONFIDENCE = 0.95
+
+
+def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per-draw count of finite entries, sum and sum of squares; and the non-finite count."""
+    finite = np.isfinite(values)
+    clean = np.where(finite, values, 0.0)
+    counts = finite.sum(axis=1).astype(np.float64)
+    return counts, clean.sum(axis=1), np.square(clean).sum(axis=1), int(values.size - finite.sum())
+
+
+def _pooled_variance(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
+    """Unbiased pooled variance of all finite entries and their mean, from per-draw sums."""
+    total = counts.sum()
+    if total < 2:
+        return math.nan, math.nan
+    mean = sums.sum() / total
+    # Centre before squaring to avoid cancellation when |mean| >> std.
+    centred = squares.sum() - 2 * mean * sums.sum() + total * mean**2
+    return max(centred, 0.0) / (total - 1), mean
+
+
+def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
+                confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Pooled variance and its confidence interval from per-draw sums (draws independent).
+
+    The pooled variance is V = A/C − (B/C)² (A = Σ squares, B = Σ sums, C = Σ counts),
+    a smooth function of draw means. Its influence per draw is
+    ψ_i = [(q_i − c_i (V + m²)) − 2 m (s_i − c_i m)] / c̄ with m = B/C, c̄ = C/n, and
+    SE(V) = sd(ψ)/√n (the delta method; for one entry per draw this is the fourth-moment
+    interval). The interval is c·V·exp(±c·z·SE/V·√(n/(n−1))) with c = n/(n − z)
+    (Bonett 2006, "Approximate confidence interval for standard deviation of nonnormal
+    distributions"): symmetric on the log scale.
+
+    Args:
+        counts, sums, squares: per-draw finite count, Σg and Σg², each of shape [n].
+        confidence: two-sided level.
+
+    Returns:
+        ``(var, lo, hi)``; NaNs when fewer than two draws carry finite values.
+    """
+    keep = counts > 0
+    counts, sums, squares = counts[keep], sums[keep], squares[keep]
+    n = counts.size
+    var, mean = _pooled_variance(counts, sums, squares)
+    if n < 2 or not math.isfinite(var):
+        return var, math.nan, math.nan
+    if var == 0.0:
+        return 0.0, 0.0, 0.0
+    biased = var * (counts.sum() - 1) / counts.sum()
+    influence = ((squares - counts * (biased + mean**2)) - 2 * mean * (sums - counts * mean)) / counts.mean()
+    relative_se = float(np.std(influence, ddof=1)) / math.sqrt(n) / var
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    # Bonett's (2006) small-sample adjustment c = n/(n - z): without it the log interval
+    # under-covers on heavy tails at n <~ 200 (Laplace, n = 50: 0.87 -> 0.92).
+    adjust = n / (n - z)
+    spread = adjust * z * relative_se * math.sqrt(n / (n - 1))
+    var_centre = adjust * var
+    return var, var_centre * math.exp(-spread), var_centre * math.exp(spread)
+
+
+def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Statistics of one gradient group.
+
+    Args:
+        values: ``[n, k]`` float array, one row per independent draw.
+        confidence: level of the variance interval.
+
+    Returns:
+        ``mean, var, var_lo, var_hi, mean_sq, mean_abs, zero_frac, nonfinite_frac`` over the
+        finite entries (fractions over all entries).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    counts, sums, squares, nonfinite = _row_sums(values)
+    var, lo, hi = variance_ci(counts, sums, squares, confidence)
+    total = counts.sum()
+    finite_values = values[np.isfinite(values)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "mean": float(sums.sum() / total) if total else math.nan,
+            "var": var,
+            "var_lo": lo,
+            "var_hi": hi,
+            "mean_sq": float(squares.sum() / total) if total else math.nan,
+            "mean_abs": float(np.abs(finite_values).mean()) if total else math.nan,
+            "zero_frac": float((finite_values == 0).sum() / values.size),
+            "nonfinite_frac": float(nonfinite / values.size),
+        }
