@@ -154,6 +154,8 @@ class Domain:
             raises :class:`ConfigError`.
         factory: ``factory(**config_fields) -> Sampler``.
         natural_axis: the default ``sweep.param`` (``depth`` for MLPs, ``n_qubits`` for VQCs).
+        headline_group: the group plotted and tabulated across the sweep by default
+            (``preact/1`` for MLPs: the signal that reaches the first layer).
         description: one line for listings.
     """
 
@@ -161,6 +163,7 @@ class Domain:
     config: type
     factory: Callable[..., Sampler]
     natural_axis: str
+    headline_group: str
     description: str = ""
 
 
@@ -306,6 +309,7 @@ def sweep(
     seed: int,
     *,
     out_dir: str | os.PathLike[str] | None = None,
+    linked: Mapping[str, Sequence[Any]] | None = None,
     resume: bool = False,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
     **fixed: Any,
@@ -321,6 +325,8 @@ def sweep(
         values: the scale values.
         n_samples: draws per point (>= 2).
         seed: the run seed.
+        linked: other keywords that change along with ``param``: key -> values aligned with
+            ``values`` (e.g. ``n_layers`` growing with ``n_qubits``).
         out_dir: if given, ``results.csv`` there is rewritten atomically after each point,
             so a killed sweep keeps its finished points.
         resume: reuse rows of ``out_dir/results.csv`` from an identical earlier point.
@@ -336,9 +342,14 @@ def sweep(
     require(len(values) > 0, "sweep.values", list(values), "must list at least one value")
     require(isinstance(n_samples, (int, np.integer)) and n_samples >= 2,
             "measure.n_samples", n_samples, "must be an integer >= 2")
+    linked = dict(linked or {})
+    for key, series in linked.items():
+        require(len(series) == len(values), f"sweep.linked.{key}", list(series),
+                f"must have one value per sweep value ({len(values)})")
     samplers = []
-    for value in values:
-        samplers.append(factory(**{**fixed, param: value}))
+    for index, value in enumerate(values):
+        point = {**fixed, **{key: series[index] for key, series in linked.items()}, param: value}
+        samplers.append(factory(**point))
     csv_path = Path(out_dir) / "results.csv" if out_dir is not None else None
     previous = None
     if resume and csv_path is not None and csv_path.exists():

@@ -139,7 +139,8 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
         confidence: level of the rate intervals.
 
     Returns:
-        One row per (kind, group, scale, law) with columns :data:`FIT_COLUMNS`. ``kind`` is
+        One row per (kind, group, scale, law) with columns :data:`FIT_COLUMNS` (preceded
+        by ``variant`` when ``df`` has that column: each variant is fitted on its own). ``kind`` is
         ``"scale"`` (a group across the sweep; ``scale`` is NaN) or ``"profile"`` (a family
         of groups against position inside the model at that ``scale``). ``better`` marks
         the law with the larger R² of each series.
@@ -148,9 +149,17 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
         >>> fits = fit_decay(df)  # doctest: +SKIP
         >>> fits[(fits.kind == "scale") & fits.better][["group", "law", "rate", "rate_lo", "rate_hi"]]  # doctest: +SKIP
     """
-    records: list[dict] = []
     if df.empty:
         return pd.DataFrame(columns=list(FIT_COLUMNS))
+    if "variant" in df.columns:
+        parts = []
+        for variant, rows in df.groupby("variant", sort=False):
+            part = fit_decay(rows.drop(columns="variant"), quantity=quantity, min_points=min_points,
+                             profile_skip=profile_skip, confidence=confidence)
+            part.insert(0, "variant", variant)
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+    records: list[dict] = []
     scales = df["scale"].astype(float)
     if scales.nunique() >= min_points:
         for group, rows in df.groupby("group", sort=False):

@@ -47,7 +47,7 @@ def get_domain(name: str) -> Domain:
     """
     targets = _targets()
     if name not in targets:
-        raise ConfigError(f"domain={name!r}: unknown domain; installed: {', '.join(sorted(targets))}")
+        raise ConfigError("domain", name, "unknown domain; installed: " + ", ".join(sorted(targets)))
     module_name, _, attribute = targets[name].partition(":")
     domain = getattr(importlib.import_module(module_name), attribute)
     if not isinstance(domain, Domain):

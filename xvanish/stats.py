@@ -29,12 +29,17 @@ __all__ = ["CONFIDENCE", "summarize", "variance_ci"]
 CONFIDENCE = 0.95
 
 
-def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per-draw count of finite entries, sum and sum of squares; and the non-finite count."""
+def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float]:
+    """Per-draw finite count, Σ(g − c) and Σ(g − c)² about a shift c; the non-finite count; c.
+
+    The shift c (the mean of the finite entries) keeps the sums of squares from cancelling
+    catastrophically when |mean| >> std; the variance and its interval do not depend on c.
+    """
     finite = np.isfinite(values)
-    clean = np.where(finite, values, 0.0)
+    shift = float(values[finite].mean()) if finite.any() else 0.0
+    clean = np.where(finite, values - shift, 0.0)
     counts = finite.sum(axis=1).astype(np.float64)
-    return counts, clean.sum(axis=1), np.square(clean).sum(axis=1), int(values.size - finite.sum())
+    return counts, clean.sum(axis=1), np.square(clean).sum(axis=1), int(values.size - finite.sum()), shift
 
 
 def _pooled_variance(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
@@ -43,9 +48,7 @@ def _pooled_variance(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) 
     if total < 2:
         return math.nan, math.nan
     mean = sums.sum() / total
-    # Centre before squaring to avoid cancellation when |mean| >> std.
-    centred = squares.sum() - 2 * mean * sums.sum() + total * mean**2
-    return max(centred, 0.0) / (total - 1), mean
+    return max(squares.sum() - total * mean**2, 0.0) / (total - 1), mean
 
 
 def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
@@ -101,17 +104,17 @@ def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, f
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    counts, sums, squares, nonfinite = _row_sums(values)
+    counts, sums, squares, nonfinite, shift = _row_sums(values)
     var, lo, hi = variance_ci(counts, sums, squares, confidence)
     total = counts.sum()
     finite_values = values[np.isfinite(values)]
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
-            "mean": float(sums.sum() / total) if total else math.nan,
+            "mean": shift + float(sums.sum() / total) if total else math.nan,
             "var": var,
             "var_lo": lo,
             "var_hi": hi,
-            "mean_sq": float(squares.sum() / total) if total else math.nan,
+            "mean_sq": float(np.square(finite_values).mean()) if total else math.nan,
             "mean_abs": float(np.abs(finite_values).mean()) if total else math.nan,
             "zero_frac": float((finite_values == 0).sum() / values.size),
             "nonfinite_frac": float(nonfinite / values.size),

@@ -1,0 +1,81 @@
+"""Decay-law fits recover known rates; intervals cover at the nominal rate."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xvanish.fit import best_fits, fit_decay, fit_line, group_family
+
+
+def _rows(scales, variances, group="g", positions=None, theory=None):
+    return pd.DataFrame({
+        "scale": np.asarray(scales, float),
+        "group": group,
+        "position": np.nan if positions is None else positions,
+        "var": variances,
+        "nonfinite_frac": 0.0,
+        "theory_var": np.nan if theory is None else theory,
+    })
+
+
+def test_exact_exponential_recovers_rate_and_theory_rate():
+    scales = np.arange(2, 11)
+    fits = fit_decay(_rows(scales, 3.0 * np.exp(-0.7 * scales), theory=np.exp(-0.69 * scales)))
+    best = best_fits(fits).iloc[0]
+    assert best["law"] == "exponential"
+    assert best["rate"] == pytest.approx(-0.7, abs=1e-12)
+    assert best["theory_rate"] == pytest.approx(-0.69, abs=1e-12)
+
+
+def test_power_law_data_prefers_power_law():
+    scales = np.array([2, 4, 8, 16, 32, 64])
+    fits = fit_decay(_rows(scales, scales**-1.5))
+    best = best_fits(fits).iloc[0]
+    assert best["law"] == "power" and best["rate"] == pytest.approx(-1.5, abs=1e-12)
+
+
+def test_slope_interval_covers_at_nominal_rate():
+    # Gaussian noise on ln V: the t-interval is exact, so coverage over 2000 fits is
+    # binomial around 0.95; 3 standard errors (±0.0146) bound a false failure at 0.3%.
+    rng = np.random.default_rng(11)
+    x = np.arange(2.0, 11.0)
+    hits = 0
+    for _ in range(2000):
+        line = fit_line(x, -0.5 * x + 0.1 * rng.standard_normal(x.size))
+        hits += line.slope_lo <= -0.5 <= line.slope_hi
+    assert abs(hits / 2000 - 0.95) <= 3 * math.sqrt(0.95 * 0.05 / 2000)
+
+
+def test_profile_fit_uses_positions_and_skip():
+    positions = np.arange(1, 21)
+    variances = np.where(positions <= 5, 1.0, np.exp(-0.2 * positions))
+    rows = _rows(np.full(20, 20.0), variances, positions=positions)
+    rows["group"] = [f"preact/{p}" for p in positions]
+    fits = fit_decay(rows, profile_skip=5)
+    profile = fits[(fits.kind == "profile") & (fits.law == "exponential")].iloc[0]
+    assert profile["group"] == "preact" and profile["rate"] == pytest.approx(-0.2, abs=1e-12)
+    assert profile["x_min"] == 6
+
+
+def test_unusable_points_are_excluded_and_listed():
+    rows = _rows([1, 2, 3, 4, 5], [np.exp(-1), np.exp(-2), 0.0, np.exp(-4), np.exp(-5)])
+    rows.loc[4, "nonfinite_frac"] = 0.1
+    best = best_fits(fit_decay(rows)).iloc[0]
+    assert best["n_points"] == 3 and best["rate"] == pytest.approx(-1.0, abs=1e-12)
+    assert "var=0" in best["excluded"] and "non-finite" in best["excluded"]
+
+
+def test_variants_are_fitted_separately():
+    a = _rows([1, 2, 3], np.exp(-np.array([1, 2, 3.0])))
+    b = _rows([1, 2, 3], np.exp(-2 * np.array([1, 2, 3.0])))
+    a["variant"], b["variant"] = "a", "b"
+    fits = best_fits(fit_decay(pd.concat([a, b])))
+    rates = dict(zip(fits["variant"], fits["rate"]))
+    assert rates["a"] == pytest.approx(-1) and rates["b"] == pytest.approx(-2)
+
+
+@pytest.mark.parametrize("group, family", [("preact/12", "preact"), ("grad/layer/3", "grad/layer"), ("input", "input")])
+def test_group_family(group, family):
+    assert group_family(group) == family

@@ -1,0 +1,76 @@
+"""Statistics against closed forms and naive numpy."""
+
+import math
+
+import numpy as np
+import pytest
+
+from xvanish import stats
+
+# Coverage is a binomial proportion over independent replications: 3 standard errors of
+# sqrt(0.95·0.05/R) bound a false failure at ~0.3% if the interval is exact.
+REPLICATIONS = 2000
+COVERAGE_SLACK = 3 * math.sqrt(0.95 * 0.05 / REPLICATIONS)  # = 0.0146
+
+
+def _coverage(draw, true_var: float, n: int, k: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    data = draw(rng, (REPLICATIONS, n, k))
+    hits = 0
+    for values in data:
+        summary = stats.summarize(values)
+        hits += summary["var_lo"] <= true_var <= summary["var_hi"]
+    return hits / REPLICATIONS
+
+
+@pytest.mark.parametrize(
+    "name, draw, true_var, n, k",
+    [
+        # Laplace(0, 1): variance 2, kurtosis 6 — heavy-tailed with a known variance.
+        ("laplace", lambda g, s: g.laplace(0.0, 1.0, s), 2.0, 1000, 1),
+        # Correlated entries inside a draw (a shared offset per row), as within one layer's
+        # gradient: pooled variance 1 + 1 = 2; the interval must treat the draw as the unit.
+        ("correlated-rows", lambda g, s: g.standard_normal(s[:-1] + (1,)) + g.standard_normal(s), 2.0, 400, 8),
+        ("gaussian", lambda g, s: g.standard_normal(s), 1.0, 200, 1),
+    ],
+)
+def test_variance_interval_covers_true_variance_at_nominal_rate(name, draw, true_var, n, k):
+    coverage = _coverage(draw, true_var, n, k, seed=7)
+    assert abs(coverage - 0.95) <= COVERAGE_SLACK, f"{name}: coverage {coverage:.4f}"
+
+
+def test_summary_matches_naive_numpy():
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.3, 2.0, size=(50, 7))
+    values[0, :3] = 0.0
+    summary = stats.summarize(values)
+    flat = values.ravel()
+    assert summary["mean"] == pytest.approx(flat.mean(), rel=1e-12)
+    assert summary["var"] == pytest.approx(flat.var(ddof=1), rel=1e-12)
+    assert summary["mean_sq"] == pytest.approx(np.mean(flat**2), rel=1e-12)
+    assert summary["mean_abs"] == pytest.approx(np.mean(np.abs(flat)), rel=1e-12)
+    assert summary["zero_frac"] == pytest.approx(3 / flat.size)
+    assert summary["nonfinite_frac"] == 0.0
+
+
+def test_nonfinite_values_are_counted_and_left_out_never_averaged():
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal((40, 5))
+    clean = values.copy()
+    values[2, 1], values[5, 0], values[9, 4] = np.nan, np.inf, -np.inf
+    summary = stats.summarize(values)
+    assert summary["nonfinite_frac"] == pytest.approx(3 / values.size)
+    kept = clean.ravel()[np.isfinite(values.ravel())]
+    assert summary["var"] == pytest.approx(kept.var(ddof=1), rel=1e-12)
+    assert math.isfinite(summary["var_lo"]) and math.isfinite(summary["var_hi"])
+
+
+def test_all_zero_group_has_zero_variance_and_full_zero_fraction():
+    summary = stats.summarize(np.zeros((10, 3)))
+    assert summary["var"] == 0.0 and summary["zero_frac"] == 1.0
+
+
+def test_large_mean_does_not_cancel_catastrophically():
+    rng = np.random.default_rng(5)
+    values = 1e8 + rng.standard_normal((200, 4))
+    assert stats.summarize(values)["var"] == pytest.approx(values.ravel().var(ddof=1), rel=1e-6)

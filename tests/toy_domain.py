@@ -1,0 +1,53 @@
+"""A tiny numpy domain with a known answer, for testing the core without any framework.
+
+Each draw has `depth` groups ``layer/<l>`` of `width` independent N(0, decay^(depth-l))
+entries, an ``input`` group of variance decay^depth, and a cost N(0, 1).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from xvanish.core import Domain, GradientBatch, make_config, require
+
+
+@dataclasses.dataclass
+class ToyConfig:
+    depth: int = 4
+    width: int = 3
+    decay: float = 0.5
+
+    def __post_init__(self):
+        require(isinstance(self.depth, int) and self.depth >= 1, "depth", self.depth, "must be an integer >= 1")
+        require(self.decay > 0, "decay", self.decay, "must be > 0")
+
+
+class ToySampler:
+    domain = "toy"
+
+    def __init__(self, config: ToyConfig):
+        self.config = config
+        self.calls = 0
+
+    def sample(self, n, seed):
+        self.calls += 1
+        rng = np.random.default_rng(seed)
+        depth, width, decay = self.config.depth, self.config.width, self.config.decay
+        scales = decay ** ((depth - np.arange(1, depth + 1)) / 2)
+        layers = rng.standard_normal((n, depth, width)) * scales[None, :, None]
+        grads = {f"layer/{l}": layers[:, l - 1] for l in range(1, depth + 1)}
+        grads["input"] = rng.standard_normal((n, width)) * decay ** (depth / 2)
+        positions = {f"layer/{l}": l for l in range(1, depth + 1)} | {"input": None}
+        return GradientBatch(grads, positions, cost=rng.standard_normal(n))
+
+    def theory_var(self):
+        depth, decay = self.config.depth, self.config.decay
+        return {f"layer/{l}": decay ** (depth - l) for l in range(1, depth + 1)} | {"input": decay**depth}
+
+
+def sampler(**kwargs):
+    return ToySampler(make_config(ToyConfig, **kwargs))
+
+
+DOMAIN = Domain(name="toy", config=ToyConfig, factory=sampler, natural_axis="depth",
+                headline_group="input", description="known-answer test domain")
