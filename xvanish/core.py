@@ -279,6 +279,10 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    # mkstemp creates 0600; a results file should get the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         frame.to_csv(tmp, index=False)
         os.replace(tmp, path)
@@ -296,7 +300,9 @@ def _resumable_rows(previous: pd.DataFrame | None, scale: float, seed: int, n_sa
     for key, value in config_columns.items():
         if key not in previous.columns:
             return None
-        match &= previous[key].astype(str) == str(value)
+        # A None config value is written as an empty cell and read back as NaN.
+        column = previous[key]
+        match &= column.isna() if value is None else column.astype(str) == str(value)
     rows = previous[match]
     return rows if len(rows) else None
 

@@ -1,0 +1,293 @@
+"""End-to-end tests of ``python -m xvanish`` with the real ``mlp`` domain at tiny sizes.
+
+Subprocesses (a real interpreter, exit codes, stderr) for one single run, one multirun of
+two jobs with two variants each (aggregation, variants), a resume, and one bad input; every bad input is
+run in-process through the same entry point (``xvanish.cli.main``), which is what
+``python -m xvanish`` calls, to keep the suite fast (each subprocess pays ~3 s of imports).
+"""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from xvanish import cli
+from xvanish.core import RESULT_COLUMNS
+from xvanish.domains import mlp
+from xvanish.fit import fit_decay
+from xvanish.schema import packaged_options
+
+TINY = ["domain.width=8", "measure.n_samples=8"]
+DEPTHS = [2, 3, 4]
+# Explicit weight_var: every config value is then non-null (see test_resume_reuses_finished_points).
+VARIANTS = ("variants=[{name:relu_he,domain:{activation:relu,init:normal,weight_var:2.0}},"
+            "{name:tanh,domain:{activation:tanh,init:normal,weight_var:1.0}}]")
+RESULT_FILES = ("results.csv", "summary.json", "plot.png")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MLP_KEYS = [field for field in mlp.MLPConfig.__dataclass_fields__]
+
+
+def xvanish(*args, timeout=300):
+    """Run the real CLI in a fresh interpreter, without the user's HYDRA_FULL_ERROR."""
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    return subprocess.run([sys.executable, "-m", "xvanish", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def values_arg(values):
+    return "sweep.values=[" + ",".join(map(str, values)) + "]"
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    height, width, _ = imread(path).shape
+    assert width > height > 100  # two panels side by side
+
+
+# --------------------------------------------------------------------------- single run
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("single")
+    proc = xvanish(*TINY, values_arg(DEPTHS), f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    return proc, run_dir
+
+
+def test_single_run_results_csv_has_the_contract_columns(single_run):
+    _, run_dir = single_run
+    df = pd.read_csv(run_dir / "results.csv")
+    assert list(df.columns) == list(RESULT_COLUMNS) + MLP_KEYS
+    assert sorted(df["scale"].unique()) == DEPTHS
+    assert (df["depth"] == df["scale"]).all() and (df["width"] == 8).all() and (df["n_samples"] == 8).all()
+    assert set(df[df["scale"] == 2]["group"]) >= {"preact/1", "preact/2", "input", "cost"}
+
+
+def test_single_run_summary_matches_an_independent_fit_of_the_csv(single_run):
+    """The headline rate must be the least-squares slope of ln var on depth of the CSV's own
+    numbers (np.polyfit, independent of xvanish.fit); 1e-9 relative covers CSV round-off."""
+    _, run_dir = single_run
+    df = pd.read_csv(run_dir / "results.csv")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["domain"] == "mlp" and summary["scale_name"] == "depth"
+    assert summary["headline_group"] == mlp.DOMAIN.headline_group
+    (headline,) = summary["headline"]
+    rows = df[df["group"] == summary["headline_group"]].sort_values("scale")
+    x = rows["scale"].to_numpy(float)
+    regressor = {"exponential": x, "power": np.log(x)}[headline["fit"]["law"]]
+    slope = np.polyfit(regressor, np.log(rows["var"].to_numpy()), 1)[0]
+    assert headline["fit"]["rate"] == pytest.approx(slope, rel=1e-9)
+    assert headline["profile"]["group"] == "preact" and headline["profile"]["scale"] == max(DEPTHS)
+    assert len(summary["fits"]) == len(fit_decay(df))
+    assert summary["config"]["domain"]["width"] == 8 and summary["config"]["measure"]["n_samples"] == 8
+    assert summary["nonfinite"] == {"count": 0, "rows": []}
+    assert {"xvanish", "torch", "numpy", "scipy", "pandas", "hydra-core"} <= set(summary["versions"])
+    assert summary["wall_seconds"] > 0 and summary["n_rows"] == len(df)
+    assert "domain.width=8" in summary["overrides"]
+
+
+def test_single_run_plot_and_console_table(single_run):
+    proc, run_dir = single_run
+    assert_png(run_dir / "plot.png")
+    df = pd.read_csv(run_dir / "results.csv")
+    for row in df[df["group"] == "preact/1"].itertuples():
+        assert f"{row.var:.3e}" in proc.stdout and f"{row.theory_var:.3e}" in proc.stdout
+    assert "preact/1 across depth" in proc.stdout
+    assert "per depth:" in proc.stdout or "in depth:" in proc.stdout
+    assert "better law:" in proc.stdout
+    assert "\r" not in proc.stderr  # no progress bar when stderr is not a terminal
+    assert "error" not in proc.stderr.lower()
+
+
+# --------------------------------------------------------------------------- multirun, variants, resume
+
+@pytest.fixture(scope="module")
+def multirun(tmp_path_factory):
+    """Two jobs (basic launcher), each a run with two variants."""
+    sweep_dir = tmp_path_factory.mktemp("multirun")
+    proc = xvanish("-m", *TINY[1:], values_arg([2, 3]), VARIANTS, "domain.width=4,8", f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 0, proc.stderr
+    return proc, sweep_dir
+
+
+def test_multirun_aggregates_jobs_at_the_sweep_root(multirun):
+    _, sweep_dir = multirun
+    jobs = [pd.read_csv(sweep_dir / str(job) / "results.csv") for job in (0, 1)]
+    combined = pd.read_csv(sweep_dir / "results.csv")
+    assert list(combined.columns[:4]) == ["job", "overrides", "domain.width", "variant"]
+    assert len(combined) == sum(map(len, jobs))
+    assert (combined["domain.width"] == combined["width"]).all() and set(combined["width"]) == {4, 8}
+    pd.testing.assert_frame_equal(combined[combined["job"] == 1].iloc[:, 3:].reset_index(drop=True), jobs[1])
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert summary["n_jobs"] == 2 and summary["swept_keys"] == ["domain.width"] and summary["missing"] == []
+    assert [job["dir"] for job in summary["jobs"]] == ["0", "1"]
+    assert [(entry["job"], entry["variant"], entry["series"]) for entry in summary["headline"]] == [
+        (0, "relu_he", "domain.width=4 relu_he"), (0, "tanh", "domain.width=4 tanh"),
+        (1, "relu_he", "domain.width=8 relu_he"), (1, "tanh", "domain.width=8 tanh")]
+    assert_png(sweep_dir / "plot.png")
+
+
+def test_variants_are_series_of_one_run(multirun):
+    _, sweep_dir = multirun
+    run_dir = sweep_dir / "0"
+    df = pd.read_csv(run_dir / "results.csv")
+    assert df.columns[0] == "variant"
+    assert list(df.columns[1:]) == list(RESULT_COLUMNS) + MLP_KEYS
+    activation = df.groupby("variant")["activation"].agg(set).to_dict()
+    assert activation == {"relu_he": {"relu"}, "tanh": {"tanh"}}
+    for name in ("relu_he", "tanh"):
+        part = pd.read_csv(run_dir / "variants" / name / "results.csv")
+        pd.testing.assert_frame_equal(part, df[df["variant"] == name].drop(columns="variant").reset_index(drop=True))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [entry["variant"] for entry in summary["headline"]] == ["relu_he", "tanh"]
+    assert {record["variant"] for record in summary["fits"]} == {"relu_he", "tanh"}
+    assert_png(run_dir / "plot.png")
+
+
+def test_resume_reuses_finished_points(multirun, tmp_path):
+    """Re-run job 0's config with one more depth in a copy of its directory: the earlier
+    points come back unchanged, timing included (a re-measurement would differ)."""
+    _, sweep_dir = multirun
+    shutil.copytree(sweep_dir / "0", tmp_path, dirs_exist_ok=True)
+    before = pd.read_csv(tmp_path / "results.csv")
+    proc = xvanish(*TINY[1:], "domain.width=4", values_arg([2, 3, 4]), VARIANTS, "measure.resume=true",
+                   f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    after = pd.read_csv(tmp_path / "results.csv")
+    pd.testing.assert_frame_equal(after[after["scale"] < 4].reset_index(drop=True), before)
+    assert set(after[after["scale"] == 4]["variant"]) == {"relu_he", "tanh"}
+
+
+@pytest.mark.skipif(os.environ.get("XVANISH_TEST_LAUNCHERS") != "1",
+                    reason="joblib workers re-import torch (20-40 s); set XVANISH_TEST_LAUNCHERS=1")
+def test_multirun_with_the_joblib_launcher(tmp_path):
+    proc = xvanish("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY[1:], values_arg(DEPTHS),
+                   "domain.width=4,8", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    combined = pd.read_csv(tmp_path / "results.csv")
+    assert set(combined["job"]) == {0, 1} and set(combined["width"]) == {4, 8}
+    assert_png(tmp_path / "plot.png")
+
+
+# --------------------------------------------------------------------------- bad input
+
+def assert_one_error_line(stderr, *fragments):
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def assert_no_results(run_dir):
+    for name in RESULT_FILES:
+        assert not (run_dir / name).exists(), name
+
+
+def test_bad_input_in_a_real_process(tmp_path):
+    """Found by our checks inside the Hydra job (the run dir exists by then)."""
+    proc = xvanish(*TINY, "sweep.values=[0,2]", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == cli.EXIT_BAD_INPUT
+    assert "Traceback" not in proc.stderr
+    assert_one_error_line(proc.stderr, "domain.depth=0", "must be an integer >= 1", "sweep.values")
+    assert_no_results(tmp_path)
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys, tmp_path):
+    """Call the CLI entry point in this process; restore the logging Hydra configures."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["xvanish", *args, f"hydra.run.dir={tmp_path}"])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            root.handlers[:], root.level = handlers, level
+        return code, capsys.readouterr()
+
+    return call
+
+
+BAD_INPUTS = {
+    "wrong type": (["domain.depth=abc"], ["domain.depth=abc", "must be of type int"]),
+    "unknown domain key": (["domain.deptth=3"], ["domain.deptth=3", "unknown key", "depth, width"]),
+    "unknown top key": (["measure.n_sample=3"], ["measure.n_sample=3", "unknown key", "n_samples"]),
+    "added domain key": (["+domain.foo=1"], ["domain.foo=1", "unknown key"]),
+    "unknown experiment": (["experiment=nope"], ["experiment=nope", "unknown experiment", "available:"]
+                           + packaged_options("experiment")),
+    "unknown domain": (["domain=nope"], ["domain=nope", "unknown domain", "installed:", "mlp"]),
+    "unknown activation": (["domain.activation=nope"], ["domain.activation='nope'", "must be one of", "tanh"]),
+    "depth 0": (["domain.depth=0"], ["domain.depth=0", ">= 1"]),
+    "negative width": (["domain.width=-3"], ["domain.width=-3", ">= 1"]),
+    "one sample": (["measure.n_samples=1"], ["measure.n_samples=1", ">= 2"]),
+    "sweep.param": (["sweep.param=foo"], ["sweep.param='foo'", "must be a key of domain mlp", "depth"]),
+    "empty sweep": (["sweep.values=[]"], ["sweep.values=[]", "at least one value"]),
+    "bad sweep value": (["sweep.values=[2,0]"], ["domain.depth=0", "sweep.values"]),
+    "linked without ++": (["sweep.linked={width:[8]}"], ["sweep.linked={width:[8]}", "++sweep.linked"]),
+    "linked length": (["++sweep.linked={width:[8]}"], ["sweep.linked.width=[8]", "one value per sweep value"]),
+    "variant key": (["variants=[{name:a,domain:{deptth:3}}]"], ["variants[0].domain.deptth=3", "unknown key"]),
+    "variant value": (["variants=[{name:a,domain:{activation:nope}}]"],
+                      ["domain.activation='nope'", "variants[0].domain"]),
+    "variant name": (["variants=[{name:a/b}]"], ["variants[0].name='a/b'", "letters, digits"]),
+    "variant without name": (["variants=[{domain:{width:4}}]"], ["variants[0].name=None", "must be given"]),
+    "duplicate variant": (["variants=[{name:a},{name:a}]"], ["variants[0].name='a'", "differ"]),
+    "variant linked key": (["variants=[{name:a,linked:{wdth:[4,4,4]}}]"], ["variants[0].linked.wdth", "unknown key"]),
+    "fit quantity": (["fit.quantity=foo"], ["fit.quantity='foo'", "var, mean_sq"]),
+    "report group": (["report.group=nope"], ["report.group='nope'", "preact/1"]),
+    "override grammar": (["domain.depth=["], ["domain.depth=["]),
+}
+
+
+@pytest.mark.parametrize("args, fragments", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_one_line_and_writes_nothing(run_main, tmp_path, args, fragments):
+    code, out = run_main(*TINY, values_arg(DEPTHS), *args)
+    assert code == cli.EXIT_BAD_INPUT
+    assert "Traceback" not in out.err
+    assert_one_error_line(out.err, *fragments)
+    assert_no_results(tmp_path)
+
+
+def test_hydra_full_error_shows_the_exception(run_main, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        run_main(*TINY, values_arg(DEPTHS), "domain.depth=abc")
+    assert os.environ["HYDRA_FULL_ERROR"] == "1"  # the user's setting is left as it was
+
+
+def test_help_lists_domains_and_experiments(run_main):
+    code, out = run_main("--help")
+    assert code == 0
+    assert "== Domains (domain=<name>) ==" in out.out and "mlp" in out.out and "sweeps depth" in out.out
+    assert "== Experiments (experiment=<name>) ==" in out.out
+    for name in packaged_options("experiment"):
+        assert name in out.out
+
+
+@pytest.mark.parametrize("experiment", packaged_options("experiment"))
+def test_every_packaged_experiment_passes_the_checks(experiment):
+    """Each shipped experiment composes against the schemas and every point of every
+    variant passes the domain checks (no measurement)."""
+    from hydra import compose, initialize_config_module
+
+    from xvanish.schema import register_configs
+
+    register_configs()
+    with initialize_config_module(version_base="1.3", config_module="xvanish.conf"):
+        cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    plan = cli.plan_run(cfg, cfg.hydra.runtime.choices["domain"])
+    assert plan.series and all(len(series.values) == len(cfg.sweep["values"]) for series in plan.series)
