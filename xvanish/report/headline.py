@@ -33,6 +33,8 @@ class Series:
         profile_scale: the largest scale of the series (where the profile is taken).
         profile_rows: that family's rows at ``profile_scale``, sorted by position.
         profile_fit: the better profile fit record there, or ``None``.
+        cost_rows: the ``cost`` group's rows across the sweep (the variance of C itself),
+            shown where there is no profile; empty when the domain reports no cost.
     """
 
     label: str | None
@@ -44,6 +46,7 @@ class Series:
     profile_scale: float
     profile_rows: pd.DataFrame
     profile_fit: dict[str, Any] | None
+    cost_rows: pd.DataFrame
 
 
 def _better(fits: pd.DataFrame, kind: str, group: str | None, scale: float | None = None) -> dict | None:
@@ -103,6 +106,7 @@ def build_series(df: pd.DataFrame, fits: pd.DataFrame, group: str,
             profile_scale=largest,
             profile_rows=profile_rows,
             profile_fit=_better(own_fits, "profile", family, largest),
+            cost_rows=rows[rows["group"] == "cost"].sort_values("scale") if group != "cost" else rows.iloc[:0],
         ))
     return result
 

@@ -87,6 +87,12 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
             where = f" ({one.scale_name}={one.profile_scale:g})" if len(profile_scales) > 1 else ""
             _errorbars(profile_ax, one.profile_rows, "position", color, label + where)
             _fit_line(profile_ax, one.profile_fit, color)
+    has_profile = any(len(one.profile_rows) for one in series)
+    if not has_profile:
+        # No positioned groups (one parameter's gradient): show how the cost itself concentrates.
+        for one, color in zip(series, colors):
+            if len(one.cost_rows):
+                _errorbars(profile_ax, one.cost_rows, "scale", color, one.label or "cost")
     first = series[0] if series else None
     scale_ax.set_xlabel(first.scale_name if first else "scale")
     scale_ax.set_ylabel(f"Var[{first.group}]" if first else "Var")
@@ -94,7 +100,11 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
     families = sorted({one.profile_family for one in series if one.profile_family})
     profile_ax.set_xlabel("position")
     profile_ax.set_ylabel(f"Var[{'/'.join(families)}/<position>]" if families else "Var")
-    if len(profile_scales) == 1:
+    if not has_profile:
+        profile_ax.set_xlabel(first.scale_name if first else "scale")
+        profile_ax.set_ylabel("Var[cost]")
+        profile_ax.set_title("variance of the cost itself (dots ±95% CI, dashed theory)", fontsize=9)
+    elif len(profile_scales) == 1:
         (name, value), = profile_scales
         profile_ax.set_title(f"profile at {name}={value:g} (dots ±95% CI, solid fit, dashed theory)", fontsize=9)
     else:
