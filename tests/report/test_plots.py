@@ -63,5 +63,8 @@ def test_nothing_to_profile_still_plots(series, tmp_path):
                                 profile_fit=None) for one in series]
     path = tmp_path / "plot.png"
     figure = plot_series(bare, path)
-    assert not figure.axes[1].has_data()
+    # Without a profile the second panel shows the cost's variance across the sweep.
+    has_cost = any(len(one.cost_rows) for one in bare)
+    assert figure.axes[1].has_data() == has_cost
+    assert figure.axes[1].get_ylabel() == "Var[cost]"
     assert path.stat().st_size > 0
