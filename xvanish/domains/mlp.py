@@ -181,9 +181,29 @@ def _batch_norm(z: Tensor) -> Tensor:
     return _normalise(z, dim=2)
 
 
+class _BroadcastMatvec(torch.autograd.Function):
+    """W·u for u [n, N, 1] as a broadcast multiply and a sum over the input features.
+
+    For one input per draw this beats bmm (a batch of tiny GEMVs). The explicit backward
+    writes ∂L/∂W = δ·uᵀ as one contiguous outer product and ∂L/∂u = Wᵀδ as one multiply
+    and sum, where autograd's generic mul backward multiplies stride-0 expanded gradients
+    (1.6x slower per layer at width 64, n = 256; same numbers bit for bit).
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, u: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(weight, u)
+        return (weight * u.transpose(1, 2)).sum(dim=2, keepdim=True)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        weight, u = ctx.saved_tensors
+        return grad * u.transpose(1, 2), (weight * grad).sum(dim=1).unsqueeze(2)
+
+
 def _broadcast_matvec(weight: Tensor, u: Tensor) -> Tensor:
-    """W·u for u [n, N, 1] as a broadcast multiply and a sum over the input features."""
-    return (weight * u.transpose(1, 2)).sum(dim=2, keepdim=True)
+    """W·u for u [n, N, 1] (see :class:`_BroadcastMatvec`)."""
+    return _BroadcastMatvec.apply(weight, u)
 
 
 def _broadcast_affine(weight: Tensor, u: Tensor, bias: Tensor) -> Tensor:
