@@ -1,5 +1,6 @@
 """The console table shows the results' own numbers and the fit in the stated wording."""
 
+import dataclasses
 import math
 
 import pytest
@@ -59,3 +60,12 @@ def test_variants_are_titled_and_separated(series):
     finally:
         series.label = None
     assert text.count("[tanh] input across depth") == 2 and "\n\n[tanh]" in text
+
+
+def test_zero_fraction_column_appears_only_where_gradients_underflow(series):
+    assert "zeros" not in format_series(series)
+    underflowed = series.rows.copy()
+    underflowed.loc[underflowed.index[-1], "zero_frac"] = 0.25
+    text = format_series(dataclasses.replace(series, rows=underflowed))
+    assert text.splitlines()[1].rstrip().endswith("zeros")
+    assert text.splitlines()[-3 if series.profile_family else -2].rstrip().endswith("25.0%")

@@ -40,11 +40,15 @@ def format_series(series: Series) -> str:
     if series.label is not None:
         title = f"[{series.label}] " + title
     width = max(len(series.scale_name), 6)
-    lines = [title, f"  {series.scale_name:>{width}}  {'var [95% CI]':<34}  theory"]
+    # Exact zeros (underflow) get a column only where they occur: it is the story there.
+    zeros = bool((series.rows["zero_frac"] > 0).any()) if "zero_frac" in series.rows else False
+    header = f"  {series.scale_name:>{width}}  {'var [95% CI]':<34}  {'theory':<10}"
+    lines = [title, header + ("  zeros" if zeros else "")]
     for row in series.rows.itertuples():
         interval = f"{_num(row.var)} [{_num(row.var_lo, '.2e')}, {_num(row.var_hi, '.2e')}]"
-        flag = "  (non-finite gradients)" if row.nonfinite_frac > 0 else ""
-        lines.append(f"  {row.scale:>{width}g}  {interval:<34}  {_num(row.theory_var)}{flag}")
+        zero_text = f"  {row.zero_frac:.1%}" if zeros else ""
+        flag = f"  (non-finite gradients: {row.nonfinite_frac:.1%})" if row.nonfinite_frac > 0 else ""
+        lines.append(f"  {row.scale:>{width}g}  {interval:<34}  {_num(row.theory_var):<10}{zero_text}{flag}")
     lines.append("  " + fit_line(series.fit, series.scale_name))
     if series.profile_family is not None:
         lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
