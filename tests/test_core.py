@@ -36,7 +36,7 @@ def test_measured_variance_matches_theory_within_interval_bound():
 def test_point_seed_depends_only_on_run_seed_and_point():
     seeds = [point_seed(0, "depth", v) for v in (2, 4, 8)]
     assert len(set(seeds)) == 3
-    assert point_seed(0, "depth", 4) == seeds[1] == point_seed(0, "depth", 4.0)
+    assert point_seed(0, "depth", 4) == seeds[1] == point_seed(0, "depth", 4.0) == point_seed(0, "depth", np.int64(4))
     assert point_seed(1, "depth", 4) != seeds[1]
 
 

@@ -178,8 +178,13 @@ def point_seed(run_seed: int, param: str | None = None, value: Any = None) -> in
 
     The point's seed depends only on ``(run_seed, param, value)`` through numpy's
     SeedSequence, so adding or removing points of a sweep leaves the others unchanged.
-    ``1`` and ``1.0`` give the same seed.
+    ``1``, ``1.0`` and ``np.int64(1)`` give the same seed. The seed does not depend on the
+    other config keys: variants (and multirun jobs) at the same point share their random
+    streams — a paired design, so differences between variants are not blurred by
+    independent noise; change ``measure.seed`` for independent replicates.
     """
+    if isinstance(value, np.generic):  # np.int64(4) must seed like 4
+        value = value.item()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     sequence = np.random.SeedSequence(entropy=int(run_seed), spawn_key=(_stable_hash(param, value),))

@@ -375,7 +375,20 @@ def test_gradient_all_groups_and_positions() -> None:
     assert batch.grads["grad/layer/2"].shape == (5, 6)
     assert batch.positions["grad/layer/3"] == 3.0
     np.testing.assert_array_equal(batch.grads["grad/target"][:, 0], batch.grads["grad/layer/2"][:, 2])
-    assert set(sampler.theory_var()) == {"cost", "grad/target", *(f"grad/layer/{l}" for l in range(4))}
+    # Only layer 0 has n = 3 layers after it (F3); no layer has 3 before and 3 after (F2).
+    assert set(sampler.theory_var()) == {"cost", "grad/layer/0"}
+
+
+def test_theory_only_where_the_two_design_premise_can_hold() -> None:
+    # n = 3, 8 layers: F3 at layer 0 (7 after), F2 where >= 3 layers lie on each side
+    # (layers 3, 4); layers 1, 2 (shallow before) and 5..7 (shallow after) get none.
+    theory = vqc.sampler(n_qubits=3, n_layers=8, ansatz="hea", gradient="all").theory_var()
+    assert sorted(g for g in theory if g.startswith("grad/layer/")) == ["grad/layer/0", "grad/layer/3", "grad/layer/4"]
+    # An angle outside the observable's light cone: zero gradient (to complex128 round-off
+    # of a difference of two O(1) expectations, ~1e-16 per gate), and no theory.
+    shallow = vqc.sampler(n_qubits=6, n_layers=20, target=[-1, 5])
+    assert "grad/target" not in shallow.theory_var()
+    assert np.max(np.abs(_grad(shallow.sample(8, seed=0)))) < 1e-14
 
 
 def test_draw_i_does_not_depend_on_n_and_chunking_changes_nothing() -> None:

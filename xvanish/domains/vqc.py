@@ -982,7 +982,14 @@ class VQCSampler:
           ``w/(2(d+1)s)`` for the gradient (:func:`haar.shot_variance`), exact in the same limit.
 
         These are limits: a shallow circuit is not a 2-design (docs/vqc.md, "how deep is
-        deep"). Omitted (no closed form): user templates, ``alternating`` (RY+CZ circuits are
+        deep"). A value is given only where its premise can hold: every side that the
+        formula takes to be a 2-design has at least ``n_qubits`` layers, the least depth at
+        which a nearest-neighbour entangler lets every wire reach every other (the light
+        cone; an angle outside the observable's cone has gradient exactly 0). So F1 needs
+        ``n_layers >= n``; F3 (layer 0) needs ``n`` layers after the angle; F2 needs ``n``
+        layers before and after it; layers 1..n−1 fit neither formula and get none.
+        Convergence itself takes longer (about 10n layers for McClean's circuit at n = 10).
+        Omitted (no closed form): user templates, ``alternating`` (RY+CZ circuits are
         real: an orthogonal, not unitary, design), ``normal`` and ``identity`` inits.
 
         Returns:
@@ -996,7 +1003,10 @@ class VQCSampler:
         d = 2.0**n
         w = haar.cost_weight(self.cost_spec.haar_kind, n)
 
-        def gradient(layer: int, mean_p_squared: float) -> float:
+        def gradient(layer: int, mean_p_squared: float) -> Optional[float]:
+            layers_after = config.n_layers - 1 - layer
+            if layers_after < n or 0 < layer < n:
+                return None
             if layer == 0:
                 return haar.gradient_variance_fixed_start(w, d, mean_p_squared)
             return haar.gradient_variance(w, 0.0, d)
@@ -1005,15 +1015,21 @@ class VQCSampler:
         if config.shots is not None:
             shot_cost = haar.shot_variance(w, d) / config.shots
             shot_grad = 2.0 * haar.shot_variance(w, d) / (4.0 * config.shots)
+        out: Dict[str, float] = {}
+        if config.n_layers >= n:
+            out["cost"] = haar.output_variance(w, 0.0, d) + shot_cost
         layer, _ = self.target_index[:2]
         exact = gradient(layer, spec.layer0_mean_p_squared[0])
-        out = {"cost": haar.output_variance(w, 0.0, d) + shot_cost, "grad/target": exact + shot_grad}
-        if config.shots is not None:
-            out["grad/target_exact"] = exact
+        if exact is not None:
+            out["grad/target"] = exact + shot_grad
+            if config.shots is not None:
+                out["grad/target_exact"] = exact
         if config.gradient == "all":
             mean_p0 = float(np.mean(spec.layer0_mean_p_squared))
             for index in range(config.n_layers):
-                out[f"grad/layer/{index}"] = gradient(index, mean_p0)
+                value = gradient(index, mean_p0)
+                if value is not None:
+                    out[f"grad/layer/{index}"] = value
         return out
 
 
