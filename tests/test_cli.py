@@ -19,7 +19,11 @@ import pytest
 from matplotlib.image import imread
 
 from xvanish import cli
-from xvanish.core import RESULT_COLUMNS
+from xvanish.core import JACKKNIFE_PREFIX, RESULT_COLUMNS
+from xvanish.stats import JACKKNIFE_BLOCKS
+
+# Leave-one-block-out ln Var columns that follow the contract columns (profile intervals).
+JACKKNIFE = [f"{JACKKNIFE_PREFIX}{b}" for b in range(JACKKNIFE_BLOCKS)]
 from xvanish.domains import mlp
 from xvanish.fit import fit_decay
 from xvanish.schema import packaged_options
@@ -64,7 +68,7 @@ def single_run(tmp_path_factory):
 def test_single_run_results_csv_has_the_contract_columns(single_run):
     _, run_dir = single_run
     df = pd.read_csv(run_dir / "results.csv")
-    assert list(df.columns) == list(RESULT_COLUMNS) + MLP_KEYS
+    assert list(df.columns) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS
     assert sorted(df["scale"].unique()) == DEPTHS
     assert (df["depth"] == df["scale"]).all() and (df["width"] == 8).all() and (df["n_samples"] == 8).all()
     assert set(df[df["scale"] == 2]["group"]) >= {"preact/1", "preact/2", "input", "cost"}
@@ -139,7 +143,7 @@ def test_variants_are_series_of_one_run(multirun):
     run_dir = sweep_dir / "0"
     df = pd.read_csv(run_dir / "results.csv")
     assert df.columns[0] == "variant"
-    assert list(df.columns[1:]) == list(RESULT_COLUMNS) + MLP_KEYS
+    assert list(df.columns[1:]) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS
     activation = df.groupby("variant")["activation"].agg(set).to_dict()
     assert activation == {"relu_he": {"relu"}, "tanh": {"tanh"}}
     for name in ("relu_he", "tanh"):

@@ -79,3 +79,42 @@ def test_variants_are_fitted_separately():
 @pytest.mark.parametrize("group, family", [("preact/12", "preact"), ("grad/layer/3", "grad/layer"), ("input", "input")])
 def test_group_family(group, family):
     assert group_family(group) == family
+
+
+class _CorrelatedProfile:
+    """g_l = z_l · Π_{j=l..L} a_j with a_j = c(1 + 0.15 ε): the layers of one draw share their
+    factors (as in backprop), so ln Var along l is a correlated random walk; the exact slope
+    of ln Var_l in l is −ln(c²(1 + 0.15²))."""
+
+    domain, config, depth, c = "walk", None, 20, 0.8
+
+    def sample(self, n, seed):
+        from xvanish import GradientBatch
+        rng = np.random.default_rng(seed)
+        a = self.c * (1 + 0.15 * rng.standard_normal((n, self.depth)))
+        tail = np.cumprod(a[:, ::-1], axis=1)[:, ::-1]
+        grads = {f"preact/{l}": rng.standard_normal((n, 4)) * tail[:, [l - 1]] for l in range(1, self.depth + 1)}
+        return GradientBatch(grads, {g: int(g.split("/")[1]) for g in grads})
+
+    def theory_var(self):
+        return {}
+
+
+def test_profile_interval_accounts_for_layers_sharing_draws():
+    # 200 replications: binomial SE of a coverage near 0.9 is 0.021. The OLS interval treats
+    # the 20 layers as independent points and covers ~0.59 here; the grouped jackknife over
+    # blocks of draws measured 0.91 over 300 replications (ln of a ratio estimator keeps a
+    # small bias at n = 128). Bounds: jackknife >= 0.84 (3.5 SE below 0.91), OLS <= 0.72.
+    from xvanish import measure
+    from xvanish.core import JACKKNIFE_PREFIX
+    true = -math.log(0.8**2 * (1 + 0.15**2))
+    hits = {"jackknife": 0, "ols": 0}
+    for replication in range(200):
+        rows = measure(_CorrelatedProfile(), 128, replication, scale_name="depth", scale=20)
+        for method, table in (("jackknife", rows), ("ols", rows.loc[:, ~rows.columns.str.startswith(JACKKNIFE_PREFIX)])):
+            fit = fit_decay(table)
+            profile = fit[(fit.kind == "profile") & (fit.law == "exponential")].iloc[0]
+            assert profile["interval"] == method
+            hits[method] += profile["rate_lo"] <= true <= profile["rate_hi"]
+    assert hits["jackknife"] / 200 >= 0.84
+    assert hits["ols"] / 200 <= 0.72

@@ -50,6 +50,11 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Prefix of the jackknife columns that follow the contract columns in results.csv
+#: (``lnvar_jk0 … lnvar_jk9``: ln Var with one tenth of the draws left out).
+JACKKNIFE_PREFIX = "lnvar_jk"
+
+
 class ConfigError(ValueError):
     """Bad user input: one line naming the key, the value and what is allowed.
 
@@ -256,8 +261,14 @@ def measure(
         if array.shape[0] != n_samples:
             raise RuntimeError(f"sampler returned {array.shape[0]} draws for group {group!r}, "
                                f"asked for {n_samples}")
-        summary = stats.summarize(array.reshape(array.shape[0], -1))
+        array = array.reshape(array.shape[0], -1)
+        summary = stats.summarize(array)
         position = positions.get(group)
+        # Leave-one-block-out ln Var, for honest intervals on fits across groups that share
+        # these draws (the per-layer profile); see xvanish.stats.jackknife_log_variance.
+        replicates = stats.jackknife_log_variance(array) if position is not None else np.empty(0)
+        jackknife = {f"{JACKKNIFE_PREFIX}{b}": (float(replicates[b]) if b < replicates.size else math.nan)
+                     for b in range(stats.JACKKNIFE_BLOCKS)}
         rows.append({
             "group": group,
             "position": math.nan if position is None else float(position),
@@ -265,6 +276,7 @@ def measure(
             "n_params": int(array[0].size),
             **summary,
             "theory_var": float(theory.get(group, math.nan)),
+            **jackknife,
         })
     elapsed = time.perf_counter() - start
     frame = pd.DataFrame(rows)
@@ -273,6 +285,8 @@ def measure(
     frame.insert(0, "domain", getattr(sampler, "domain", ""))
     frame["seconds"] = elapsed
     frame["seed"] = int(seed)
+    jackknife_columns = [c for c in frame.columns if c.startswith(JACKKNIFE_PREFIX)]
+    frame = frame[[c for c in frame.columns if c not in jackknife_columns] + jackknife_columns]
     for key, value in _config_columns(getattr(sampler, "config", None)).items():
         frame[key] = value
     return frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]]

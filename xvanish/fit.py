@@ -7,7 +7,10 @@ quantity (the log of the mean, never the mean of logs: THEORY.md §1):
 * power, ``ln V = a + p·ln x``: ``rate`` p is the exponent.
 
 The better law is the one with the larger R² (same response, same number of parameters).
-Rates carry a 95% interval from the Student-t distribution on m − 2 degrees of freedom.
+Rates carry a 95% interval. Across the sweep (independent points) it is the OLS
+Student-t interval on m − 2 degrees of freedom (``interval = "ols"``). Along a profile the
+points share their draws, so the interval comes from a grouped jackknife over blocks of
+draws (``interval = "jackknife"``, from the ``lnvar_jk*`` columns ``measure`` writes).
 Points with a non-positive or non-finite variance, or with non-finite gradients, are left
 out of a fit and listed in the ``excluded`` column, never silently averaged.
 
@@ -30,11 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from xvanish.core import JACKKNIFE_PREFIX
 from xvanish.stats import CONFIDENCE
 
 __all__ = ["FIT_COLUMNS", "LineFit", "best_fits", "fit_decay", "fit_line", "fit_records", "group_family"]
 
-FIT_COLUMNS = ("kind", "group", "scale", "law", "rate", "rate_lo", "rate_hi", "intercept",
+FIT_COLUMNS = ("kind", "group", "scale", "law", "rate", "rate_lo", "rate_hi", "interval", "intercept",
                "r2", "n_points", "better", "theory_rate", "x_min", "x_max", "excluded")
 
 _POSITION_SUFFIX = re.compile(r"/[-+0-9.eE]+$")
@@ -99,6 +103,34 @@ def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:
     return fit_line(x, np.log(theory)).slope
 
 
+def _jackknife_replicates(rows: pd.DataFrame) -> np.ndarray | None:
+    """The rows' leave-one-block-out ln Var, ``[G, m]``, or None when not all are available."""
+    columns = [c for c in rows.columns if c.startswith(JACKKNIFE_PREFIX)]
+    if not columns:
+        return None
+    table = rows[columns].astype(float).to_numpy().T
+    table = table[np.isfinite(table).any(axis=1)]  # blocks that exist (fewer for small n)
+    if table.shape[0] < 2 or not np.isfinite(table).all():
+        return None
+    return table
+
+
+def _jackknife_interval(x: np.ndarray, slope: float, replicates: np.ndarray,
+                        confidence: float) -> tuple[float, float]:
+    """Grouped-jackknife t-interval of a slope whose points share their draws.
+
+    The layers of one model are measured on the same draws, so their ln Var are correlated
+    and the OLS interval, which assumes independent points, is several times too narrow
+    (ReLU+He, depth 32: OLS SE 0.0013 vs 0.0074 across seeds). Refitting on each
+    leave-one-block-out replicate carries that correlation: SE² = (G−1)/G·Σ(s_g − s̄)².
+    """
+    blocks = replicates.shape[0]
+    slopes = np.array([fit_line(x, row).slope for row in replicates])
+    se = math.sqrt((blocks - 1) / blocks * np.sum((slopes - slopes.mean()) ** 2))
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df=blocks - 1)) * se
+    return slope - half, slope + half
+
+
 def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.DataFrame,
                 quantity: str, excluded: list[str], confidence: float) -> list[dict]:
     """Exponential and power-law records for one series (x ascending, rows aligned)."""
@@ -107,11 +139,16 @@ def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.Dat
     laws = {"exponential": x}
     if x.size and np.all(x > 0):
         laws["power"] = np.log(x)
+    replicates = _jackknife_replicates(rows) if kind == "profile" and quantity == "var" else None
     for law, regressor in laws.items():
         line = fit_line(regressor, y, confidence)
+        lo, hi, interval = line.slope_lo, line.slope_hi, "ols"
+        if replicates is not None:
+            lo, hi = _jackknife_interval(regressor, line.slope, replicates, confidence)
+            interval = "jackknife"
         records.append({
             "kind": kind, "group": group, "scale": scale, "law": law,
-            "rate": line.slope, "rate_lo": line.slope_lo, "rate_hi": line.slope_hi,
+            "rate": line.slope, "rate_lo": lo, "rate_hi": hi, "interval": interval,
             "intercept": line.intercept, "r2": line.r2, "n_points": line.n_points,
             "better": False, "theory_rate": _theory_slope(regressor, rows),
             "x_min": float(x.min()) if x.size else math.nan,

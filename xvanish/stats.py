@@ -23,7 +23,10 @@ import math
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["CONFIDENCE", "summarize", "variance_ci"]
+__all__ = ["CONFIDENCE", "JACKKNIFE_BLOCKS", "jackknife_log_variance", "summarize", "variance_ci"]
+
+#: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
+JACKKNIFE_BLOCKS = 10
 
 #: Two-sided confidence level of every interval xvanish reports.
 CONFIDENCE = 0.95
@@ -119,3 +122,40 @@ def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, f
             "zero_frac": float((finite_values == 0).sum() / values.size),
             "nonfinite_frac": float(nonfinite / values.size),
         }
+
+
+def jackknife_log_variance(values: np.ndarray, n_blocks: int = JACKKNIFE_BLOCKS) -> np.ndarray:
+    """ln of the pooled variance with each of ``n_blocks`` contiguous blocks of draws left out.
+
+    These replicates let a fit of several groups measured on the SAME draws (the layers of
+    one network: ln Var along depth is a correlated random walk, not independent points)
+    get an honest interval: refit the slope on each replicate and take the grouped
+    jackknife variance (G − 1)/G · Σ_g (s_g − s̄)² (Efron & Stein; Quenouille).
+
+    Args:
+        values: ``[n, k]``, one row per draw.
+        n_blocks: G; fewer when n < 2G (each block keeps at least two draws).
+
+    Returns:
+        ``[G]`` replicates (NaN where a replicate's variance is not positive); empty when
+        n < 4.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    n = values.shape[0]
+    blocks = min(n_blocks, n // 2)
+    if blocks < 2:
+        return np.empty(0)
+    counts, sums, squares, _, _ = _row_sums(values)
+    edges = np.linspace(0, n, blocks + 1).astype(int)
+    block_totals = [np.add.reduceat(x, edges[:-1]) for x in (counts, sums, squares)]
+    totals = [x.sum() for x in (counts, sums, squares)]
+    out = np.full(blocks, np.nan)
+    for b in range(blocks):
+        c, s1, s2 = (total - part[b] for total, part in zip(totals, block_totals))
+        if c >= 2:
+            var = (s2 - s1**2 / c) / (c - 1)
+            if var > 0:
+                out[b] = math.log(var)
+    return out
