@@ -39,6 +39,14 @@ def test_variance_interval_covers_true_variance_at_nominal_rate(name, draw, true
     assert abs(coverage - 0.95) <= COVERAGE_SLACK, f"{name}: coverage {coverage:.4f}"
 
 
+def test_heavy_tailed_small_sample_coverage_is_as_documented():
+    # docs/core.md: on Laplace data at n = 200 draws the interval covers 0.925 (measured
+    # over 2000 replications), short of 0.95 because the fourth moment is poorly estimated.
+    # Hold it to the documented level minus 3 binomial SE: >= 0.925 − 0.0146 ≈ 0.91.
+    coverage = _coverage(lambda g, s: g.laplace(0.0, 1.0, s), 2.0, 200, 1, seed=8)
+    assert coverage >= 0.91, coverage
+
+
 def test_summary_matches_naive_numpy():
     rng = np.random.default_rng(3)
     values = rng.normal(0.3, 2.0, size=(50, 7))

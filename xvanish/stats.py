@@ -86,7 +86,7 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     relative_se = float(np.std(influence, ddof=1)) / math.sqrt(n) / var
     z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     # Bonett's (2006) small-sample adjustment c = n/(n - z): without it the log interval
-    # under-covers on heavy tails at n <~ 200 (Laplace, n = 50: 0.87 -> 0.92).
+    # under-covers more on heavy tails at n <~ 200 (Laplace, n = 50: 0.87 -> 0.90; docs/core.md).
     adjust = n / (n - z)
     spread = adjust * z * relative_se * math.sqrt(n / (n - 1))
     var_centre = adjust * var
