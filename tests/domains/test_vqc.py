@@ -138,6 +138,14 @@ def _demo_exact_variance(n: int) -> float:
     return (p2 / count) ** (n - 1) * (dp2 / count)
 
 
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_demo_theory_column_is_the_exact_variance(n: int) -> None:
+    # theory_var uses the Bloch-vector moments of haar.depth_one_global_variances; the
+    # reference above integrates 2x2 matrices numerically: two derivations, round-off apart.
+    sampler = vqc.sampler(n_qubits=n, n_layers=1, cost="global", target=[0, -1])
+    assert sampler.theory_var()["grad/target"] == pytest.approx(_demo_exact_variance(n), rel=1e-12)
+
+
 def test_pennylane_demo_slope_matches_the_exact_slope() -> None:
     """Per-n variance and the ln-Var slope over n = 2..6 against the exact values.
 

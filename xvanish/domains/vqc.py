@@ -215,7 +215,10 @@ def _cz_bricks(layer: int, n: int) -> List[qml.operation.Operation]:
 
 _HEA_GATES = (qml.RY, qml.RZ)
 
-#: ansatz name -> spec (McClean's start state RY(π/4)|0⟩ has Bloch vector (1/√2, 0, 1/√2)).
+#: McClean's start state RY(π/4)|0⟩ on every wire, as a Bloch vector.
+MCCLEAN_START_BLOCH = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
+
+#: ansatz name -> spec.
 ANSATZE: Dict[str, AnsatzSpec] = {
     "mcclean": AnsatzSpec(
         slots=1,
@@ -223,7 +226,7 @@ ANSATZE: Dict[str, AnsatzSpec] = {
         rotation=_random_pauli_rotation,
         entangler=_cz_ladder,
         draws_axes=True,
-        layer0_mean_p_squared=(haar.mean_pauli_square_random_axis([math.sqrt(0.5), 0.0, math.sqrt(0.5)]),),
+        layer0_mean_p_squared=(haar.mean_pauli_square_random_axis(list(MCCLEAN_START_BLOCH)),),
         unitary_design=True,
     ),
     # RY on |0⟩: ⟨Y⟩ = 0; RZ after RY(a)|0⟩ with a ~ U[0, 2π): E⟨Z⟩² = E cos²a = ½.
@@ -981,6 +984,10 @@ class VQCSampler:
         * with ``shots``: plus the mean shot-noise term ``w/((d+1)s)`` for the cost and
           ``w/(2(d+1)s)`` for the gradient (:func:`haar.shot_variance`), exact in the same limit.
 
+        One exact exception: ``mcclean`` with one layer and the global cost (PennyLane's
+        demo set-up), where the cost factorises over qubits
+        (:func:`xvanish.theory.haar.depth_one_global_variances`).
+
         These are limits: a shallow circuit is not a 2-design (docs/vqc.md, "how deep is
         deep"). A value is given only where its premise can hold: every side that the
         formula takes to be a 2-design has at least ``n_qubits`` layers, the least depth at
@@ -1000,6 +1007,14 @@ class VQCSampler:
         if spec is None or not spec.unitary_design or config.init != "uniform":
             return {}
         n = config.n_qubits
+        if (config.ansatz == "mcclean" and config.n_layers == 1 and self.cost_spec.haar_kind == "global"
+                and config.shots is None):
+            # Exact, not a limit: the cost factorises over qubits (haar.depth_one_global_variances).
+            cost_var, grad_var = haar.depth_one_global_variances(n, MCCLEAN_START_BLOCH)
+            out = {"cost": cost_var, "grad/target": grad_var}
+            if config.gradient == "all":
+                out["grad/layer/0"] = grad_var
+            return out
         d = 2.0**n
         w = haar.cost_weight(self.cost_spec.haar_kind, n)
 

@@ -48,6 +48,8 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "depth_one_global_variances",
+    "depth_one_projector_moments",
     "COST_WEIGHTS",
     "cost_weight",
     "gradient_variance",
@@ -257,3 +259,46 @@ def shot_variance(weight: float, d: float) -> float:
         ``w/(d+1)``.
     """
     return float(weight) / (float(d) + 1.0)
+
+
+def depth_one_projector_moments(bloch: np.ndarray | list[float]) -> tuple[float, float, float]:
+    """E p, E p² and E (dp/dθ)² of p = P(qubit in |0⟩) after one random-axis rotation.
+
+    The qubit starts at Bloch vector (x, y, z); then RX, RY or RZ (one third each) with
+    θ ~ U[0, 2π). With z' the new z component, p = (1 + z')/2 and, averaging over θ:
+    RX: z' = z cos θ ∓ y sin θ; RY: z' = z cos θ ∓ x sin θ; RZ: z' = z.
+    So E z' = z/3, E z'² = [(z² + y²)/2 + (z² + x²)/2 + z²]/3 and
+    E (dz'/dθ)² = [(z² + y²)/2 + (z² + x²)/2]/3.
+
+    Args:
+        bloch: the start state's Bloch vector (a pure state: unit length).
+
+    Returns:
+        ``(E p, E p², E p'²)``.
+    """
+    x, y, z = (float(v) for v in bloch)
+    mean_z = z / 3.0
+    mean_z2 = ((z * z + y * y) / 2 + (z * z + x * x) / 2 + z * z) / 3.0
+    mean_dz2 = ((z * z + y * y) / 2 + (z * z + x * x) / 2) / 3.0
+    return (1 + mean_z) / 2, (1 + 2 * mean_z + mean_z2) / 4, mean_dz2 / 4
+
+
+def depth_one_global_variances(n_qubits: int, bloch: np.ndarray | list[float]) -> tuple[float, float]:
+    """Exact Var C and Var ∂C/∂θ_j for one random-axis layer and the global projector cost.
+
+    PennyLane's barren-plateau demo set-up (depth 1, C = ⟨0…0|ρ|0…0⟩ or 1 − that, any
+    wire's angle): the entangler is a CZ ladder, diagonal like the projector, so
+    p(0…0) = Π_j p_j factorises over independent qubits. Hence Var C = (E p²)ⁿ − (E p)²ⁿ
+    and, since E p' = 0 for a periodic p, Var ∂C = E p'² (E p²)^(n−1): ln Var ∂C is exactly
+    linear in n with slope ln E p² (−0.7507 for the RY(π/4) start; THEORY.md's −0.868 for
+    this set-up could not be reproduced). This is a product-state plateau, not a 2-design one.
+
+    Args:
+        n_qubits: n.
+        bloch: every qubit's start Bloch vector.
+
+    Returns:
+        ``(Var C, Var ∂C/∂θ_j)``.
+    """
+    mean_p, mean_p2, mean_dp2 = depth_one_projector_moments(bloch)
+    return mean_p2**n_qubits - mean_p ** (2 * n_qubits), mean_dp2 * mean_p2 ** (n_qubits - 1)
