@@ -109,7 +109,9 @@ def test_depth_one_is_far_from_the_design() -> None:
     sampler = vqc.sampler(n_qubits=6, n_layers=1)
     rows = measure(sampler, 2000, seed=3)
     row = rows[rows.group == "grad/target"].iloc[0]
-    assert not row.var_lo <= row.theory_var <= row.var_hi
+    # theory_var is (rightly) empty at depth 1, so compare with the limit itself.
+    assert math.isnan(row.theory_var)
+    assert not row.var_lo <= haar.mcclean_first_layer_variance(6) <= row.var_hi
 
 
 # --------------------------------------------------------------------------- PennyLane's demo

@@ -98,7 +98,7 @@ def test_named_costs_match_general_traces(n: int) -> None:
     assert haar.gradient_variance_global(n) == pytest.approx(1 / (2 * (d + 1) ** 2), rel=1e-12)
     assert haar.gradient_variance_pauli(n) == pytest.approx(d**2 / (2 * (d - 1) * (d + 1) ** 2), rel=1e-12)
     assert haar.gradient_variance_local(n) == pytest.approx(d**2 / (8 * n * (d + 1) * (d**2 - 1)), rel=1e-12)
-    assert haar.gradient_variance(1.0, 1.0, d) == pytest.approx(haar.gradient_variance_global(n), rel=1e-12)
+    assert haar.output_variance_local(n) == pytest.approx(1 / (4 * n * (d + 1)), rel=1e-12)
 
 
 @pytest.mark.parametrize("cost", ["pauli", "global", "local"])

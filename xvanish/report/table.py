@@ -48,7 +48,7 @@ def format_series(series: Series) -> str:
         interval = f"{_num(row.var)} [{_num(row.var_lo, '.2e')}, {_num(row.var_hi, '.2e')}]"
         zero_text = f"  {row.zero_frac:.1%}" if zeros else ""
         flag = f"  (non-finite gradients: {row.nonfinite_frac:.1%})" if row.nonfinite_frac > 0 else ""
-        lines.append(f"  {row.scale:>{width}g}  {interval:<34}  {_num(row.theory_var):<10}{zero_text}{flag}")
+        lines.append(f"  {row.scale:>{width}g}  {interval:<34}  {_num(row.theory_var):<10}{zero_text}{flag}".rstrip())
     lines.append("  " + fit_line(series.fit, series.scale_name))
     if series.profile_family is not None:
         lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "

@@ -136,8 +136,7 @@ def output_variance_global(n_qubits: int) -> float:
 
 def output_variance_local(n_qubits: int) -> float:
     """F1 for the local cost ``1 − (1/n)Σ_j p_j(0)``: ``1/(4n(d+1))``."""
-    d = _dimension(n_qubits)
-    return cost_weight("local", n_qubits) / (d * (d + 1.0))
+    return output_variance(cost_weight("local", n_qubits), 0.0, _dimension(n_qubits))
 
 
 def gradient_variance(tr_h2: float, tr_h: float, d: float) -> float:
@@ -174,8 +173,7 @@ def gradient_variance_local(n_qubits: int) -> float:
 
     Locality does not rescue a circuit deep enough to be a 2-design (Cerezo et al. 2021).
     """
-    d = _dimension(n_qubits)
-    return d / (2.0 * (d + 1.0)) * cost_weight("local", n_qubits) / (d * d - 1.0)
+    return gradient_variance(cost_weight("local", n_qubits), 0.0, _dimension(n_qubits))
 
 
 def gradient_variance_fixed_start(weight: float, d: float, mean_p_squared: float) -> float:
