@@ -56,6 +56,7 @@ import numpy as np
 import pennylane as qml
 import torch
 
+from xvanish import statevector
 from xvanish.core import ConfigError, Domain, GradientBatch, make_config, require, require_choice
 from xvanish.theory import haar
 
@@ -67,7 +68,6 @@ __all__ = [
 DOMAIN_NAME = "vqc"
 TWO_PI = 2.0 * math.pi
 SHIFT = math.pi / 2  # two-term parameter shift of exp(−iθP/2): ∂C = [C(θ+π/2) − C(θ−π/2)]/2
-COMPLEX_BYTES = 16  # complex128 amplitude
 
 
 # --------------------------------------------------------------------------- observables
@@ -391,8 +391,6 @@ class VQCConfig:
         method = choose_method(self)
         require(method == "batched" or self.device == "cpu", "device", self.device,
                 f"only the batched engine runs on {self.device!r}; diff_method={method} runs on cpu")
-        require(method != "batched" or _engine() is not None, "diff_method", self.diff_method,
-                "the batched engine xvanish.statevector is not installed")
         need = _bytes_per_draw(self, method, template) + _fixed_bytes(self, method, template)
         limit = self.memory_limit_gb * 1e9
         require(need <= limit, "n_qubits", self.n_qubits,
@@ -422,14 +420,6 @@ def _param_shape(config: VQCConfig, template: Optional[Callable[..., Any]]) -> T
 # --------------------------------------------------------------------------- methods and memory
 
 
-def _engine() -> Any:
-    """The batched state-vector engine module, or None when it is not installed."""
-    try:
-        return importlib.import_module("xvanish.statevector")
-    except ImportError:
-        return None
-
-
 #: Upper bounds, in state vectors per draw, of what each way of computing keeps alive at once.
 #: shift: the cost and the two shifted circuits stacked (3 vectors) plus the gate output
 #: buffer (x2); adjoint: ψ, λ, ∂ψ and a buffer; default.qubit broadcasting: 3 stacked
@@ -454,16 +444,9 @@ def _gate_count(config: VQCConfig) -> int:
     return (n + per_layer * layers) * (2 if INITS[config.init].identity_blocks else 1)
 
 
-def _state_bytes(n_qubits: int, batch: int) -> int:
-    engine = _engine()
-    if engine is not None and hasattr(engine, "state_bytes"):
-        return int(engine.state_bytes(n_qubits, batch))
-    return COMPLEX_BYTES * 2**n_qubits * batch
-
-
 def _bytes_per_draw(config: VQCConfig, method: str, template: Optional[Callable[..., Any]]) -> float:
     """Working memory of one draw with ``method`` (state vectors, stored intermediates, tapes)."""
-    one = _state_bytes(config.n_qubits, 1)
+    one = statevector.state_bytes(config.n_qubits, 1)
     if method == "lightning":
         return _WORKING_VECTORS["lightning"] * one + _OP_BYTES * _gate_count(config)
     if method == "default.qubit":
@@ -477,7 +460,7 @@ def _fixed_bytes(config: VQCConfig, method: str, template: Optional[Callable[...
     """Memory a chunk needs whatever its size: the engine's adjoint may keep checkpoints."""
     if method != "batched" or _uses_shift(config, template, method):
         return 0.0
-    return float(getattr(_engine(), "DEFAULT_CHECKPOINT_BYTES", 0))
+    return float(statevector.DEFAULT_CHECKPOINT_BYTES)
 
 
 def _uses_shift(config: VQCConfig, template: Optional[Callable[..., Any]], method: str) -> bool:
@@ -493,13 +476,10 @@ def choose_method(config: VQCConfig) -> str:
 
     The batched engine below :data:`AUTO_LIGHTNING_MIN_QUBITS` qubits (and on any non-CPU
     device), lightning.qubit's adjoint from there on, where it measured faster (the
-    engine's fused layers pay off when many small state vectors share each kernel call);
-    default.qubit when the engine is not installed.
+    engine's fused layers pay off when many small state vectors share each kernel call).
     """
     if config.diff_method != "auto":
         return config.diff_method
-    if _engine() is None:
-        return "default.qubit"
     if config.n_qubits >= AUTO_LIGHTNING_MIN_QUBITS and config.device == "cpu":
         return "lightning"
     return "batched"
@@ -640,30 +620,23 @@ class _BatchedMethod(_Method):
     """The torch state-vector engine (:mod:`xvanish.statevector`), all draws as one broadcast batch."""
 
     def values(self, sampler, draws):
-        engine = _engine()
         with torch.no_grad():
             ops, _ = sampler.circuit.broadcast_ops(draws, sampler.config.device)
-            out = engine.expval(ops, sampler.circuit.n, sampler.observable, batch_size=len(draws.angles),
+            out = statevector.expval(ops, sampler.circuit.n, sampler.observable, batch_size=len(draws.angles),
                                 device=sampler.config.device)
         return _numpy(out)
 
     def probs(self, sampler, draws):
-        engine = _engine()
-        if not hasattr(engine, "probs"):
-            # The engine computes expectations only; the basis distribution that the local
-            # cost's shots need comes from the reference simulator (documented in docs/vqc.md).
-            return METHODS["default.qubit"].probs(sampler, draws)
         with torch.no_grad():
             ops, _ = sampler.circuit.broadcast_ops(draws, sampler.config.device)
-            out = engine.probs(ops, sampler.circuit.n, batch_size=len(draws.angles), device=sampler.config.device)
+            out = statevector.probs(ops, sampler.circuit.n, batch_size=len(draws.angles), device=sampler.config.device)
         return _numpy(out)
 
     def values_and_grads(self, sampler, draws, only_target):
-        engine = _engine()
         ops, leaves = sampler.circuit.broadcast_ops(draws, sampler.config.device, requires_grad=True)
         # The adjoint sweep pulls the gate derivatives back to the drawn angles itself
         # (McClean's Rot mapping, the inverse layers' negation, a template's expressions).
-        values, (grad,) = engine.expval_and_grad(ops, sampler.circuit.n, sampler.observable, [leaves[0]],
+        values, (grad,) = statevector.expval_and_grad(ops, sampler.circuit.n, sampler.observable, [leaves[0]],
                                                  batch_size=len(draws.angles), device=sampler.config.device)
         return _numpy(values), _numpy(grad)
 
