@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from xvanish import registry
-from xvanish.core import ConfigError, Domain, require, require_choice, sweep
+from xvanish.core import ConfigError, Domain, require, require_choice, sweep, write_csv_atomic
 from xvanish.fit import fit_decay, group_family
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
@@ -224,8 +224,6 @@ def domain_name(cfg: DictConfig) -> str:
     """The domain this Hydra job composed: the one whose schema typed ``cfg.domain`` (so a
     user's own preset ``domain/wide_mlp.yaml`` works), else the ``domain=<name>`` choice."""
     name = domain_of(OmegaConf.get_type(cfg.domain)) or HydraConfig.get().runtime.choices.get("domain")
-    available = registry.available_domains()
-    require(name in available, "domain", name, "unknown domain; installed: " + ", ".join(available))
     return name
 
 
@@ -291,12 +289,11 @@ def measure_series(plan: RunPlan, out_dir: Path) -> pd.DataFrame:
             def after(name: str = series.name, part: Path = part) -> None:
                 frames[name] = pd.read_csv(part / RESULTS_NAME)
                 union = _with_variant(frames)
-                replace_atomic(out_dir / RESULTS_NAME, lambda tmp: union.to_csv(tmp, index=False))
+                write_csv_atomic(union, out_dir / RESULTS_NAME)
 
+            # after() also runs once the last point is done, so the union on disk is complete.
             frames[series.name] = _sweep_series(plan, series, part, bar, after)
-        union = _with_variant(frames)
-        replace_atomic(out_dir / RESULTS_NAME, lambda tmp: union.to_csv(tmp, index=False))
-        return union
+        return _with_variant(frames)
 
 
 def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,

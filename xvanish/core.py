@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +38,7 @@ __all__ = [
     "measure",
     "point_seed",
     "sweep",
+    "replace_atomic",
     "write_csv_atomic",
 ]
 
@@ -52,7 +53,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
 
 #: Prefix of the jackknife columns that follow the contract columns in results.csv
 #: (``lnvar_jk0 … lnvar_jk9``: ln Var with one tenth of the draws left out).
-JACKKNIFE_PREFIX = "lnvar_jk"
+JACKKNIFE_PREFIX = stats.JACKKNIFE_PREFIX
 
 
 class ConfigError(ValueError):
@@ -256,19 +257,15 @@ def measure(
     rows = []
     for group, values in groups.items():
         array = _to_numpy(values)
-        if array.ndim == 1:
-            array = array.reshape(-1, 1)
         if array.shape[0] != n_samples:
             raise RuntimeError(f"sampler returned {array.shape[0]} draws for group {group!r}, "
                                f"asked for {n_samples}")
         array = array.reshape(array.shape[0], -1)
-        summary = stats.summarize(array)
         position = positions.get(group)
-        # Leave-one-block-out ln Var, for honest intervals on fits across groups that share
-        # these draws (the per-layer profile); see xvanish.stats.jackknife_log_variance.
-        replicates = stats.jackknife_log_variance(array) if position is not None else np.empty(0)
-        jackknife = {f"{JACKKNIFE_PREFIX}{b}": (float(replicates[b]) if b < replicates.size else math.nan)
-                     for b in range(stats.JACKKNIFE_BLOCKS)}
+        # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
+        # across groups that share these draws (the per-layer profile).
+        summary = stats.summarize(array, jackknife=position is not None)
+        jackknife = {column: summary.pop(column, math.nan) for column in stats.JACKKNIFE_COLUMNS}
         rows.append({
             "group": group,
             "position": math.nan if position is None else float(position),
@@ -285,29 +282,31 @@ def measure(
     frame.insert(0, "domain", getattr(sampler, "domain", ""))
     frame["seconds"] = elapsed
     frame["seed"] = int(seed)
-    jackknife_columns = [c for c in frame.columns if c.startswith(JACKKNIFE_PREFIX)]
-    frame = frame[[c for c in frame.columns if c not in jackknife_columns] + jackknife_columns]
     for key, value in _config_columns(getattr(sampler, "config", None)).items():
         frame[key] = value
     return frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]]
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``frame`` to ``path`` via a temporary file and rename: readers never see half a file."""
+def replace_atomic(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(handle)
-    # mkstemp creates 0600; a results file should get the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
-        frame.to_csv(tmp, index=False)
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``frame`` to ``path`` atomically (:func:`replace_atomic`)."""
+    replace_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def _resumable_rows(previous: pd.DataFrame | None, scale: float, seed: int, n_samples: int,

@@ -27,13 +27,16 @@ __all__ = ["CONFIDENCE", "JACKKNIFE_BLOCKS", "jackknife_log_variance", "summariz
 
 #: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
 JACKKNIFE_BLOCKS = 10
+#: Name prefix of the replicates in summarize(jackknife=True) and in results.csv.
+JACKKNIFE_PREFIX = "lnvar_jk"
+JACKKNIFE_COLUMNS = tuple(f"{JACKKNIFE_PREFIX}{b}" for b in range(JACKKNIFE_BLOCKS))
 
 #: Two-sided confidence level of every interval xvanish reports.
 CONFIDENCE = 0.95
 
 
-def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float]:
-    """Per-draw finite count, Σ(g − c) and Σ(g − c)² about a shift c; the non-finite count; c.
+def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per-draw finite count, Σ(g − c) and Σ(g − c)² about a shift c; the finite mask; c.
 
     The shift c (the mean of the finite entries) keeps the sums of squares from cancelling
     catastrophically when |mean| >> std; the variance and its interval do not depend on c.
@@ -42,7 +45,7 @@ def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
     shift = float(values[finite].mean()) if finite.any() else 0.0
     clean = np.where(finite, values - shift, 0.0)
     counts = finite.sum(axis=1).astype(np.float64)
-    return counts, clean.sum(axis=1), np.square(clean).sum(axis=1), int(values.size - finite.sum()), shift
+    return counts, clean.sum(axis=1), np.square(clean).sum(axis=1), finite, shift
 
 
 def _pooled_variance(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
@@ -93,12 +96,15 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     return var, var_centre * math.exp(-spread), var_centre * math.exp(spread)
 
 
-def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """Statistics of one gradient group.
+def summarize(values: np.ndarray, confidence: float = CONFIDENCE,
+              jackknife: bool = False) -> dict[str, float]:
+    """Statistics of one gradient group, from one pass of per-draw sums.
 
     Args:
         values: ``[n, k]`` float array, one row per independent draw.
         confidence: level of the variance interval.
+        jackknife: also return ``lnvar_jk0 …`` (:func:`jackknife_log_variance`; NaN for
+            blocks that do not exist when n < 2·JACKKNIFE_BLOCKS).
 
     Returns:
         ``mean, var, var_lo, var_hi, mean_sq, mean_abs, zero_frac, nonfinite_frac`` over the
@@ -107,10 +113,11 @@ def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, f
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    counts, sums, squares, nonfinite, shift = _row_sums(values)
+    counts, sums, squares, finite, shift = _row_sums(values)
     var, lo, hi = variance_ci(counts, sums, squares, confidence)
     total = counts.sum()
-    finite_values = values[np.isfinite(values)]
+    finite_values = values[finite]
+    replicates = _jackknife_from_sums(counts, sums, squares, JACKKNIFE_BLOCKS) if jackknife else None
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
             "mean": shift + float(sums.sum() / total) if total else math.nan,
@@ -120,7 +127,10 @@ def summarize(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, f
             "mean_sq": float(np.square(finite_values).mean()) if total else math.nan,
             "mean_abs": float(np.abs(finite_values).mean()) if total else math.nan,
             "zero_frac": float((finite_values == 0).sum() / values.size),
-            "nonfinite_frac": float(nonfinite / values.size),
+            "nonfinite_frac": float((values.size - finite_values.size) / values.size),
+            **({} if replicates is None else {
+                column: float(replicates[b]) if b < replicates.size else math.nan
+                for b, column in enumerate(JACKKNIFE_COLUMNS)}),
         }
 
 
@@ -143,11 +153,17 @@ def jackknife_log_variance(values: np.ndarray, n_blocks: int = JACKKNIFE_BLOCKS)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    n = values.shape[0]
+    counts, sums, squares, _, _ = _row_sums(values)
+    return _jackknife_from_sums(counts, sums, squares, n_blocks)
+
+
+def _jackknife_from_sums(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
+                         n_blocks: int) -> np.ndarray:
+    """:func:`jackknife_log_variance` from per-draw sums (see :func:`_row_sums`)."""
+    n = counts.size
     blocks = min(n_blocks, n // 2)
     if blocks < 2:
         return np.empty(0)
-    counts, sums, squares, _, _ = _row_sums(values)
     edges = np.linspace(0, n, blocks + 1).astype(int)
     block_totals = [np.add.reduceat(x, edges[:-1]) for x in (counts, sums, squares)]
     totals = [x.sum() for x in (counts, sums, squares)]

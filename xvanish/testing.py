@@ -22,15 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from xvanish.core import RESULT_COLUMNS, ConfigError, Domain, GradientBatch, measure
+from xvanish.core import RESULT_COLUMNS, ConfigError, Domain, GradientBatch, _to_numpy, measure
 
 __all__ = ["check_domain", "check_sampler"]
-
-
-def _as_array(values: Any) -> np.ndarray:
-    if hasattr(values, "detach"):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
 
 
 def _dtype_name(values: Any) -> str:
@@ -78,9 +72,9 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
     other = sampler.sample(n, seed + 1)
     differs = False
     for group, values in batch.grads.items():
-        first, repeat = _as_array(values), _as_array(again.grads[group])
+        first, repeat = _to_numpy(values), _to_numpy(again.grads[group])
         assert np.array_equal(first, repeat, equal_nan=True), f"group {group!r}: same seed gave different numbers"
-        differs |= not np.array_equal(first, _as_array(other.grads[group]), equal_nan=True)
+        differs |= not np.array_equal(first, _to_numpy(other.grads[group]), equal_nan=True)
     assert differs, "a different seed gave identical gradients"
 
     theory = sampler.theory_var()

@@ -25,6 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from xvanish.core import write_csv_atomic
 from xvanish.report.outputs import PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, write_json_atomic
 
 __all__ = ["AggregateCallback", "aggregate", "find_jobs"]
@@ -111,7 +112,7 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
         log.warning("multirun under %s: no job left results; nothing to aggregate", sweep_dir)
         return None
     combined = pd.concat(frames, ignore_index=True)
-    replace_atomic(sweep_dir / RESULTS_NAME, lambda tmp: combined.to_csv(tmp, index=False))
+    write_csv_atomic(combined, sweep_dir / RESULTS_NAME)
     result = {"sweep_dir": str(sweep_dir), "swept_keys": swept, "n_jobs": len(jobs),
               "jobs": records, "missing": missing,
               "headline": headlines}
