@@ -69,9 +69,6 @@ class ConfigError(ValueError):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r}: {allowed}")
 
-    def with_prefix(self, prefix: str) -> "ConfigError":
-        """The same error with the key prefixed (``depth`` -> ``domain.depth``)."""
-        return ConfigError(f"{prefix}{self.key}", self.value, self.allowed)
 
 
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:

@@ -156,10 +156,8 @@ def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.Dat
             "excluded": "; ".join(excluded),
         })
     scored = [r for r in records if math.isfinite(r["r2"])]
-    if len(scored) == 2:
+    if scored:
         max(scored, key=lambda r: r["r2"])["better"] = True
-    elif len(scored) == 1:
-        scored[0]["better"] = True
     return records
 
 
@@ -205,7 +203,7 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
                 x = usable["scale"].astype(float).to_numpy()
                 records += _fit_series("scale", group, math.nan, x, usable, quantity, excluded, confidence)
     positioned = df[np.isfinite(df["position"].astype(float))]
-    for (scale, family), rows in positioned.groupby([positioned["scale"].fillna(math.nan),
+    for (scale, family), rows in positioned.groupby([positioned["scale"],
                                                      positioned["group"].map(group_family)],
                                                     sort=False, dropna=False):
         rows = rows.sort_values("position")

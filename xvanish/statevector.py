@@ -139,10 +139,7 @@ def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
     program = _compile(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     obs = _compile_observable(observable, n_wires, dtype, program.device)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        psi = program.initial_state()
-        for block in program.blocks:
-            psi = block.forward(psi, block.build(program.tensors))
-        return obs.expval(psi).expand(program.batch_size).contiguous()
+        return obs.expval(_final_state(program)).expand(program.batch_size).contiguous()
 
 
 def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
@@ -160,11 +157,17 @@ def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
     """
     program = _compile(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        psi = program.initial_state()
-        for block in program.blocks:
-            psi = block.forward(psi, block.build(program.tensors))
+        psi = _final_state(program)
         out = psi.real ** 2 + psi.imag ** 2
         return out.expand(program.batch_size, -1).contiguous()
+
+
+def _final_state(program: "_Program") -> torch.Tensor:
+    """U|0…0⟩ for every circuit of a compiled program (autograd as the caller enables it)."""
+    psi = program.initial_state()
+    for block in program.blocks:
+        psi = block.forward(psi, block.build(program.tensors))
+    return psi
 
 
 def expval_and_grad(ops: Sequence[qml.operation.Operator], n_wires: int,
