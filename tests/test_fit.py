@@ -94,7 +94,11 @@ class _CorrelatedProfile:
         a = self.c * (1 + 0.15 * rng.standard_normal((n, self.depth)))
         tail = np.cumprod(a[:, ::-1], axis=1)[:, ::-1]
         grads = {f"preact/{l}": rng.standard_normal((n, 4)) * tail[:, [l - 1]] for l in range(1, self.depth + 1)}
-        return GradientBatch(grads, {g: int(g.split("/")[1]) for g in grads})
+        return GradientBatch(grads)
+
+    def groups(self):
+        from xvanish.core import group
+        return [group(f"preact/{l}", l) for l in range(1, self.depth + 1)]
 
     def theory_var(self):
         return {}

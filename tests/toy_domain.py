@@ -1,14 +1,18 @@
 """A tiny numpy domain with a known answer, for testing the core without any framework.
 
 Each draw has `depth` groups ``layer/<l>`` of `width` independent N(0, decay^(depth-l))
-entries, an ``input`` group of variance decay^depth, and a cost N(0, 1).
+entries, an ``input`` group of variance decay^depth, and a cost N(0, 1). The theory is
+exact for the layers; ``input`` carries its variance as a ``bound`` (it is also an upper
+bound) so that the core's handling of bounds is exercised.
 """
 
 import dataclasses
 
 import numpy as np
 
-from xvanish.core import Domain, GradientBatch, make_config, require
+from xvanish.core import COST, Domain, GradientBatch, bound, exact, group, make_config, require, require_int
+
+BUILT = []  # every sampler built, so tests can count factory calls
 
 
 @dataclasses.dataclass
@@ -16,9 +20,10 @@ class ToyConfig:
     depth: int = 4
     width: int = 3
     decay: float = 0.5
+    kind: str = "plain"
 
     def __post_init__(self):
-        require(isinstance(self.depth, int) and self.depth >= 1, "depth", self.depth, "must be an integer >= 1")
+        require_int("depth", self.depth, minimum=1)
         require(self.decay > 0, "decay", self.decay, "must be > 0")
 
 
@@ -28,6 +33,11 @@ class ToySampler:
     def __init__(self, config: ToyConfig):
         self.config = config
         self.calls = 0
+        BUILT.append(self)
+
+    def groups(self):
+        depth = self.config.depth
+        return [group(f"layer/{l}", l) for l in range(1, depth + 1)] + [group("input"), COST]
 
     def sample(self, n, seed):
         self.calls += 1
@@ -37,12 +47,14 @@ class ToySampler:
         layers = rng.standard_normal((n, depth, width)) * scales[None, :, None]
         grads = {f"layer/{l}": layers[:, l - 1] for l in range(1, depth + 1)}
         grads["input"] = rng.standard_normal((n, width)) * decay ** (depth / 2)
-        positions = {f"layer/{l}": l for l in range(1, depth + 1)} | {"input": None}
-        return GradientBatch(grads, positions, cost=rng.standard_normal(n))
+        return GradientBatch(grads, cost=rng.standard_normal(n))
 
     def theory_var(self):
         depth, decay = self.config.depth, self.config.decay
-        return {f"layer/{l}": decay ** (depth - l) for l in range(1, depth + 1)} | {"input": decay**depth}
+        return {f"layer/{l}": exact(decay ** (depth - l)) for l in range(1, depth + 1)} | {"input": bound(decay**depth)}
+
+    def info(self):
+        return {"built_as": "toy"}
 
 
 def sampler(**kwargs):
@@ -50,4 +62,4 @@ def sampler(**kwargs):
 
 
 DOMAIN = Domain(name="toy", config=ToyConfig, factory=sampler, natural_axis="depth",
-                headline_group="input", description="known-answer test domain")
+                headline_group="input", description="known-answer test domain", small={"depth": 2})

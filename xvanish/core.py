@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import numbers
 import os
 import tempfile
 import time
@@ -27,8 +28,22 @@ import pandas as pd
 from xvanish import stats
 
 __all__ = [
+    "COST",
     "ConfigError",
     "Domain",
+    "Group",
+    "OuterProduct",
+    "THEORY_KINDS",
+    "Theory",
+    "asymptotic",
+    "bound",
+    "exact",
+    "group",
+    "is_int",
+    "is_number",
+    "require_int",
+    "require_number",
+    "streams",
     "make_config",
     "require",
     "require_choice",
@@ -37,7 +52,6 @@ __all__ = [
     "Sampler",
     "measure",
     "point_seed",
-    "sweep",
     "replace_atomic",
     "write_csv_atomic",
 ]
@@ -47,7 +61,7 @@ __all__ = [
 RESULT_COLUMNS: tuple[str, ...] = (
     "domain", "scale_name", "scale", "group", "position", "n_samples", "n_params",
     "mean", "var", "var_lo", "var_hi", "mean_sq", "mean_abs", "zero_frac",
-    "nonfinite_frac", "theory_var", "seconds", "seed",
+    "nonfinite_frac", "theory_var", "theory_kind", "seconds", "seed", "family",
 )
 
 
@@ -93,6 +107,56 @@ def require_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
     require(value in choices, key, value, "must be one of " + ", ".join(map(str, choices)))
 
 
+def is_int(value: Any) -> bool:
+    """An integer that is not a bool (numpy integers included)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def require_int(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer in ``[minimum, maximum]``."""
+    ok = is_int(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if minimum is not None and maximum is not None:
+        allowed = f"must be an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        allowed = f"must be an integer >= {minimum}"
+    elif maximum is not None:
+        allowed = f"must be an integer <= {maximum}"
+    else:
+        allowed = "must be an integer"
+    require(ok, key, value, allowed)
+
+
+def require_number(key: str, value: Any, minimum: float | None = None, *, strict: bool = False,
+                   allow_none: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number ``>= minimum`` (``>`` if ``strict``).
+
+    ``allow_none``: ``None`` is also accepted (the message then says ``null or ...``).
+    """
+    if allow_none and value is None:
+        return
+    ok = is_number(value) and (minimum is None or (value > minimum if strict else value >= minimum))
+    allowed = "must be " + ("null or " if allow_none else "") + "a finite number"
+    if minimum is not None:
+        allowed += f" {'>' if strict else '>='} {minimum:g}"
+    require(ok, key, value, allowed)
+
+
+def streams(seed: int, k: int) -> list[int]:
+    """``k`` independent 64-bit seeds derived from ``seed`` (numpy SeedSequence).
+
+    Domains seed one random generator per stream (``torch.Generator().manual_seed(s)``,
+    ``np.random.default_rng(s)``). The i-th seed does not depend on ``k``: a domain that
+    draws layer l from stream l gets the same layer at every depth.
+    """
+    states = np.random.SeedSequence(int(seed)).generate_state(int(k), dtype=np.uint64)
+    return [int(state) for state in states]
+
+
 def make_config(config_class: type, **kwargs: Any) -> Any:
     """Build a domain config dataclass, turning an unknown keyword into a :class:`ConfigError`.
 
@@ -104,27 +168,117 @@ def make_config(config_class: type, **kwargs: Any) -> Any:
     return config_class(**kwargs)
 
 
+#: Kinds of a theory value (:class:`Theory`).
+THEORY_KINDS: tuple[str, ...] = ("exact", "asymptotic", "bound")
+
+
+@dataclass(frozen=True)
+class Theory:
+    """A closed-form prediction of one group's variance, with what kind of statement it is.
+
+    Attributes:
+        value: the predicted variance of the group's entries.
+        kind: ``exact`` (holds at the sampler's finite size), ``asymptotic`` (a limit:
+            mean field at large width, a 2-design at large depth) or ``bound`` (an upper
+            bound on the variance). Fits report ``theory_rate`` only for exact and
+            asymptotic values; plots draw a bound as a ceiling, not as a prediction.
+    """
+
+    value: float
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in THEORY_KINDS:
+            raise ValueError(f"theory kind {self.kind!r} is not one of {', '.join(THEORY_KINDS)}")
+
+
+def exact(value: float) -> Theory:
+    """A prediction that holds at the sampler's finite size (``Theory(value, "exact")``)."""
+    return Theory(float(value), "exact")
+
+
+def asymptotic(value: float) -> Theory:
+    """A prediction exact only in a limit (large width, large depth)."""
+    return Theory(float(value), "asymptotic")
+
+
+def bound(value: float) -> Theory:
+    """An upper bound on the variance."""
+    return Theory(float(value), "bound")
+
+
+@dataclass(frozen=True)
+class Group:
+    """A gradient group a sampler declares before it samples anything.
+
+    Attributes:
+        name: ``family/<position>`` where the group has a place along an axis
+            (``preact/3``, ``state/40``), else a plain name (``input``, ``cost``).
+        family: the profile it belongs to (``preact``, ``grad/layer``); groups of one family
+            are fitted against their positions. Equal to ``name`` for a group without one.
+        position: its place along the model's axis, or ``None``.
+    """
+
+    name: str
+    family: str
+    position: float | None = None
+
+
+def group(name: str, position: float | None = None) -> Group:
+    """A :class:`Group` whose family is ``name`` up to its last ``/`` when it has a position.
+
+    ``group("preact/3", 3)`` -> family ``preact``; ``group("input")`` -> family ``input``.
+    """
+    family = name.rpartition("/")[0] if position is not None and "/" in name else name
+    return Group(name, family, None if position is None else float(position))
+
+
+#: The group every sampler that returns cost values declares (no position).
+COST = Group("cost", "cost", None)
+
+
+@dataclass(frozen=True)
+class OuterProduct:
+    """A group whose entries for draw i are the outer product ``left[i] ⊗ right[i]``.
+
+    The weight gradient of a dense layer fed one input is δ uᵀ: ``left`` = δ ``[n, a]``,
+    ``right`` = u ``[n, b]``, k = a·b entries per draw in row-major order. Its per-draw sums
+    are computed from the factors (:func:`xvanish.reduce.outer_sums`) without building
+    ``[n, a, b]``; ``dtype`` is the model's dtype, in which zeros and overflow are counted as
+    materialising would give them.
+    """
+
+    left: Any
+    right: Any
+
+    def materialize(self) -> Any:
+        """The ``[n, a·b]`` values (for checks and small groups)."""
+        return (self.left[:, :, None] * self.right[:, None, :]).reshape(self.left.shape[0], -1)
+
+
 @dataclass
 class GradientBatch:
     """The gradients of ``n`` independent draws, as one batch.
 
     Attributes:
-        grads: group name -> array ``[n, k]`` (torch tensor or numpy array) of the k
-            gradient entries of that group for each of the n draws. Kept in the model's
-            dtype: underflow to exact zero is part of what is measured.
-        positions: group name -> position along the model's axis (layer index, time step,
-            parameter index), or ``None`` for groups without one (``input``, ``cost``).
+        grads: group name -> the group's values for the n draws: an array ``[n, k]`` (torch
+            tensor or numpy array, kept in the model's dtype: underflow to exact zero is part
+            of what is measured), an :class:`OuterProduct`, or ready
+            :class:`~xvanish.stats.DrawSums`. Names are exactly the declared groups (without
+            ``cost``).
         cost: optional cost values ``[n]``; reported as the group ``cost``.
     """
 
     grads: Mapping[str, Any]
-    positions: Mapping[str, float | None]
     cost: Any | None = None
 
 
 @runtime_checkable
 class Sampler(Protocol):
     """A domain object built for one scale value.
+
+    Building one is cheap (validate, resolve derived values); heavy work (loading data,
+    training) happens in :meth:`sample`.
 
     Attributes:
         domain: the registered domain name (``"mlp"``, ``"vqc"``).
@@ -134,6 +288,10 @@ class Sampler(Protocol):
     domain: str
     config: Any
 
+    def groups(self) -> Sequence[Group]:
+        """The groups :meth:`sample` returns, in order (``cost`` last where costs are returned)."""
+        ...
+
     def sample(self, n: int, seed: int) -> GradientBatch:
         """Return the gradients of ``n`` independent draws, computed as one batch.
 
@@ -141,7 +299,7 @@ class Sampler(Protocol):
         """
         ...
 
-    def theory_var(self) -> Mapping[str, float]:
+    def theory_var(self) -> Mapping[str, Theory]:
         """Closed-form prediction of each group's variance; groups without one are absent."""
         ...
 
@@ -153,13 +311,16 @@ class Domain:
     Attributes:
         name: the name used on the command line (``domain=<name>``).
         config: the config dataclass; its fields are exactly the factory's keyword arguments
-            and the keys of the domain's YAML config. Constructing it validates ranges and
-            raises :class:`ConfigError`.
-        factory: ``factory(**config_fields) -> Sampler``.
+            and the keys of the domain's YAML config, and its defaults are the defaults
+            (the YAML repeats them for reading; a test holds them equal). Constructing it
+            validates ranges and raises :class:`ConfigError`.
+        factory: ``factory(**config_fields) -> Sampler``; cheap.
         natural_axis: the default ``sweep.param`` (``depth`` for MLPs, ``n_qubits`` for VQCs).
         headline_group: the group plotted and tabulated across the sweep by default
             (``preact/1`` for MLPs: the signal that reaches the first layer).
         description: one line for listings.
+        small: a small config (keyword overrides) for the conformance suite, which runs over
+            every installed domain.
     """
 
     name: str
@@ -168,6 +329,7 @@ class Domain:
     natural_axis: str
     headline_group: str
     description: str = ""
+    small: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _stable_hash(*parts: Any) -> int:
@@ -194,11 +356,25 @@ def point_seed(run_seed: int, param: str | None = None, value: Any = None) -> in
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
-def _to_numpy(values: Any) -> np.ndarray:
-    """Float64 numpy copy of a tensor/array; exact zeros and non-finite values are preserved."""
-    if hasattr(values, "detach"):  # torch tensor, without importing torch here
-        values = values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
+def _group_sums(values: Any) -> stats.DrawSums:
+    """Per-draw sums of one group value; torch values are reduced in torch (xvanish.reduce)."""
+    if isinstance(values, stats.DrawSums):
+        return values
+    if isinstance(values, OuterProduct) or hasattr(values, "detach"):
+        from xvanish import reduce  # torch only when a domain hands over torch tensors
+
+        return reduce.group_sums(values)
+    return stats.draw_sums(np.asarray(values))
+
+
+def theory_values(sampler: Sampler) -> dict[str, Theory]:
+    """The sampler's typed theory, checked: every value a :class:`Theory`."""
+    theory = dict(sampler.theory_var())
+    for name, value in theory.items():
+        if not isinstance(value, Theory):
+            raise TypeError(f"{type(sampler).__name__}.theory_var()[{name!r}] is {value!r}, not an "
+                            "xvanish.core.Theory (use exact(v), asymptotic(v) or bound(v))")
+    return theory
 
 
 def _config_columns(config: Any) -> dict[str, Any]:
@@ -219,62 +395,72 @@ def measure(
     seed: int,
     *,
     scale_name: str | None = None,
-    scale: float | None = None,
+    scale: Any = None,
 ) -> pd.DataFrame:
     """Draw ``n_samples`` gradients from ``sampler`` in one batch and summarise each group.
+
+    Each group is reduced to per-draw sums (:class:`~xvanish.stats.DrawSums`) where its
+    values live (torch groups in torch, outer products from their factors), then dropped:
+    the statistics never see a float64 copy of the raw gradients.
 
     Args:
         sampler: a domain sampler (see :class:`Sampler`).
         n_samples: number of independent draws, >= 2 (a variance needs two).
         seed: the seed handed to ``sampler.sample``.
         scale_name: the swept config key, recorded in the rows.
-        scale: its value for this sampler.
+        scale: its value for this sampler (a number; a categorical value is recorded as NaN
+            here and lives in its config column).
 
     Returns:
-        A DataFrame in the ``results.csv`` schema, one row per group (``cost`` included when
-        the sampler returns cost values), ordered as the sampler lists its groups.
+        A DataFrame in the ``results.csv`` schema, one row per declared group, in the order
+        the sampler declares them.
 
     Raises:
         ConfigError: when ``n_samples < 2``.
+        RuntimeError: when the sampler returns other groups than it declared, or a group
+            with the wrong number of draws (a bug in the domain, not bad input).
 
     Example:
         >>> from xvanish.domains import mlp
         >>> df = measure(mlp.sampler(depth=10, width=32), n_samples=64, seed=0)  # doctest: +SKIP
     """
-    require(isinstance(n_samples, (int, np.integer)) and n_samples >= 2,
-            "measure.n_samples", n_samples, "must be an integer >= 2")
+    require_int("measure.n_samples", n_samples, minimum=2)
     start = time.perf_counter()
+    declared = list(sampler.groups())
     batch = sampler.sample(int(n_samples), int(seed))
-    groups: dict[str, Any] = dict(batch.grads)
-    positions: dict[str, float | None] = dict(batch.positions)
+    values: dict[str, Any] = dict(batch.grads)
     if batch.cost is not None:
-        groups["cost"] = _to_numpy(batch.cost).reshape(-1, 1)
-        positions.setdefault("cost", None)
-    theory = dict(sampler.theory_var())
+        values["cost"] = batch.cost
+    names = [g.name for g in declared]
+    if set(values) != set(names):
+        raise RuntimeError(f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared "
+                           f"{sorted(names)}")
+    theory = theory_values(sampler)
     rows = []
-    for group, values in groups.items():
-        array = _to_numpy(values)
-        if array.shape[0] != n_samples:
-            raise RuntimeError(f"sampler returned {array.shape[0]} draws for group {group!r}, "
-                               f"asked for {n_samples}")
-        array = array.reshape(array.shape[0], -1)
-        position = positions.get(group)
+    for spec in declared:
+        sums = _group_sums(values.pop(spec.name))  # drop each raw group once it is reduced
+        if sums.n != n_samples:
+            raise RuntimeError(f"sampler returned {sums.n} draws for group {spec.name!r}, asked for {n_samples}")
         # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
         # across groups that share these draws (the per-layer profile).
-        summary = stats.summarize(array, jackknife=position is not None)
+        summary = stats.summarize_sums(sums, jackknife=spec.position is not None)
         jackknife = {column: summary.pop(column, math.nan) for column in stats.JACKKNIFE_COLUMNS}
+        prediction = theory.get(spec.name)
         rows.append({
-            "group": group,
-            "position": math.nan if position is None else float(position),
+            "group": spec.name,
+            "family": spec.family,
+            "position": math.nan if spec.position is None else float(spec.position),
             "n_samples": int(n_samples),
-            "n_params": int(array[0].size),
+            "n_params": int(sums.size),
             **summary,
-            "theory_var": float(theory.get(group, math.nan)),
+            "theory_var": math.nan if prediction is None else prediction.value,
+            "theory_kind": "" if prediction is None else prediction.kind,
             **jackknife,
         })
+    del batch, values
     elapsed = time.perf_counter() - start
     frame = pd.DataFrame(rows)
-    frame.insert(0, "scale", math.nan if scale is None else float(scale))
+    frame.insert(0, "scale", _scale_number(scale))
     frame.insert(0, "scale_name", scale_name or "")
     frame.insert(0, "domain", getattr(sampler, "domain", ""))
     frame["seconds"] = elapsed
@@ -282,6 +468,13 @@ def measure(
     for key, value in _config_columns(getattr(sampler, "config", None)).items():
         frame[key] = value
     return frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]]
+
+
+def _scale_number(scale: Any) -> float:
+    """The scale as a float; NaN for None or a categorical (non-numeric) value."""
+    if scale is None or isinstance(scale, bool) or not is_number(scale):
+        return math.nan
+    return float(scale)
 
 
 def replace_atomic(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
@@ -304,89 +497,3 @@ def replace_atomic(path: str | os.PathLike[str], write: Callable[[str], Any]) ->
 def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``frame`` to ``path`` atomically (:func:`replace_atomic`)."""
     replace_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
-
-
-def _resumable_rows(previous: pd.DataFrame | None, scale: float, seed: int, n_samples: int,
-                    config_columns: Mapping[str, Any]) -> pd.DataFrame | None:
-    """Rows of an earlier run of exactly this point (same scale, seed, n_samples and config)."""
-    if previous is None or previous.empty:
-        return None
-    match = (previous["scale"] == scale) & (previous["seed"] == seed) & (previous["n_samples"] == n_samples)
-    for key, value in config_columns.items():
-        if key not in previous.columns:
-            return None
-        # A None config value is written as an empty cell and read back as NaN.
-        column = previous[key]
-        match &= column.isna() if value is None else column.astype(str) == str(value)
-    rows = previous[match]
-    return rows if len(rows) else None
-
-
-def sweep(
-    factory: Callable[..., Sampler],
-    param: str,
-    values: Sequence[Any],
-    n_samples: int,
-    seed: int,
-    *,
-    out_dir: str | os.PathLike[str] | None = None,
-    linked: Mapping[str, Sequence[Any]] | None = None,
-    resume: bool = False,
-    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
-    **fixed: Any,
-) -> pd.DataFrame:
-    """Measure ``factory(**fixed, param=value)`` for each value and stack the rows.
-
-    Every sampler is built (and so validated) before any is measured: a bad value fails
-    before work starts. Each point's seed is :func:`point_seed` ``(seed, param, value)``.
-
-    Args:
-        factory: a domain factory, e.g. ``xvanish.domains.mlp.sampler``.
-        param: the swept keyword (a key of the domain config).
-        values: the scale values.
-        n_samples: draws per point (>= 2).
-        seed: the run seed.
-        linked: other keywords that change along with ``param``: key -> values aligned with
-            ``values`` (e.g. ``n_layers`` growing with ``n_qubits``).
-        out_dir: if given, ``results.csv`` there is rewritten atomically after each point,
-            so a killed sweep keeps its finished points.
-        resume: reuse rows of ``out_dir/results.csv`` from an identical earlier point.
-        progress: optional wrapper around the iteration (a progress bar).
-        **fixed: the other keywords of the factory.
-
-    Returns:
-        The stacked rows of all points, in the order of ``values``.
-
-    Raises:
-        ConfigError: for a bad key or value, before any point is measured.
-    """
-    require(len(values) > 0, "sweep.values", list(values), "must list at least one value")
-    require(isinstance(n_samples, (int, np.integer)) and n_samples >= 2,
-            "measure.n_samples", n_samples, "must be an integer >= 2")
-    linked = dict(linked or {})
-    for key, series in linked.items():
-        require(len(series) == len(values), f"sweep.linked.{key}", list(series),
-                f"must have one value per sweep value ({len(values)})")
-    samplers = []
-    for index, value in enumerate(values):
-        point = {**fixed, **{key: series[index] for key, series in linked.items()}, param: value}
-        samplers.append(factory(**point))
-    csv_path = Path(out_dir) / "results.csv" if out_dir is not None else None
-    previous = None
-    if resume and csv_path is not None and csv_path.exists():
-        previous = pd.read_csv(csv_path)
-    frames: list[pd.DataFrame] = []
-    iterator: Iterable[Any] = zip(values, samplers)
-    if progress is not None:
-        iterator = progress(list(iterator))
-    for value, sampler in iterator:
-        seed_here = point_seed(seed, param, value)
-        reused = _resumable_rows(previous, float(value), seed_here, int(n_samples),
-                                 _config_columns(getattr(sampler, "config", None)))
-        if reused is not None:
-            frames.append(reused)
-        else:
-            frames.append(measure(sampler, n_samples, seed_here, scale_name=param, scale=float(value)))
-        if csv_path is not None:
-            write_csv_atomic(pd.concat(frames, ignore_index=True), csv_path)
-    return pd.concat(frames, ignore_index=True)

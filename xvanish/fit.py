@@ -20,7 +20,11 @@ Two kinds of series are fitted:
 * ``profile``: inside one model, a family of groups (``preact/1 … preact/L``) against
   their position (layer index, time step), for each scale value.
 
-Where rows carry a ``theory_var`` the same fit on it gives ``theory_rate``.
+Where rows carry a ``theory_var`` that is a prediction (``theory_kind`` exact or
+asymptotic) the same fit on it gives ``theory_rate``; a bound gives none.
+
+A categorical sweep axis (``activation``) has ``scale`` NaN: no fit across the sweep,
+profiles per value.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from xvanish.stats import CONFIDENCE
 __all__ = ["FIT_COLUMNS", "LineFit", "best_fits", "fit_decay", "fit_line", "fit_records", "group_family"]
 
 FIT_COLUMNS = ("kind", "group", "scale", "law", "rate", "rate_lo", "rate_hi", "interval", "intercept",
-               "r2", "n_points", "better", "theory_rate", "x_min", "x_max", "excluded")
+               "r2", "n_points", "better", "theory_rate", "x_min", "x_max", "excluded", "point")
 
 _POSITION_SUFFIX = re.compile(r"/[-+0-9.eE]+$")
 
@@ -92,13 +96,24 @@ def _usable(rows: pd.DataFrame, quantity: str) -> tuple[pd.DataFrame, list[str]]
     notes = []
     for _, row in rows[bad_value | bad_grads].iterrows():
         reason = "non-finite gradients" if row["nonfinite_frac"] > 0 else f"{quantity}={row[quantity]:.3g}"
-        notes.append(f"{row['group']}@{row['scale']:g}: {reason}")
+        notes.append(f"{row['group']}@{row['scale']:g}: {reason}")  # NaN prints as nan (categorical)
     return rows[~(bad_value | bad_grads)], notes
 
 
+#: Theory kinds whose values are predictions (a rate can be fitted to them); a bound is not.
+PREDICTION_KINDS = ("exact", "asymptotic")
+
+
 def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:
+    """The same fit on the rows' theory values; NaN unless every row has a prediction.
+
+    A bound (``theory_kind == "bound"``) is a ceiling, not a prediction: the slope of a
+    series of bounds is no theory rate, so none is reported.
+    """
     theory = rows["theory_var"].astype(float).to_numpy()
     if theory.size < 2 or not np.all(np.isfinite(theory) & (theory > 0)):
+        return math.nan
+    if "theory_kind" in rows.columns and not rows["theory_kind"].isin(PREDICTION_KINDS).all():
         return math.nan
     return fit_line(x, np.log(theory)).slope
 
@@ -132,7 +147,7 @@ def _jackknife_interval(x: np.ndarray, slope: float, replicates: np.ndarray,
 
 
 def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.DataFrame,
-                quantity: str, excluded: list[str], confidence: float) -> list[dict]:
+                quantity: str, excluded: list[str], confidence: float, point: str = "") -> list[dict]:
     """Exponential and power-law records for one series (x ascending, rows aligned)."""
     y = np.log(rows[quantity].astype(float).to_numpy())
     records = []
@@ -154,6 +169,7 @@ def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.Dat
             "x_min": float(x.min()) if x.size else math.nan,
             "x_max": float(x.max()) if x.size else math.nan,
             "excluded": "; ".join(excluded),
+            "point": point,
         })
     scored = [r for r in records if math.isfinite(r["r2"])]
     if scored:
@@ -203,16 +219,26 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
                 x = usable["scale"].astype(float).to_numpy()
                 records += _fit_series("scale", group, math.nan, x, usable, quantity, excluded, confidence)
     positioned = df[np.isfinite(df["position"].astype(float))]
-    for (scale, family), rows in positioned.groupby([positioned["scale"],
-                                                     positioned["group"].map(group_family)],
-                                                    sort=False, dropna=False):
+    # Families as the sampler declared them (results.csv's family column); older tables
+    # without it fall back to the group name up to its position suffix.
+    families = positioned["family"] if "family" in positioned.columns else positioned["group"].map(group_family)
+    # One profile per point: the scale, or for a categorical axis the swept key's value.
+    point_key = positioned["scale"]
+    if ("scale_name" in positioned.columns and positioned["scale"].isna().all()
+            and positioned["scale_name"].nunique() == 1):
+        name = str(positioned["scale_name"].iloc[0])
+        if name in positioned.columns:
+            point_key = positioned[name].astype(str)
+    for (scale, family), rows in positioned.groupby([point_key, families], sort=False, dropna=False):
         rows = rows.sort_values("position")
         first = rows["position"].astype(float).min()
         rows = rows[rows["position"].astype(float) >= first + profile_skip]
         usable, excluded = _usable(rows, quantity)
         if len(usable) >= min_points:
             x = usable["position"].astype(float).to_numpy()
-            records += _fit_series("profile", family, float(scale), x, usable, quantity, excluded, confidence)
+            categorical = isinstance(scale, str)
+            records += _fit_series("profile", family, math.nan if categorical else float(scale), x, usable,
+                                   quantity, excluded, confidence, point=str(scale) if categorical else f"{scale:g}")
     frame = pd.DataFrame(records, columns=list(FIT_COLUMNS))
     return frame
 

@@ -12,26 +12,20 @@ Domains are imported only when asked for, so ``mlp`` never pays for importing Pe
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from xvanish.core import ConfigError, Domain
 
-__all__ = ["available_domains", "get_domain"]
+__all__ = ["available_domains", "domain_of_factory", "get_domain"]
 
 ENTRY_POINT_GROUP = "xvanish.domains"
 
-# Also listed in pyproject.toml; kept here so a source checkout that is not installed works.
-_BUILTIN = {
-    "mlp": "xvanish.domains.mlp:DOMAIN",
-    "vqc": "xvanish.domains.vqc:DOMAIN",
-}
-
-
 def _targets() -> dict[str, str]:
-    targets = dict(_BUILTIN)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        targets.setdefault(point.name, point.value)
-    return targets
+    """name -> ``module:attribute`` of every domain registered through the entry points
+    (the built-in ones too: pyproject.toml lists them, so the one list is there)."""
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def available_domains() -> list[str]:
@@ -53,3 +47,19 @@ def get_domain(name: str) -> Domain:
     if not isinstance(domain, Domain):
         raise TypeError(f"entry point {name!r} -> {targets[name]} is not an xvanish.core.Domain")
     return domain
+
+
+def domain_of_factory(factory: Callable[..., object]) -> Domain | None:
+    """The installed domain whose factory is ``factory``, among modules already imported.
+
+    ``sweep(mlp.sampler, ...)`` is called after ``from xvanish.domains import mlp``, so the
+    module is loaded; modules not yet imported are not imported here (no PennyLane import
+    for an MLP sweep). ``None`` for a user's own factory.
+    """
+    for target in _targets().values():
+        module_name, _, attribute = target.partition(":")
+        module = sys.modules.get(module_name)
+        domain = getattr(module, attribute, None) if module is not None else None
+        if isinstance(domain, Domain) and domain.factory is factory:
+            return domain
+    return None

@@ -19,11 +19,13 @@ never averaged in. Exact zeros are counted (``zero_frac``): underflow is part of
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["CONFIDENCE", "JACKKNIFE_BLOCKS", "jackknife_log_variance", "summarize", "variance_ci"]
+__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "draw_sums", "jackknife_log_variance", "summarize",
+           "summarize_sums", "variance_ci"]
 
 #: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
 JACKKNIFE_BLOCKS = 10
@@ -33,6 +35,66 @@ JACKKNIFE_COLUMNS = tuple(f"{JACKKNIFE_PREFIX}{b}" for b in range(JACKKNIFE_BLOC
 
 #: Two-sided confidence level of every interval xvanish reports.
 CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class DrawSums:
+    """Per-draw sufficient statistics of one gradient group: everything the statistics use.
+
+    A group of n draws with k entries each is reduced, draw by draw, to these sums (each an
+    array ``[n]``, float64). Domains may produce them where the gradients live (torch,
+    :mod:`xvanish.reduce`) or from the factors of a structured group, without ever
+    materialising the ``[n, k]`` values.
+
+    Attributes:
+        count: finite entries per draw.
+        total: Σ (g − shift) over the finite entries.
+        total_sq: Σ (g − shift)² over the finite entries.
+        total_abs: Σ |g| over the finite entries.
+        zeros: entries exactly 0 (in the model's dtype: underflow is counted).
+        nonfinite: NaN or ±inf entries.
+        size: k, entries per draw.
+        shift: a constant c subtracted before the sums (near the mean), so that Σ(g−c)²
+            does not cancel catastrophically when |mean| >> std; the statistics do not
+            depend on it otherwise.
+    """
+
+    count: np.ndarray
+    total: np.ndarray
+    total_sq: np.ndarray
+    total_abs: np.ndarray
+    zeros: np.ndarray
+    nonfinite: np.ndarray
+    size: int
+    shift: float = 0.0
+
+    @property
+    def n(self) -> int:
+        """Number of draws."""
+        return int(self.count.shape[0])
+
+    def unshifted_sq(self) -> np.ndarray:
+        """Σ g² per draw: Σ(g−c)² + 2cΣ(g−c) + c²·count."""
+        c = self.shift
+        return self.total_sq + 2 * c * self.total + c * c * self.count
+
+
+def draw_sums(values: np.ndarray) -> DrawSums:
+    """:class:`DrawSums` of a numpy ``[n, k]`` array (rows are draws), in float64.
+
+    The shift is the mean of all finite entries.
+    """
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    values = values.reshape(values.shape[0], -1)
+    zeros = (values == 0).sum(axis=1).astype(np.float64)
+    values = values.astype(np.float64, copy=False)
+    counts, sums, squares, finite, shift = _row_sums(values)
+    return DrawSums(count=counts, total=sums, total_sq=squares,
+                    total_abs=np.where(finite, np.abs(values), 0.0).sum(axis=1),
+                    zeros=zeros, nonfinite=values.shape[1] - counts,
+                    size=int(values.shape[1]), shift=shift)
 
 
 def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -98,10 +160,16 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
 
 def summarize(values: np.ndarray, confidence: float = CONFIDENCE,
               jackknife: bool = False) -> dict[str, float]:
-    """Statistics of one gradient group, from one pass of per-draw sums.
+    """Statistics of one gradient group given as an ``[n, k]`` array (see :func:`summarize_sums`)."""
+    return summarize_sums(draw_sums(values), confidence=confidence, jackknife=jackknife)
+
+
+def summarize_sums(sums: DrawSums, confidence: float = CONFIDENCE,
+                   jackknife: bool = False) -> dict[str, float]:
+    """Statistics of one gradient group from its per-draw sums.
 
     Args:
-        values: ``[n, k]`` float array, one row per independent draw.
+        sums: the group's :class:`DrawSums`.
         confidence: level of the variance interval.
         jackknife: also return ``lnvar_jk0 …`` (:func:`jackknife_log_variance`; NaN for
             blocks that do not exist when n < 2·JACKKNIFE_BLOCKS).
@@ -110,24 +178,23 @@ def summarize(values: np.ndarray, confidence: float = CONFIDENCE,
         ``mean, var, var_lo, var_hi, mean_sq, mean_abs, zero_frac, nonfinite_frac`` over the
         finite entries (fractions over all entries).
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:
-        values = values[:, None]
-    counts, sums, squares, finite, shift = _row_sums(values)
-    var, lo, hi = variance_ci(counts, sums, squares, confidence)
-    total = counts.sum()
-    finite_values = values[finite]
-    replicates = _jackknife_from_sums(counts, sums, squares, JACKKNIFE_BLOCKS) if jackknife else None
+    counts = np.asarray(sums.count, dtype=np.float64)
+    totals = np.asarray(sums.total, dtype=np.float64)
+    squares = np.asarray(sums.total_sq, dtype=np.float64)
+    var, lo, hi = variance_ci(counts, totals, squares, confidence)
+    finite_total = counts.sum()
+    entries = float(sums.n * sums.size)
+    replicates = _jackknife_from_sums(counts, totals, squares, JACKKNIFE_BLOCKS) if jackknife else None
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
-            "mean": shift + float(sums.sum() / total) if total else math.nan,
+            "mean": sums.shift + float(totals.sum() / finite_total) if finite_total else math.nan,
             "var": var,
             "var_lo": lo,
             "var_hi": hi,
-            "mean_sq": float(np.square(finite_values).mean()) if total else math.nan,
-            "mean_abs": float(np.abs(finite_values).mean()) if total else math.nan,
-            "zero_frac": float((finite_values == 0).sum() / values.size),
-            "nonfinite_frac": float((values.size - finite_values.size) / values.size),
+            "mean_sq": float(sums.unshifted_sq().sum() / finite_total) if finite_total else math.nan,
+            "mean_abs": float(np.sum(sums.total_abs) / finite_total) if finite_total else math.nan,
+            "zero_frac": float(np.sum(sums.zeros) / entries) if entries else math.nan,
+            "nonfinite_frac": float(np.sum(sums.nonfinite) / entries) if entries else math.nan,
             **({} if replicates is None else {
                 column: float(replicates[b]) if b < replicates.size else math.nan
                 for b, column in enumerate(JACKKNIFE_COLUMNS)}),

@@ -3,13 +3,15 @@
 Like PennyLane's device test suite, a plugin author runs it on their own domain::
 
     from xvanish.testing import check_domain
-    check_domain(get_domain("mydomain"), small={"n_units": 3})
+    check_domain(get_domain("mydomain"))          # uses DOMAIN.small
 
 It checks the contract of :mod:`xvanish.core`: the factory's keywords are the config
 dataclass's fields, the batch has the documented shapes, the same seed gives the same
 numbers bit for bit and another seed other numbers, a ``dtype`` key is kept in the
 returned tensors, the theory hook names only existing groups with positive finite values,
-and ``measure`` turns the batch into rows of the results schema.
+``groups()`` declares exactly what ``sample`` returns, theory values are typed
+(:class:`~xvanish.core.Theory`), and ``measure`` turns the batch into rows of the results
+schema. Each :class:`~xvanish.core.Domain` carries the small config it is checked with.
 """
 
 from __future__ import annotations
@@ -22,13 +24,33 @@ from typing import Any
 
 import numpy as np
 
-from xvanish.core import RESULT_COLUMNS, ConfigError, Domain, GradientBatch, _to_numpy, measure
+from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, GradientBatch, Group, Theory,
+                          measure)
+from xvanish.stats import DrawSums
 
 __all__ = ["check_domain", "check_sampler"]
 
 
 def _dtype_name(values: Any) -> str:
     return str(getattr(values, "dtype", "")).replace("torch.", "")
+
+
+def _to_numpy(values: Any) -> np.ndarray:
+    """A group value as a comparable numpy array (OuterProduct materialised, DrawSums stacked)."""
+    if isinstance(values, DrawSums):
+        return np.stack([values.count, values.total, values.total_sq, values.total_abs, values.zeros,
+                         values.nonfinite])
+    if hasattr(values, "materialize"):
+        values = values.materialize()
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _rows(values: Any) -> int:
+    if isinstance(values, DrawSums):
+        return values.n
+    return int((values.left if hasattr(values, "materialize") else values).shape[0])
 
 
 def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> GradientBatch:
@@ -54,17 +76,30 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
         if isinstance(value, (int, float, str, bool)):
             assert getattr(config, key) == value, f"config.{key} is {getattr(config, key)!r}, built with {value!r}"
 
+    declared = list(sampler.groups())
+    assert declared and all(isinstance(g, Group) for g in declared), "groups() must list core.Group objects"
+    names = [g.name for g in declared]
+    assert len(set(names)) == len(names), f"groups() repeats a name: {names}"
+    for spec in declared:
+        assert spec.position is None or math.isfinite(spec.position), f"group {spec.name!r}: position must be finite"
+
     batch = sampler.sample(n, seed)
     assert isinstance(batch, GradientBatch), "sample() must return a GradientBatch"
     assert len(batch.grads) > 0, "a batch needs at least one group"
-    for group, values in batch.grads.items():
-        assert group in batch.positions, f"group {group!r} has no positions entry (use None)"
-        shape = tuple(values.shape)
-        assert len(shape) == 2 and shape[0] == n and shape[1] >= 1, f"group {group!r} has shape {shape}, want [{n}, k]"
-        if "dtype" in {f.name for f in dataclasses.fields(config)}:
-            assert _dtype_name(values) == str(config.dtype), \
-                f"group {group!r} came back as {_dtype_name(values)}, config.dtype={config.dtype}"
     assert "cost" not in batch.grads, "cost values belong in GradientBatch.cost"
+    returned = list(batch.grads) + (["cost"] if batch.cost is not None else [])
+    assert set(returned) == set(names), f"sample() returned {sorted(returned)}, groups() declared {sorted(names)}"
+    has_dtype = "dtype" in {f.name for f in dataclasses.fields(config)}
+    for group, values in batch.grads.items():
+        assert _rows(values) == n, f"group {group!r} has {_rows(values)} draws, want {n}"
+        if isinstance(values, DrawSums):
+            continue
+        shape = tuple(values.shape) if not hasattr(values, "materialize") else tuple(values.materialize().shape)
+        assert len(shape) == 2 and shape[0] == n and shape[1] >= 1, f"group {group!r} has shape {shape}, want [{n}, k]"
+        if has_dtype:
+            dense = values.left if hasattr(values, "materialize") else values
+            assert _dtype_name(dense) == str(config.dtype), \
+                f"group {group!r} came back as {_dtype_name(dense)}, config.dtype={config.dtype}"
     if batch.cost is not None:
         assert tuple(batch.cost.shape) == (n,), f"cost has shape {tuple(batch.cost.shape)}, want [{n}]"
 
@@ -80,24 +115,30 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
     theory = sampler.theory_var()
     assert isinstance(theory, Mapping)
     for group, value in theory.items():
-        assert group in batch.grads or (group == "cost" and batch.cost is not None), \
-            f"theory_var names {group!r}, which the batch does not have"
-        assert math.isfinite(value) and value > 0, f"theory_var[{group!r}] = {value!r} must be finite and > 0"
+        assert group in names, f"theory_var names {group!r}, which groups() does not declare"
+        assert isinstance(value, Theory) and value.kind in THEORY_KINDS, \
+            f"theory_var[{group!r}] = {value!r} must be a core.Theory (exact/asymptotic/bound)"
+        assert math.isfinite(value.value) and value.value > 0, f"theory_var[{group!r}] = {value!r} must be finite and > 0"
 
     rows = measure(sampler, n, seed)
     assert list(rows.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
-    expected_groups = len(batch.grads) + (batch.cost is not None)
-    assert len(rows) == expected_groups, f"measure gave {len(rows)} rows for {expected_groups} groups"
+    assert list(rows["group"]) == names, f"measure gave groups {list(rows['group'])}, declared {names}"
     assert rows["nonfinite_frac"].between(0, 1).all()
     return batch
 
 
-def check_domain(domain: Domain, small: Mapping[str, Any], n: int = 5) -> None:
+def check_domain(domain: Domain, small: Mapping[str, Any] | None = None, n: int = 5) -> None:
     """Check a registered :class:`~xvanish.core.Domain` and one small sampler of it.
 
     The factory must accept exactly the config dataclass's fields (all with defaults), the
     natural axis must be one of them, and an unknown keyword must raise ConfigError.
+
+    Args:
+        domain: the domain.
+        small: keyword overrides for a small, fast sampler; default ``domain.small``.
+        n: draws per batch.
     """
+    small = dict(domain.small if small is None else small)
     fields = {f.name: f for f in dataclasses.fields(domain.config)}
     for name, field in fields.items():
         has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING

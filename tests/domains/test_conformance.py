@@ -1,27 +1,40 @@
-"""Every domain passes the same conformance suite (xvanish.testing), like a PennyLane device."""
+"""Every installed domain passes the same conformance suite (xvanish.testing), like a PennyLane
+device, from the small config its Domain carries: no per-domain list here."""
+
+import dataclasses
+from pathlib import Path
 
 import pytest
+import yaml
 
-from xvanish import get_domain
+from xvanish import available_domains, get_domain
 from xvanish.testing import check_domain
 
 import toy_domain
 
-SMALL = {
-    "mlp": {"depth": 3, "width": 4},
-    "vqc": {"n_qubits": 3, "n_layers": 2},
-}
+CONF = Path(__file__).resolve().parents[2] / "conf" / "domain"
 
 
 def test_toy_domain_conforms():
-    check_domain(toy_domain.DOMAIN, small={"depth": 2})
+    check_domain(toy_domain.DOMAIN)
 
 
-@pytest.mark.parametrize("name", [pytest.param("mlp"), pytest.param("vqc", marks=pytest.mark.vqc)])
-def test_builtin_domain_conforms(name):
-    check_domain(get_domain(name), small=SMALL[name])
+@pytest.mark.parametrize("name", available_domains())
+def test_installed_domain_conforms(name):
+    check_domain(get_domain(name))
+
+
+@pytest.mark.parametrize("name", [p.stem for p in sorted(CONF.glob("*.yaml"))])
+def test_yaml_defaults_equal_the_config_dataclass(name):
+    """The dataclass holds the defaults; the YAML repeats them for readers: they must agree."""
+    text = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    text.pop("defaults", None)
+    fields = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+              for f in dataclasses.fields(get_domain(name).config)}
+    assert text == fields
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_mlp_keeps_dtype(dtype):
-    check_domain(get_domain("mlp"), small={**SMALL["mlp"], "dtype": dtype})
+    domain = get_domain("mlp")
+    check_domain(domain, small={**domain.small, "dtype": dtype})

@@ -1,0 +1,430 @@
+"""Plan a run once, then run it: points, variants, seeds, resume, lazy samplers.
+
+A run is a list of *points*: one sampler config per scale value and variant. :func:`plan`
+checks everything that can be checked before any work — the swept key and its values, the
+linked keys, the variants, every point's config (types and ranges, by constructing the
+domain's config dataclass) — and returns a :class:`Plan`. Nothing heavy happens then:
+:meth:`Plan.run` builds each point's sampler exactly once, right before it is measured,
+and drops it afterwards, so a sweep never holds more than one sampler (with its data,
+trained networks, compiled circuits) in memory.
+
+The rule this relies on (docs/core.md): a domain's config dataclass validates every key
+(ranges and cross-key constraints); its factory only resolves derived values and does not
+reject a config its dataclass accepted. Heavy work belongs in ``sample()``.
+
+Research code::
+
+    from xvanish import plan
+    run = plan("mlp", "depth", [4, 8, 16], n_samples=128, seed=0, fixed={"activation": "tanh"},
+               variants=[Variant("xavier", {"init": "xavier"}), Variant("he", {"init": "he"})])
+    df = run.run(out_dir="results/", on_point=lambda done: print(done.point.label))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xvanish import registry
+from xvanish.core import (ConfigError, Domain, Group, Sampler, _config_columns, is_number, measure, point_seed,
+                          require, require_int, write_csv_atomic)
+
+__all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "sweep"]
+
+log = logging.getLogger("xvanish")
+
+#: A variant name: a plain name usable as a legend label and a file name.
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
+#: Name of the results table in an output directory.
+RESULTS_NAME = "results.csv"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One series of a run: domain keys that differ from the run's fixed keys.
+
+    Attributes:
+        name: the series name (legend label, ``variant`` column of results.csv).
+        overrides: domain key -> value for this series.
+        linked: domain key -> one value per sweep value, for this series only.
+    """
+
+    name: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    linked: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measurement of the run: a validated config, its seed, its place in the run.
+
+    Attributes:
+        variant: the series name, or ``None`` for a run without variants.
+        index: position of the value in the sweep.
+        value: the swept value.
+        keywords: every keyword of the domain factory for this point (validated).
+        seed: the point's seed (:func:`xvanish.core.point_seed`).
+    """
+
+    variant: str | None
+    index: int
+    value: Any
+    keywords: Mapping[str, Any]
+    seed: int
+
+    def label(self, param: str) -> str:
+        """``tanh depth=8``: the variant (if any) and the swept value."""
+        return (f"{self.variant} " if self.variant else "") + f"{param}={self.value}"
+
+
+@dataclass(frozen=True)
+class PointDone:
+    """What :meth:`Plan.run` reports after each point (the ``on_point`` callback's argument).
+
+    Attributes:
+        point: the point.
+        rows: its rows (with a ``variant`` column when the run has variants).
+        reused: the rows came from an earlier run's results.csv (resume), nothing was measured.
+        info: what the sampler resolved for this point (``sampler.info()``, e.g. the
+            gradient method that ran), empty when reused or when the sampler has no ``info``.
+        done: points finished so far, this one included.
+        total: points in the run.
+    """
+
+    point: Point
+    rows: pd.DataFrame
+    reused: bool
+    info: Mapping[str, Any]
+    done: int
+    total: int
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _typed(config_class: type, keywords: Mapping[str, Any], shown: Callable[[str], str],
+           suffix: Callable[[str], str]) -> dict[str, Any]:
+    """Type-check and convert a point's keys as Hydra's structured configs do (``"4"`` -> 4)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    types = typing.get_type_hints(config_class)
+    node = OmegaConf.structured(config_class)
+    for key, value in keywords.items():
+        try:
+            node[key] = value
+        except ValidationError:
+            raise ConfigError(shown(key), value, f"must be of type {_type_name(types[key])}" + suffix(key)) from None
+    container = OmegaConf.to_container(node)
+    return {key: container[key] for key in keywords}
+
+
+def _validated(domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str, str],
+               key_prefix: str) -> dict[str, Any]:
+    """One point's keywords after type conversion; its config dataclass checks the ranges.
+
+    An unknown key is named where the user wrote it (``variants[1].domain.deptth``); a bad
+    value as ``<key_prefix><key>`` with ``(from <where it was set>)``.
+    """
+    def shown(key: str) -> str:
+        return f"{key_prefix}{key}"
+
+    def suffix(key: str) -> str:
+        return f" (from {origins[key]})" if key in origins else ""
+
+    known = [f.name for f in dataclasses.fields(domain.config)]
+    for key, value in keywords.items():
+        require(key in known, origins.get(key, shown(key)), value, "unknown key; known keys: " + ", ".join(known))
+    values = _typed(domain.config, keywords, shown, suffix)
+    try:
+        domain.config(**values)
+    except ConfigError as error:
+        bare = error.key.removeprefix("domain.")
+        raise ConfigError(shown(bare), error.value, error.allowed + suffix(bare)) from None
+    return values
+
+
+def _numeric_axis(values: Sequence[Any]) -> bool:
+    """True when every swept value is a number (bools are not), so a decay law can be fitted."""
+    return all(is_number(value) for value in values)
+
+
+@dataclass
+class Plan:
+    """A checked run (see :func:`plan`): what will be measured, in order; nothing built yet.
+
+    Attributes:
+        domain: the :class:`~xvanish.core.Domain` (or ``None`` for a bare factory).
+        factory: builds one sampler from a point's keywords.
+        param: the swept key.
+        values: the swept values.
+        points: every point, variant by variant, value by value.
+        variants: the series names (``[None]`` without variants).
+        n_samples: draws per point.
+        seed: the run seed.
+        numeric: the axis is numeric (a categorical axis gets rows per value, no decay fit).
+    """
+
+    domain: Domain | None
+    factory: Callable[..., Sampler]
+    param: str
+    values: list[Any]
+    points: list[Point]
+    variants: list[str | None]
+    n_samples: int
+    seed: int
+    numeric: bool
+    _built: dict[tuple[str | None, int], Sampler] = field(default_factory=dict, repr=False)
+
+    def groups(self, number: int = 0) -> list[Group]:
+        """The groups the ``number``-th point declares. Builds that point's sampler, which
+        :meth:`run` then uses (still built once)."""
+        point = self.points[number]
+        key = (point.variant, point.index)
+        if key not in self._built:
+            self._built[key] = self.factory(**point.keywords)
+        return list(self._built[key].groups())
+
+    def run(self, out_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
+            on_point: Callable[[PointDone], None] | None = None,
+            progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None) -> pd.DataFrame:
+        """Measure every point; build each sampler once, right before it is measured.
+
+        Args:
+            out_dir: if given, ``results.csv`` there is rewritten atomically after each point,
+                so a killed run keeps its finished points.
+            resume: reuse the rows of ``out_dir/results.csv`` whose point is identical (same
+                variant, seed, n_samples and every config value). Without ``resume`` an
+                existing results.csv is refused, never silently overwritten.
+            on_point: called with a :class:`PointDone` after each point.
+            progress: optional wrapper around the iteration over points (a progress bar).
+
+        Returns:
+            All rows in plan order (a ``variant`` column first when the run has variants).
+
+        Raises:
+            ConfigError: ``out_dir`` already holds results and ``resume`` is false, or cannot
+                be written.
+        """
+        csv_path = Path(out_dir) / RESULTS_NAME if out_dir is not None else None
+        previous = None
+        if csv_path is not None:
+            previous = _prepare_out_dir(csv_path, resume)
+        frames: list[pd.DataFrame] = []
+        iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
+        for done, point in enumerate(iterator, start=1):
+            rows = self._reusable(previous, point)
+            reused = rows is not None
+            info: Mapping[str, Any] = {}
+            if rows is None:
+                # Built once, lazily (or taken from groups()); dropped after measuring.
+                sampler = self._built.pop((point.variant, point.index), None) or self.factory(**point.keywords)
+                rows = measure(sampler, self.n_samples, point.seed, scale_name=self.param, scale=point.value)
+                info = dict(sampler.info()) if callable(getattr(sampler, "info", None)) else {}
+                del sampler
+                if point.variant is not None:
+                    rows.insert(0, "variant", point.variant)
+            frames.append(rows)
+            if csv_path is not None:
+                write_csv_atomic(pd.concat(frames, ignore_index=True), csv_path)
+            if on_point is not None:
+                on_point(PointDone(point, rows, reused, info, done, len(self.points)))
+        return pd.concat(frames, ignore_index=True)
+
+    def _reusable(self, previous: pd.DataFrame | None, point: Point) -> pd.DataFrame | None:
+        """Rows of an earlier run of exactly this point: variant, seed, n_samples, every config value."""
+        if previous is None or previous.empty:
+            return None
+        match = (previous["seed"] == point.seed) & (previous["n_samples"] == self.n_samples)
+        if point.variant is not None:
+            if "variant" not in previous.columns:
+                return None
+            match &= previous["variant"].astype(str) == point.variant
+        config = self.domain.config(**point.keywords) if self.domain is not None else None
+        columns = _config_columns(config) if config is not None else {self.param: point.value}
+        for key, value in columns.items():
+            if key not in previous.columns:
+                return None
+            column = previous[key]  # a None config value is written as an empty cell, read back as NaN
+            match &= column.isna() if value is None else column.astype(str) == str(value)
+        rows = previous[match]
+        return rows.reset_index(drop=True) if len(rows) else None
+
+
+def _prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
+    """Check that results can be written there; the earlier rows when resuming."""
+    directory = csv_path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".xvanish-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError("output directory", str(directory), f"cannot be written: {error.strerror or error}") \
+            from None
+    if not csv_path.exists():
+        return None
+    require(resume, "output directory", str(directory),
+            f"already holds {RESULTS_NAME}; set measure.resume=true (resume=True) to continue it, "
+            "or choose another directory")
+    return pd.read_csv(csv_path)
+
+
+def _resolve(domain: Domain | str | Callable[..., Sampler]) -> tuple[Domain | None, Callable[..., Sampler]]:
+    if isinstance(domain, str):
+        found = registry.get_domain(domain)
+        return found, found.factory
+    if isinstance(domain, Domain):
+        return domain, domain.factory
+    return registry.domain_of_factory(domain), domain
+
+
+def plan(
+    domain: Domain | str | Callable[..., Sampler],
+    param: str,
+    values: Sequence[Any],
+    *,
+    n_samples: int,
+    seed: int,
+    fixed: Mapping[str, Any] | None = None,
+    linked: Mapping[str, Sequence[Any]] | None = None,
+    variants: Sequence[Variant] | None = None,
+    origins: Mapping[str, str] | None = None,
+    key_prefix: str = "",
+) -> Plan:
+    """Check a run completely and return its :class:`Plan`; no sampler is built.
+
+    Args:
+        domain: a :class:`~xvanish.core.Domain`, its registered name, or its factory
+            (``xvanish.domains.mlp.sampler``). A factory that belongs to no installed domain
+            is accepted, but its points can then only be checked when they are built.
+        param: the swept key.
+        values: the swept values; numbers give a numeric axis (decay fits), anything else a
+            categorical one (rows per value, no fit).
+        n_samples: draws per point (>= 2).
+        seed: the run seed (>= 0).
+        fixed: the other keys of the domain.
+        linked: keys that change along with ``param``: key -> one value per sweep value.
+        variants: series overlaid in one run; each point runs once per variant.
+        origins: where the user set each key (``{"depth": "sweep.values"}``), for messages;
+            the command line passes its config paths.
+        key_prefix: put before a domain key in messages (the command line's ``domain.``).
+
+    Returns:
+        The plan; :meth:`Plan.run` measures it.
+
+    Raises:
+        ConfigError: the first bad key or value, naming it, its value and what is allowed.
+    """
+    found, factory = _resolve(domain)
+    values = list(values)
+    fixed = dict(fixed or {})
+    linked = {key: list(series) for key, series in (linked or {}).items()}
+    origins = dict(origins or {})
+    require_int("measure.n_samples", n_samples, minimum=2)
+    require_int("measure.seed", seed, minimum=0)
+    require(len(values) > 0, "sweep.values", values, f"must list at least one value of {param}")
+    if found is not None:
+        known = [f.name for f in dataclasses.fields(found.config)]
+        require(param in known, "sweep.param", param, f"must be a key of domain {found.name}: " + ", ".join(known))
+    require(len({repr(v) for v in values}) == len(values), "sweep.values", values,
+            "must not repeat a value (each point is one row per group)")
+    numeric = _numeric_axis(values)
+    variant_list = list(variants or [])
+    names = [variant.name for variant in variant_list]
+    for index, variant in enumerate(variant_list):
+        require(isinstance(variant.name, str) and _VARIANT_NAME.fullmatch(variant.name) is not None
+                and names.count(variant.name) == 1, f"variants[{index}].name", variant.name,
+                "must be letters, digits, _ . + - (not starting with .) and differ from the other variants")
+    points: list[Point] = []
+    for index, variant in enumerate(variant_list or [None]):
+        where = f"variants[{index}]" if variant is not None else ""
+        overrides = dict(variant.overrides) if variant is not None else {}
+        series_linked = {**linked, **(dict(variant.linked) if variant is not None else {})}
+        point_origins = {**origins, **{key: f"{where}.domain.{key}" for key in overrides}}
+        for key, series in series_linked.items():
+            origin = (f"{where}.linked.{key}" if variant is not None and key in variant.linked
+                      else origins.get(key, f"sweep.linked.{key}"))
+            point_origins[key] = origin
+            require(key != param, origin, series, f"must not be the swept key {param}")
+            require(isinstance(series, (list, tuple)) and len(series) == len(values), origin, series,
+                    f"must be a list with one value per sweep value ({len(values)})")
+        point_origins.setdefault(param, origins.get(param, "sweep.values"))
+        for position, value in enumerate(values):
+            keywords = {**fixed, **overrides, **{k: s[position] for k, s in series_linked.items()}, param: value}
+            if found is not None:
+                keywords = _validated(found, keywords, point_origins, key_prefix)
+            points.append(Point(variant=None if variant is None else variant.name, index=position,
+                                value=keywords[param], keywords=keywords,
+                                seed=point_seed(seed, param, keywords[param])))
+    return Plan(domain=found, factory=factory, param=param, values=[p.value for p in points[:len(values)]],
+                points=points, variants=names or [None], n_samples=int(n_samples), seed=int(seed),
+                numeric=numeric)
+
+
+def sweep(
+    factory: Domain | str | Callable[..., Sampler],
+    param: str,
+    values: Sequence[Any],
+    n_samples: int,
+    seed: int,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    linked: Mapping[str, Sequence[Any]] | None = None,
+    variants: Sequence[Variant] | None = None,
+    resume: bool = False,
+    on_point: Callable[[PointDone], None] | None = None,
+    progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None,
+    **fixed: Any,
+) -> pd.DataFrame:
+    """Plan and run a sweep in one call: ``plan(...).run(...)``.
+
+    Every point is checked before any is measured; each sampler is built once, lazily.
+    Each point's seed is :func:`~xvanish.core.point_seed` ``(seed, param, value)``.
+
+    Args:
+        factory: a domain factory (``xvanish.domains.mlp.sampler``), Domain or domain name.
+        param: the swept keyword.
+        values: the scale values (numbers; or categorical values such as activation names).
+        n_samples: draws per point (>= 2).
+        seed: the run seed.
+        out_dir: if given, ``results.csv`` there is rewritten atomically after each point.
+        linked: other keywords that change along with ``param``: key -> values aligned with
+            ``values`` (e.g. ``n_layers`` growing with ``n_qubits``).
+        variants: series overlaid in one run (:class:`Variant`).
+        resume: reuse rows of ``out_dir/results.csv`` from identical earlier points.
+        on_point: called after each point with a :class:`PointDone`.
+        progress: optional wrapper around the iteration (a progress bar).
+        **fixed: the other keywords of the factory.
+
+    Returns:
+        The stacked rows of all points, in the order of ``values`` (variant by variant).
+
+    Raises:
+        ConfigError: for a bad key or value, before any point is measured.
+
+    Example:
+        >>> from xvanish.domains import mlp
+        >>> df = sweep(mlp.sampler, "depth", [4, 8, 16], n_samples=64, seed=0)  # doctest: +SKIP
+    """
+    run = plan(factory, param, values, n_samples=n_samples, seed=seed, fixed=fixed, linked=linked,
+               variants=variants)
+    return run.run(out_dir, resume=resume, on_point=on_point, progress=progress)
+
+
+def describe_points(run: Plan) -> str:
+    """``8 points (2 variants x 4 values of depth)``: one line for the log."""
+    n_variants = len([v for v in run.variants if v is not None])
+    shape = f"{n_variants} variants x {len(run.values)} values" if n_variants else f"{len(run.values)} values"
+    return f"{len(run.points)} points ({shape} of {run.param}; {'numeric' if run.numeric else 'categorical'} axis)"
+
