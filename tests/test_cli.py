@@ -107,7 +107,8 @@ def test_single_run_plot_and_console_table(single_run):
     assert "per depth:" in proc.stdout or "in depth:" in proc.stdout
     assert "better law:" in proc.stdout
     assert "\r" not in proc.stderr  # no progress bar when stderr is not a terminal
-    assert "error" not in proc.stderr.lower()
+    # Our errors start "error: "; a dependency's warning that mentions the word is not one.
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("error:")], proc.stderr
 
 
 # --------------------------------------------------------------------------- multirun, variants, resume
@@ -146,9 +147,10 @@ def test_variants_are_series_of_one_run(multirun):
     assert list(df.columns[1:]) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS
     activation = df.groupby("variant")["activation"].agg(set).to_dict()
     assert activation == {"relu_he": {"relu"}, "tanh": {"tanh"}}
-    for name in ("relu_he", "tanh"):
-        part = pd.read_csv(run_dir / "variants" / name / "results.csv")
-        pd.testing.assert_frame_equal(part, df[df["variant"] == name].drop(columns="variant").reset_index(drop=True))
+    # One table, no per-variant copies: the variants share each point's seed (paired design).
+    assert not (run_dir / "variants").exists()
+    seeds = df.groupby("variant")["seed"].agg(list).to_dict()
+    assert seeds["relu_he"] == seeds["tanh"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [entry["variant"] for entry in summary["headline"]] == ["relu_he", "tanh"]
     assert {record["variant"] for record in summary["fits"]} == {"relu_he", "tanh"}
@@ -164,13 +166,17 @@ def test_resume_reuses_finished_points(multirun, tmp_path):
     proc = xvanish(*TINY[1:], "domain.width=4", values_arg([2, 3, 4]), VARIANTS, "measure.resume=true",
                    f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
+    assert "resume: reused 4 of 6 points from results.csv, measured 2" in proc.stdout
     after = pd.read_csv(tmp_path / "results.csv")
-    pd.testing.assert_frame_equal(after[after["scale"] < 4].reset_index(drop=True), before)
+    pd.testing.assert_frame_equal(after[after["scale"] < 4].sort_values(["variant", "scale", "group"])
+                                  .reset_index(drop=True),
+                                  before.sort_values(["variant", "scale", "group"]).reset_index(drop=True))
     assert set(after[after["scale"] == 4]["variant"]) == {"relu_he", "tanh"}
 
 
 @pytest.mark.slow  # joblib workers re-import torch: ~16 s on 2 idle cores
 def test_multirun_with_the_joblib_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher not installed")
     proc = xvanish("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY[1:], values_arg(DEPTHS),
                    "domain.width=4,8", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
@@ -233,7 +239,8 @@ BAD_INPUTS = {
                            + packaged_options("experiment")),
     "unknown domain": (["domain=nope"], ["domain=nope", "unknown domain", "installed:", "mlp"]),
     "unknown activation": (["domain.activation=nope"], ["domain.activation='nope'", "must be one of", "tanh"]),
-    "depth 0": (["domain.depth=0"], ["domain.depth=0", ">= 1"]),
+    # A fixed key is checked at every point; the swept key's default is not (it never runs).
+    "depth 0": (["sweep.param=width", "domain.depth=0"], ["domain.depth=0", ">= 1"]),
     "negative width": (["domain.width=-3"], ["domain.width=-3", ">= 1"]),
     "one sample": (["measure.n_samples=1"], ["measure.n_samples=1", ">= 2"]),
     "sweep.param": (["sweep.param=foo"], ["sweep.param='foo'", "must be a key of domain mlp", "depth"]),
@@ -293,4 +300,68 @@ def test_every_packaged_experiment_passes_the_checks(experiment):
     with initialize_config_module(version_base="1.3", config_module="xvanish.conf"):
         cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
     plan = cli.plan_run(cfg, cfg.hydra.runtime.choices["domain"])
-    assert plan.series and all(len(series.values) == len(cfg.sweep["values"]) for series in plan.series)
+    n_variants = max(len(cfg.variants), 1)
+    assert len(plan.plan.points) == n_variants * len(cfg.sweep["values"])
+
+
+# --------------------------------------------------------------------------- what a new user tripped on
+
+def test_categorical_sweep_gives_rows_per_value(tmp_path):
+    proc = xvanish(*TINY, "domain.depth=3", "sweep.param=activation", "sweep.values=[tanh,relu]",
+                   f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert list(dict.fromkeys(df["activation"])) == ["tanh", "relu"] and df["scale"].isna().all()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["axis"] == "categorical"
+    assert summary["config"]["domain"]["activation"] == ["tanh", "relu"]
+    assert not [fit for fit in summary["fits"] if fit["kind"] == "scale"]  # no decay law across names
+
+
+def test_rerun_into_an_existing_output_directory_is_refused(run_main, tmp_path):
+    code, _ = run_main(*TINY, values_arg([2]))
+    assert code == 0
+    before = (tmp_path / "results.csv").read_bytes()
+    code, out = run_main(*TINY, values_arg([2, 3]))
+    assert code == cli.EXIT_BAD_INPUT
+    assert_one_error_line(out.err, "already holds results.csv", "measure.resume=true")
+    assert (tmp_path / "results.csv").read_bytes() == before
+
+
+def test_unwritable_output_directory_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = xvanish(*TINY, values_arg([2]), f"hydra.run.dir={blocker / 'run'}")
+    assert proc.returncode == cli.EXIT_BAD_INPUT
+    assert_one_error_line(proc.stderr, "output directory", str(blocker / "run"), "Not a directory")
+
+
+def test_log_file_records_the_plan_and_every_point(single_run):
+    _, run_dir = single_run
+    log_text = (run_dir / "xvanish.log").read_text()
+    assert "plan: 3 points" in log_text
+    for depth in DEPTHS:
+        assert f"depth={depth}: measured in" in log_text
+    assert "outputs:" in log_text
+
+
+def test_summary_records_the_swept_values_not_the_unused_default(single_run):
+    _, run_dir = single_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["config"]["domain"]["depth"] == DEPTHS
+    assert [point["value"] for point in summary["points"]] == DEPTHS
+    assert all(point["reused"] is False and point["seconds"] > 0 for point in summary["points"])
+
+
+def test_multirun_checks_every_job_before_the_first_starts(tmp_path):
+    proc = xvanish("-m", *TINY[1:], values_arg([2, 3]), "domain.width=4,-1", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == cli.EXIT_BAD_INPUT
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "domain.width=-1" in errors[0] and "multirun job 1" in errors[0]
+    assert not list(tmp_path.rglob("results.csv"))  # job 0 did not run either
+
+
+def test_help_lists_every_domain_with_its_keys(run_main):
+    code, out = run_main("--help")
+    assert code == 0
+    assert "keys: depth=16" in out.out and "n_qubits=4" in out.out

@@ -38,6 +38,9 @@ def test_point_seed_depends_only_on_run_seed_and_point():
     assert len(set(seeds)) == 3
     assert point_seed(0, "depth", 4) == seeds[1] == point_seed(0, "depth", 4.0) == point_seed(0, "depth", np.int64(4))
     assert point_seed(1, "depth", 4) != seeds[1]
+    # The swept key's name is part of the point: a width sweep must not share a depth
+    # sweep's streams (compared over many values, not one: no chance agreement).
+    assert all(point_seed(0, "depth", v) != point_seed(0, "width", v) for v in range(1, 200))
 
 
 def test_adding_a_point_leaves_the_others_unchanged():

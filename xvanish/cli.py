@@ -17,26 +17,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import sys
 import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
                           OverrideParseException)
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from xvanish import registry
-from xvanish.core import ConfigError, Domain, require, require_choice, sweep, write_csv_atomic
-from xvanish.fit import fit_decay, group_family
+from xvanish.core import ConfigError, Domain, Group, require, require_choice, require_int
+from xvanish.fit import fit_decay
+from xvanish.plan import Plan, PointDone, Variant, describe_points, plan
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
                                     write_json_atomic)
@@ -59,246 +59,114 @@ FIT_QUANTITIES = ("var", "mean_sq")
 _JOBS_STARTED = False
 #: The user set HYDRA_FULL_ERROR=1 (main() sets it for Hydra in any case).
 _USER_WANTS_TRACEBACK = False
-#: A variant name: a plain directory name.
-_VARIANT_NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
-#: Draws of the pre-flight sample that checks ``report.group`` before the sweep.
-_PROBE_DRAWS = 2
 
 
 # --------------------------------------------------------------------------- the plan
-
-@dataclass
-class SeriesPlan:
-    """One series of the run (a variant, or the run itself when there are none).
-
-    Attributes:
-        name: the variant name; ``None`` for a run without variants.
-        values: the swept values, type-checked against the domain config.
-        fixed: every other domain key.
-        linked: keys that change along with the swept one: key -> one value per point.
-    """
-
-    name: str | None
-    values: list[Any]
-    fixed: dict[str, Any]
-    linked: dict[str, list[Any]]
-
-
-@dataclass
-class RunPlan:
-    """Everything a run does, checked before any work."""
-
-    domain: Domain
-    param: str
-    series: list[SeriesPlan]
-    n_samples: int
-    seed: int
-    resume: bool
-    group: str
-    quantity: str
-    profile_skip: int
-
 
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def _check_point(domain: Domain, point: Mapping[str, Any], origins: Mapping[str, str]) -> dict[str, Any]:
-    """Type-check one point's domain keys as Hydra would, then build its sampler (range checks).
+@dataclass
+class RunPlan:
+    """Everything a run does, checked before any work: the core plan and the report options."""
 
-    Args:
-        domain: the domain.
-        point: domain key -> value for this point.
-        origins: domain key -> where the user set it (``sweep.values``), for the message.
+    domain: Domain
+    plan: Plan
+    resume: bool
+    group: str
+    quantity: str
+    profile_skip: int
 
-    Returns:
-        The point's values after OmegaConf's conversions (``"4"`` -> ``4`` for an int key).
-
-    Raises:
-        ConfigError: naming ``domain.<key>``, the value, what is allowed, and its origin.
-    """
-    def context(key: str) -> str:
-        return f" (from {origins[key]})" if origins.get(key) else ""
-
-    types = typing.get_type_hints(domain.config)
-    node = OmegaConf.structured(domain.config)
-    for key, value in point.items():
-        try:
-            node[key] = value
-        except ValidationError:
-            raise ConfigError(f"domain.{key}", value, f"must be of type {_type_name(types[key])}"
-                              + context(key)) from None
-    values = OmegaConf.to_container(node)
-    try:
-        domain.factory(**values)
-    except ConfigError as error:
-        bare = error.key.removeprefix("domain.")
-        raise ConfigError(f"domain.{bare}", error.value, error.allowed + context(bare)) from None
-    return values
-
-
-def _known_keys(domain: Domain) -> list[str]:
-    return [f.name for f in dataclasses.fields(domain.config)]
-
-
-def _check_keys(keys: Sequence[str], known: Sequence[str], prefix: str, values: Mapping[str, Any]) -> None:
-    for key in keys:
-        require(key in known, f"{prefix}{key}", values[key],
-                "unknown key; known keys: " + ", ".join(known))
-
-
-def _series_plans(cfg: DictConfig, domain: Domain, param: str) -> list[SeriesPlan]:
-    """Check the sweep and every variant point by point; build the series plans."""
-    known = _known_keys(domain)
-    base = OmegaConf.to_container(cfg.domain, resolve=True)
-    _check_keys(list(base), known, "domain.", base)  # keys added with +domain.<key>=...
-    _check_point(domain, base, {})  # the base config on its own, though the sweep replaces param
-    values = list(OmegaConf.to_container(cfg.sweep["values"], resolve=True))
-    require(len(values) > 0, "sweep.values", values,
-            f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
-            + ", ".join(packaged_options("experiment")) + ")")
-    for index, node in enumerate(cfg.variants):
-        require(not OmegaConf.is_missing(node, "name"), f"variants[{index}].name", None, "must be given")
-    variants = OmegaConf.to_container(cfg.variants, resolve=True) or [{"name": None, "domain": {}, "linked": {}}]
-    names = [variant["name"] for variant in variants]
-    plans = []
-    for index, variant in enumerate(variants):
-        where = f"variants[{index}]"
-        if variant["name"] is not None:
-            # The name is a directory (variants/<name>/) and a legend label.
-            require(_VARIANT_NAME.fullmatch(variant["name"]) is not None and names.count(variant["name"]) == 1,
-                    f"{where}.name", variant["name"],
-                    "must be letters, digits, _ . + - (not starting with .) and differ from the other variants")
-        overrides = variant["domain"] or {}
-        _check_keys(list(overrides), known, f"{where}.domain.", overrides)
-        linked = {**OmegaConf.to_container(cfg.sweep.linked, resolve=True), **(variant["linked"] or {})}
-        origin_of_linked = {key: (f"{where}.linked.{key}" if key in (variant["linked"] or {})
-                                  else f"sweep.linked.{key}") for key in linked}
-        for key, series in linked.items():
-            require(key in known, origin_of_linked[key], series, "unknown key; known keys: " + ", ".join(known))
-            require(key != param, origin_of_linked[key], series, f"must not be the swept key {param}")
-            require(isinstance(series, list) and len(series) == len(values), origin_of_linked[key], series,
-                    f"must be a list with one value per sweep value ({len(values)})")
-        origins = {key: f"{where}.domain" for key in overrides}
-        origins.update(origin_of_linked)
-        origins[param] = "sweep.values"
-        points = [_check_point(domain, {**base, **overrides, **{k: s[i] for k, s in linked.items()}, param: v},
-                               origins)
-                  for i, v in enumerate(values)]
-        fixed = {key: value for key, value in points[0].items() if key != param and key not in linked}
-        plans.append(SeriesPlan(
-            name=variant["name"],
-            values=[point[param] for point in points],
-            fixed=fixed,
-            linked={key: [point[key] for point in points] for key in linked},
-        ))
-    return plans
-
-
-def _describe_groups(groups: Sequence[str]) -> str:
-    """``preact/1…8, weight/1…8, input, cost``: a group list short enough for one line."""
-    families: dict[str, list[str]] = {}
-    for group in groups:
-        families.setdefault(group_family(group), []).append(group)
-    parts = []
-    for family, members in families.items():
-        if len(members) > 2:
-            parts.append(f"{family}/{members[0][len(family) + 1:]}…{members[-1][len(family) + 1:]}")
-        else:
-            parts.extend(members)
-    return ", ".join(parts)
-
-
-def _check_report_group(plan: RunPlan) -> None:
-    """A user-chosen ``report.group`` must be a group the domain measures (a 2-draw probe)."""
-    first = plan.series[0]
-    point = {**first.fixed, **{k: s[0] for k, s in first.linked.items()}, plan.param: first.values[0]}
-    batch = plan.domain.factory(**point).sample(_PROBE_DRAWS, 0)
-    groups = list(batch.grads) + (["cost"] if batch.cost is not None else [])
-    require(plan.group in groups, "report.group", plan.group,
-            f"not a group of domain {plan.domain.name} at {plan.param}={first.values[0]}; "
-            f"groups: {_describe_groups(groups)}")
+    @property
+    def param(self) -> str:
+        return self.plan.param
 
 
 def domain_name(cfg: DictConfig) -> str:
     """The domain this Hydra job composed: the one whose schema typed ``cfg.domain`` (so a
     user's own preset ``domain/wide_mlp.yaml`` works), else the ``domain=<name>`` choice."""
-    name = domain_of(OmegaConf.get_type(cfg.domain)) or HydraConfig.get().runtime.choices.get("domain")
-    return name
+    choices = cfg.hydra.runtime.choices if "hydra" in cfg else HydraConfig.get().runtime.choices
+    return domain_of(OmegaConf.get_type(cfg.domain)) or choices.get("domain")
+
+
+def _variants(cfg: DictConfig) -> list[Variant]:
+    for index, node in enumerate(cfg.variants):
+        require(not OmegaConf.is_missing(node, "name"), f"variants[{index}].name", None, "must be given")
+    return [Variant(name=v["name"], overrides=v["domain"] or {}, linked=v["linked"] or {})
+            for v in OmegaConf.to_container(cfg.variants, resolve=True)]
 
 
 def plan_run(cfg: DictConfig, name: str) -> RunPlan:
-    """Check the whole config (every point of every variant) and return what to do.
+    """Check the whole config (every point of every variant) with :func:`xvanish.plan`.
+
+    Only the points that will run are checked: the domain's default for the swept key (and
+    for linked keys) is replaced, never validated on its own.
 
     Raises:
         ConfigError: for the first bad key or value found, before any work.
     """
     domain = registry.get_domain(name)
-    known = _known_keys(domain)
+    known = [f.name for f in dataclasses.fields(domain.config)]
     param = cfg.sweep.param or domain.natural_axis
     require(param in known, "sweep.param", param, f"must be a key of domain {name}: " + ", ".join(known))
-    n_samples = cfg.measure.n_samples
-    require(n_samples >= 2, "measure.n_samples", n_samples, "must be an integer >= 2")
-    require(cfg.measure.seed >= 0, "measure.seed", cfg.measure.seed, "must be an integer >= 0")
     require_choice("fit.quantity", cfg.fit.quantity, FIT_QUANTITIES)
-    require(cfg.fit.profile_skip >= 0, "fit.profile_skip", cfg.fit.profile_skip, "must be an integer >= 0")
-    plan = RunPlan(domain=domain, param=param, series=_series_plans(cfg, domain, param),
-                   n_samples=n_samples, seed=cfg.measure.seed, resume=cfg.measure.resume,
-                   group=cfg.report.group or domain.headline_group, quantity=cfg.fit.quantity,
-                   profile_skip=cfg.fit.profile_skip)
+    require_int("fit.profile_skip", cfg.fit.profile_skip, minimum=0)
+    values = list(OmegaConf.to_container(cfg.sweep["values"], resolve=True))
+    require(len(values) > 0, "sweep.values", values,
+            f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
+            + ", ".join(packaged_options("experiment")) + ")")
+    base = OmegaConf.to_container(cfg.domain, resolve=True)
+    linked = OmegaConf.to_container(cfg.sweep.linked, resolve=True)
+    fixed = {key: value for key, value in base.items() if key != param and key not in linked}
+    # Keys added with +domain.<key>=... are not in the schema: name them as typed.
+    origins = {key: f"domain.{key}" for key in base if key not in known}
+    origins.update({key: f"sweep.linked.{key}" for key in linked})
+    origins[param] = "sweep.values"
+    core_plan = plan(domain, param, values, n_samples=cfg.measure.n_samples, seed=cfg.measure.seed,
+                     fixed=fixed, linked=linked, variants=_variants(cfg), origins=origins, key_prefix="domain.")
+    run_plan = RunPlan(domain=domain, plan=core_plan, resume=cfg.measure.resume,
+                       group=cfg.report.group or domain.headline_group, quantity=cfg.fit.quantity,
+                       profile_skip=cfg.fit.profile_skip)
     if cfg.report.group is not None:
-        _check_report_group(plan)
-    return plan
+        groups = core_plan.groups(0)
+        require(cfg.report.group in [g.name for g in groups], "report.group", cfg.report.group,
+                f"not a group of domain {name} at {param}={core_plan.points[0].value}; "
+                f"groups: {describe_groups(groups)}")
+    return run_plan
+
+
+def describe_groups(groups: Sequence[Group]) -> str:
+    """``preact/1…8, weight/1…8, input, cost``: declared groups, short enough for one line."""
+    families: dict[str, list[Group]] = {}
+    for one in groups:
+        families.setdefault(one.family, []).append(one)
+    parts = []
+    for family, members in families.items():
+        if len(members) > 2:
+            parts.append(f"{family}/{members[0].name[len(family) + 1:]}…{members[-1].name[len(family) + 1:]}")
+        else:
+            parts.extend(member.name for member in members)
+    return ", ".join(parts)
+
+
+def _recorded_config(cfg: DictConfig, run_plan: RunPlan) -> dict[str, Any]:
+    """The config for summary.json: swept and linked keys as the values that ran, not their
+    unused defaults (a 2–10 qubit sweep must not record ``n_qubits: 4``)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("hydra", None)
+    core_plan = run_plan.plan
+    config["domain"][core_plan.param] = list(core_plan.values)
+    for key in config["sweep"]["linked"]:
+        config["domain"][key] = config["sweep"]["linked"][key]
+    return config
 
 
 # --------------------------------------------------------------------------- the run
 
-def _sweep_series(plan: RunPlan, series: SeriesPlan, out_dir: Path, bar: ProgressBar,
-                  after: Callable[[], None] | None) -> pd.DataFrame:
-    prefix = f"{series.name} " if series.name else ""
-
-    def progress(items):
-        return bar.wrap(items, label=lambda item: f"{prefix}{plan.param}={item[0]}", after=after)
-
-    return sweep(plan.domain.factory, plan.param, series.values, plan.n_samples, plan.seed,
-                 out_dir=out_dir, linked=series.linked, resume=plan.resume, progress=progress,
-                 **series.fixed)
-
-
-def _with_variant(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    parts = [frame.assign(variant=name) for name, frame in frames.items() if len(frame)]
-    union = pd.concat(parts, ignore_index=True)
-    return union[["variant"] + [c for c in union.columns if c != "variant"]]
-
-
-def measure_series(plan: RunPlan, out_dir: Path) -> pd.DataFrame:
-    """Run every series; keep ``out_dir/results.csv`` up to date after each point.
-
-    Without variants core.sweep writes results.csv itself. With variants each variant's
-    sweep keeps its own table in ``variants/<name>/results.csv`` (what ``resume`` reads),
-    and the union with a ``variant`` column is rewritten at the top after every point.
-    """
-    total = sum(len(series.values) for series in plan.series)
-    with ProgressBar(total) as bar:
-        if plan.series[0].name is None:
-            return _sweep_series(plan, plan.series[0], out_dir, bar, after=None)
-        frames: dict[str, pd.DataFrame] = {}
-        for series in plan.series:
-            part = out_dir / "variants" / series.name
-
-            def after(name: str = series.name, part: Path = part) -> None:
-                frames[name] = pd.read_csv(part / RESULTS_NAME)
-                union = _with_variant(frames)
-                write_csv_atomic(union, out_dir / RESULTS_NAME)
-
-            # after() also runs once the last point is done, so the union on disk is complete.
-            frames[series.name] = _sweep_series(plan, series, part, bar, after)
-        return _with_variant(frames)
-
-
 def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
         overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """One run: check, measure, fit, write summary.json and the plot, print the table.
+    """One run: plan, measure, fit, write summary.json and the plot, print the table.
 
     Args:
         cfg: the composed config.
@@ -314,30 +182,105 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    plan = plan_run(cfg, name)
-    df = measure_series(plan, out_dir)
-    fits = fit_decay(df, quantity=plan.quantity, profile_skip=plan.profile_skip)
-    if plan.group not in set(df["group"]):
-        log.warning("headline group %s was not measured; groups: %s", plan.group,
-                    _describe_groups(list(dict.fromkeys(df["group"]))))
-    series = build_series(df, fits, plan.group)
+    run_plan = plan_run(cfg, name)
+    core_plan = run_plan.plan
+    log.info("plan: %s, %d draws each, seed %d", describe_points(core_plan), core_plan.n_samples, core_plan.seed)
+    points: list[dict[str, Any]] = []
+
+    def on_point(done: PointDone) -> None:
+        seconds = float(done.rows["seconds"].iloc[0])
+        points.append({"variant": done.point.variant, "value": done.point.value, "seed": done.point.seed,
+                       "reused": done.reused, "seconds": seconds, "info": dict(done.info)})
+        what = "reused from results.csv" if done.reused else f"measured in {seconds:.2f} s"
+        log.info("%d/%d %s: %s", done.done, done.total, done.point.label(core_plan.param), what)
+
+    with ProgressBar(len(core_plan.points)) as bar:
+        df = core_plan.run(out_dir, resume=run_plan.resume, on_point=on_point,
+                           progress=lambda items: bar.wrap(items, label=lambda p: p.label(core_plan.param)))
+    reused = sum(point["reused"] for point in points)
+    if run_plan.resume:
+        line = f"resume: reused {reused} of {len(points)} points from {RESULTS_NAME}, measured {len(points) - reused}"
+        print(line)
+        log.info(line)
+    fits = fit_decay(df, quantity=run_plan.quantity, profile_skip=run_plan.profile_skip)
+    if run_plan.group not in set(df["group"]):
+        log.warning("headline group %s was not measured; groups: %s", run_plan.group,
+                    ", ".join(dict.fromkeys(df["group"])))
+    series = build_series(df, fits, run_plan.group)
     if cfg.report.plot:
         from xvanish.report.plots import plot_series  # matplotlib only when a plot is wanted
 
-        title = f"{name}: {plan.group} vs {plan.param}"
+        title = f"{name}: {run_plan.group} vs {core_plan.param}"
         replace_atomic(out_dir / PLOT_NAME, lambda tmp: plot_series(series, tmp, title=title))
-    summary = run_summary(df=df, fits=fits, series=series, domain=name,
-                          config=OmegaConf.to_container(cfg, resolve=True),
+    summary = run_summary(df=df, fits=fits, series=series, domain=name, config=_recorded_config(cfg, run_plan),
                           wall_seconds=time.perf_counter() - started)
     summary["overrides"] = list(overrides)
+    summary["axis"] = "numeric" if core_plan.numeric else "categorical"
+    summary["points"] = points
     write_json_atomic(summary, out_dir / SUMMARY_NAME)
-    print(format_report(series))
+    table = format_report(series)
+    print(table)
+    log.info("table:\n%s", table)
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
         log.warning("%d non-finite gradient entries in %d rows, left out of every statistic "
                     "(see summary.json: nonfinite)", nonfinite["count"], len(nonfinite["rows"]))
     print(f"outputs: {out_dir}")
+    log.info("outputs: %s", out_dir)
     return summary
+
+
+# --------------------------------------------------------------------------- multirun
+
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+class PlanEveryJob(Callback):
+    """Before a multirun starts any job, plan every job: a bad value in the last job stops
+    the sweep before the first one runs.
+
+    This works where the job list is known in advance: Hydra's basic sweeper (used with
+    every launcher: basic, joblib, submitit, ray). Sweepers that choose jobs as they go
+    (optuna, nevergrad) are left alone; each of their jobs is still planned before it
+    measures anything.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
+            log.info("sweeper %s: each job is checked when it starts", config.hydra.sweeper.get("_target_"))
+            return
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+        arguments += list(config.hydra.overrides.task)
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        loader = GlobalHydra.instance().config_loader()
+        for number, job in enumerate(jobs):
+            job_cfg = _load_job_config(loader, config, job)
+            try:
+                plan_run(job_cfg, domain_name(job_cfg))
+            except ConfigError as error:
+                # Hydra turns an exception raised in a callback into a warning and goes on;
+                # SystemExit is not an Exception, so it stops the multirun here.
+                print(f"error: {error} (multirun job {number}: {' '.join(job)}; no job was started)",
+                      file=sys.stderr)
+                raise SystemExit(EXIT_BAD_INPUT) from None
+        log.info("multirun: all %d jobs planned before the first started", len(jobs))
+
+
+def _load_job_config(loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
+    """One job's composed config, registering a domain's schema on first use (as _run_hydra)."""
+    while True:
+        try:
+            return loader.load_sweep_config(config, list(job))
+        except MissingConfigException as error:
+            name = domain_to_register(error.missing_cfg_file)
+            if name is None:
+                raise
+            register_domain(name)
 
 
 # --------------------------------------------------------------------------- errors
@@ -410,6 +353,27 @@ def describe_error(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def _file_system_error(error: BaseException) -> OSError | None:
+    """The OSError with a file name behind an error, if any (Hydra wraps the one its log
+    file handler raises as ``ValueError: Unable to configure handler 'file'``)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.filename:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _output_error_line(error: OSError) -> str:
+    """``output directory '/x/y': Permission denied (writing xvanish.log)``."""
+    path = Path(error.filename)
+    cause = error.strerror or str(error)
+    if path.suffix:  # a file inside the directory (the log, a result)
+        return f"output directory '{path.parent}': {cause} (writing {path.name})"
+    return f"output directory '{path}': {cause}"
+
+
 def is_bad_input(error: BaseException) -> bool:
     """Errors caused by the user's config (exit 2), as opposed to failures of the program (exit 1)."""
     return isinstance(error, (ConfigError, ConfigCompositionException, OverrideParseException,
@@ -419,14 +383,23 @@ def is_bad_input(error: BaseException) -> bool:
 # --------------------------------------------------------------------------- entry points
 
 def _domain_listing() -> str:
-    """The ``== Domains ==`` section of ``--help``: name, natural axis, description."""
+    """The ``== Domains ==`` section of ``--help``: each domain's axis, description and keys
+    with their defaults (the ``== Config ==`` section shows only the composed domain)."""
+    import textwrap
+
     lines = []
     for name in registry.available_domains():
         try:
             domain = registry.get_domain(name)
-            lines.append(f"  {name:<8} sweeps {domain.natural_axis}; {domain.description}")
         except Exception as error:  # a broken plugin is listed, not fatal, in --help
             lines.append(f"  {name:<8} (cannot be imported: {type(error).__name__}: {error})")
+            continue
+        lines.append(f"  {name:<8} sweeps {domain.natural_axis}; {domain.description}")
+        keys = ", ".join(f"{f.name}={f.default if f.default is not dataclasses.MISSING else f.default_factory()}"
+                         for f in dataclasses.fields(domain.config))
+        lines.extend(textwrap.wrap("keys: " + keys, width=100, initial_indent=" " * 11,
+                                   subsequent_indent=" " * 17))
+    lines.append("  (python -m xvanish domain=<name> --help shows that domain's composed config)")
     return "\n".join(lines)
 
 
@@ -490,6 +463,10 @@ def main() -> None:
     except Exception as error:
         if _USER_WANTS_TRACEBACK:
             raise
+        os_error = _file_system_error(error)
+        if os_error is not None:  # an output directory that is read-only, full, or a file
+            print(f"error: {_output_error_line(os_error)}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
         line = describe_error(error)
         if not is_bad_input(error):
             line = f"{type(error).__name__}: {line} (set HYDRA_FULL_ERROR=1 for the traceback)"
