@@ -7,10 +7,11 @@ EXPERIMENT ?= barren_plateau
 
 .PHONY: run test bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	# torch==2.13.0 is pinned in pyproject: it is the CPU build (a looser pin pulls a multi-GB CUDA build).
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,launchers]'
+	# constraints.txt pins the tested set, torch==2.13.0 (the CPU build) among it; pyproject
+	# itself declares ranges for people who import xvanish into their own environment.
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,launchers]'
 	touch $@
 
 run: $(VENV)/.installed
