@@ -4,10 +4,11 @@ import json
 
 import pandas as pd
 import pytest
-import toy_domain
+import synthetic
+from matplotlib.colors import to_rgba
 from omegaconf import OmegaConf
 
-from xvanish.core import sweep
+from xvanish.core import write_csv_atomic
 from xvanish.fit import fit_decay
 from xvanish.report.callback import AggregateCallback, aggregate, find_jobs
 from xvanish.report.headline import build_series
@@ -17,7 +18,7 @@ JOBS = {0: ["domain.decay=0.5", "measure.seed=0"], 1: ["domain.decay=0.8", "meas
         2: ["domain.decay=0.9", "measure.seed=0"]}
 
 
-def _write_job(sweep_dir, num, overrides, with_results=True):
+def _write_job(sweep_dir, num, overrides, with_results=True, kind="exact"):
     job = sweep_dir / str(num)
     (job / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(overrides), job / ".hydra" / "overrides.yaml")
@@ -25,7 +26,10 @@ def _write_job(sweep_dir, num, overrides, with_results=True):
     if not with_results:
         return None
     decay = float(overrides[0].split("=")[1])
-    df = sweep(toy_domain.sampler, "depth", [2, 3, 4], n_samples=16, seed=num, decay=decay, out_dir=job)
+    law = lambda s, l: decay ** (float(s) - l)
+    df = synthetic.results([2, 3, 4], law, theory=law, kind=kind).assign(decay=decay, seed=num)
+    write_csv_atomic(df, job / "results.csv")
+    df = pd.read_csv(job / "results.csv")  # as the job left it on disk
     fits = fit_decay(df)
     summary = run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
                           config={}, wall_seconds=0.5)
@@ -87,3 +91,68 @@ def test_callback_reads_the_sweep_dir_from_the_config(sweep_dir):
     root, _ = sweep_dir
     AggregateCallback().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
     assert (root / "results.csv").exists() and (root / "summary.json").exists()
+
+
+def test_theory_kind_and_family_travel_with_the_rows(tmp_path):
+    _write_job(tmp_path, 0, ["domain.decay=0.5"], kind="bound")
+    _write_job(tmp_path, 1, ["domain.decay=0.8"], kind="asymptotic")
+    aggregate(tmp_path)
+    combined = pd.read_csv(tmp_path / "results.csv")
+    assert combined.groupby("job")["theory_kind"].unique().map(list).to_dict() == {0: ["bound"], 1: ["asymptotic"]}
+    assert set(combined["family"]) == {"preact", "input"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rates = {entry["job"]: entry["fit"]["theory_rate"] for entry in summary["headline"]}
+    assert rates[0] is None and rates[1] is not None  # a bound gives no theory rate
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The series aggregate() hands to the plot (and the figure it draws)."""
+    from xvanish.report import plots
+
+    calls = []
+    real = plots.plot_series
+
+    def spy(series, path, **kwargs):
+        figure = real(series, path, **kwargs)
+        calls.append((series, figure))
+        return figure
+
+    monkeypatch.setattr(plots, "plot_series", spy)
+    return calls
+
+
+def test_the_overlay_draws_kinds_and_distinct_colours_for_12_jobs(tmp_path, captured):
+    decays = [str(round(0.51 + 0.01 * num, 2)) for num in range(12)]
+    for num, decay in enumerate(decays):
+        _write_job(tmp_path, num, [f"domain.decay={decay}"], kind="asymptotic" if num % 2 else "exact")
+    aggregate(tmp_path)
+    ((series, figure),) = captured
+    assert [one.facets for one in series] == [{"domain.decay": decay} for decay in decays]
+    texts = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert texts[:12] == [f"domain.decay={decay}" for decay in decays]
+    assert {"theory (exact)", "theory (asymptotic)"} <= set(texts)
+    for ax in figure.axes:
+        colours = {to_rgba(line.get_color()) for line in ax.get_lines() if line.get_gid() == "measured"}
+        assert len(colours) == 12
+        assert len([line for line in ax.get_lines() if line.get_gid() == "theory:asymptotic"]) == 6
+    (legend,) = figure.legends
+    box = legend.get_window_extent(figure.canvas.get_renderer())
+    assert all(not box.overlaps(ax.get_window_extent()) for ax in figure.axes)
+
+
+def test_variants_are_a_facet_of_each_series(tmp_path, captured):
+    for num, decay in ((0, 0.5), (1, 0.8)):
+        job = tmp_path / str(num)
+        _write_job(tmp_path, num, [f"domain.decay={decay}"])
+        df = pd.read_csv(job / "results.csv")
+        df = pd.concat([df.assign(variant="a"), df.assign(variant="b")], ignore_index=True)
+        df = df[["variant"] + [c for c in df.columns if c != "variant"]]
+        write_csv_atomic(df, job / "results.csv")
+        fits = fit_decay(df)
+        write_json_atomic(run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
+                                      config={}, wall_seconds=0.5), job / "summary.json")
+    aggregate(tmp_path)
+    ((series, _),) = captured
+    assert [(one.label, one.facets) for one in series] == [
+        (f"domain.decay={d} {v}", {"domain.decay": str(d), "variant": v}) for d in (0.5, 0.8) for v in "ab"]

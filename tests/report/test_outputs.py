@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import toy_domain
+import synthetic
 
-from xvanish.core import sweep
 from xvanish.fit import fit_decay
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import (excluded_points, nonfinite_report, package_versions, replace_atomic,
@@ -63,8 +62,8 @@ def test_versions_list_pennylane_only_when_imported(monkeypatch):
 
 
 def test_summary_fields_and_excluded_points():
-    df = sweep(toy_domain.sampler, "depth", [2, 3, 4], n_samples=16, seed=0)
-    df.loc[(df["group"] == "layer/1") & (df["scale"] == 4), "nonfinite_frac"] = 1 / 48  # 1 of 16·3 entries
+    df = synthetic.results([2, 3, 4], synthetic.decaying(-0.5), n_samples=16, n_params=3)
+    df.loc[(df["group"] == "preact/1") & (df["scale"] == 4), "nonfinite_frac"] = 1 / 48  # 1 of 16·3 entries
     fits = fit_decay(df)
     summary = run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
                           config={"measure": {"seed": 0}}, wall_seconds=1.23456)
@@ -72,5 +71,5 @@ def test_summary_fields_and_excluded_points():
     assert summary["nonfinite"]["count"] == 1 and summary["n_rows"] == len(df)
     assert summary["wall_seconds"] == 1.235 and summary["config"] == {"measure": {"seed": 0}}
     assert len(summary["fits"]) == len(fits)
-    assert "profile fit: layer/1@4: non-finite gradients" in summary["excluded"]
+    assert "profile fit: preact/1@4: non-finite gradients" in summary["excluded"]
     assert excluded_points(fits) == summary["excluded"]

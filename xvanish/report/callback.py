@@ -10,7 +10,14 @@ writes at the sweep root:
   jobs (e.g. ``domain.activation``);
 * ``summary.json``: per job its directory, overrides, headline fits, wall time and
   non-finite count; jobs without results are listed under ``missing``;
-* ``plot.png``: the jobs' headline series overlaid (one colour per job and variant).
+* ``plot.png``: the jobs' headline series overlaid, drawn as a single run's plot is
+  (:mod:`xvanish.report.plots`: theory by kind, legend outside, zoom and zero-fraction
+  panels where they inform). Each series carries its swept values and variant as
+  ``facets``, so a grid of many jobs (7 × 5) is drawn as colour by one key and marker by
+  the other.
+
+``theory_kind`` and ``family`` travel with the rows: the combined table is the jobs' rows
+unchanged, and the plot reads the kinds from them.
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
             missing.append(str(job["dir"].relative_to(sweep_dir)))
             continue
         df = pd.read_csv(results)
+        if "theory_kind" in df.columns:  # an empty cell (no theory) reads back as NaN
+            df["theory_kind"] = df["theory_kind"].fillna("").astype(str)
         summary = json.loads(summary_file.read_text())
         label = " ".join(f"{key}={job['values'].get(key)}" for key in swept) or f"job {job['job']}"
         front = {"job": job["job"], "overrides": ",".join(job["overrides"])}
@@ -98,6 +107,9 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
                 headlines.append(dict(headline_record(one), job=job["job"],
                                       series=label if one.label is None else f"{label} {one.label}"))
                 one.label = headlines[-1]["series"]  # the legend of the overlay plot
+                one.facets = {key: str(job["values"].get(key)) for key in swept}
+                if one.label != label:  # the variant is a facet too
+                    one.facets["variant"] = headlines[-1]["variant"]
                 series.append(one)
         records.append({
             "job": job["job"],
