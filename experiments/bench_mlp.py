@@ -1,33 +1,45 @@
-"""Benchmark of the batched MLP sampler (a command, not a test).
+"""Benchmark of the MLP domain as a user runs it (a command, not a test).
 
     python experiments/bench_mlp.py [--depth 50 --width 64 --samples 256 ...]
 
-(a) The batched sampler against the plain way, in the same run: a Python loop that builds
-    one ``nn.Sequential`` of ``nn.Linear`` + activation per initialisation, initialises it
-    the same way (xavier-normal weights, N(0, σb²) biases, readout a ~ N(0, 1/N)), runs the
-    same per-draw loss a·φ(h^L), one backward, and collects the same gradients (pre-
-    activation gradients through ``retain_grad``, weight gradients, input gradient).
-    Target: ≥ 10×.
+(a) ``measure(mlp.sampler(...), n_samples, seed)`` end to end (random draws, forward,
+    backward, statistics of every group) against the plain way, in the same run: a Python
+    loop that builds one ``nn.Sequential`` of ``nn.Linear`` + activation per
+    initialisation, initialises it the same way (xavier-normal weights, N(0, σb²) biases,
+    readout a ~ N(0, 1/N)), runs the same per-draw loss a·φ(h^L) with one backward, collects
+    the same gradients (pre-activation gradients through ``retain_grad``, weight gradients,
+    input gradient) and computes the same statistics per group (numpy,
+    :func:`xvanish.stats.summarize`). Target: >= 10x. Also the breakdown of one
+    ``measure`` call: random draws, forward + backward, reduction to per-draw sums and
+    statistics, and the draws' share at 1 thread (they are a fixed cost: L·n·N² Gaussian
+    numbers from one sequential generator per layer).
 (b) Achieved FLOP rate of the batched forward + backward at width 512 with ``batch`` inputs
     per initialisation, so every layer is a real GEMM: 6·n·L·batch·N² flops (forward
-    W·u, backward Wᵀ·δ and δ·uᵀ), with and without the random draws, against this
+    W·u, backward Wᵀ·δ and δ·uᵀ, the weight gradients materialised), against this
     machine's torch.matmul rate for 512×512 float32 matrices with the same threads.
-    Target: within 2× of the matmul rate.
+    Target: within 2x of the matmul rate. Also ``sample()`` as measure() calls it: random
+    draws included, and the weight gradients reduced to per-draw sums a block of draws at a
+    time instead of returned.
+
+Peak memory of a wide case (depth 20, width 1024): experiments/bench_mlp_memory.py.
 """
 
 import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 
+from xvanish import reduce, stats
+from xvanish.core import measure
 from xvanish.domains import mlp
 
 ACTIVATION = "tanh"
 BIAS_VAR = 0.05
 
 
-def best_time(function, repeats):
+def median_time(function, repeats):
     """Median wall time of ``repeats`` calls (after one warm-up)."""
     function()
     times = []
@@ -39,7 +51,8 @@ def best_time(function, repeats):
 
 
 def plain_loop(depth, width, n, seed):
-    """The plain way: one nn.Sequential per initialisation, one backward each."""
+    """The plain way: one nn.Sequential per initialisation, one backward each, then the
+    statistics of every group from the stacked gradients (numpy)."""
     torch.manual_seed(seed)
     activation = mlp.ACTIVATIONS[ACTIVATION]
     out = {f"preact/{l}": [] for l in range(1, depth + 1)}
@@ -68,21 +81,54 @@ def plain_loop(depth, width, n, seed):
             out[f"preact/{l}"].append(h_l.grad.reshape(-1))
             out[f"weight/{l}"].append(linear.weight.grad.reshape(-1))
         out["input"].append(x.grad.reshape(-1))
-    return {group: torch.stack(rows) for group, rows in out.items()}
+    return {group: stats.summarize(torch.stack(rows).numpy()) for group, rows in out.items()}
 
 
-def batched(depth, width, n, seed):
-    """Our way: one sampler call for all n initialisations (random draws included)."""
-    return mlp.sampler(depth=depth, width=width, activation=ACTIVATION, init="xavier",
-                       bias_var=BIAS_VAR).sample(n, seed).grads
+def make_sampler(depth, width, batch=1):
+    return mlp.sampler(depth=depth, width=width, activation=ACTIVATION, init="xavier", bias_var=BIAS_VAR,
+                       batch=batch)
+
+
+def ours(depth, width, n, seed):
+    """Our way, as a user calls it: build the sampler and measure (statistics included)."""
+    return measure(make_sampler(depth, width), n_samples=n, seed=seed)
+
+
+def breakdown(depth, width, n, seed, repeats):
+    """Median seconds of the stages of one measure() call, run one after the other."""
+    sampler = make_sampler(depth, width)
+    drawn = sampler.draw(n, seed)
+    batch = sampler.gradients(drawn)
+
+    def reduce_all():
+        values = {**batch.grads, "cost": batch.cost}
+        return [stats.summarize_sums(reduce.group_sums(v), jackknife=True) for v in values.values()]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one_thread = median_time(lambda: sampler.draw(n, seed), repeats)
+    finally:
+        torch.set_num_threads(threads)
+    return {"draws": median_time(lambda: sampler.draw(n, seed), repeats),
+            "draws at 1 thread": one_thread,
+            "forward + backward": median_time(lambda: sampler.gradients(drawn), repeats),
+            "reduction + statistics": median_time(reduce_all, repeats)}
 
 
 def matmul_rate(width, repeats):
     """FLOP/s of torch.matmul on width×width float32 matrices (a batch of 8 to fill the cores)."""
     a = torch.randn(8, width, width)
     b = torch.randn(8, width, width)
-    seconds = best_time(lambda: torch.matmul(a, b), repeats)
+    seconds = median_time(lambda: torch.matmul(a, b), repeats)
     return 8 * 2 * width ** 3 / seconds
+
+
+def compare_rows(frame, plain):
+    """Median over groups of var(ours)/var(plain): the two ways use different random numbers,
+    so this is a sanity check that both measure the same ensemble (≈ 1), not an identity."""
+    ratios = [row.var / plain[row.group]["var"] for row in frame.itertuples() if row.group in plain]
+    return float(np.median(ratios))
 
 
 def main():
@@ -94,8 +140,10 @@ def main():
     parser.add_argument("--gemm-depth", type=int, default=8, help="(b) layers")
     parser.add_argument("--gemm-samples", type=int, default=8, help="(b) initialisations")
     parser.add_argument("--gemm-batch", type=int, default=256, help="(b) inputs per initialisation")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats (median)")
+    parser.add_argument("--plain-repeats", type=int, default=1, help="timed repeats of the plain loop (median)")
     parser.add_argument("--skip-plain", action="store_true", help="skip (a)")
+    parser.add_argument("--skip-gemm", action="store_true", help="skip (b)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads for both ways (default: torch's choice); on a "
                              "shared machine 1 avoids OpenMP contention with other processes")
@@ -106,31 +154,35 @@ def main():
 
     if not args.skip_plain:
         d, w, n = args.depth, args.width, args.samples
-        start = time.perf_counter()
-        plain = plain_loop(d, w, n, seed=0)
-        t_plain = time.perf_counter() - start
-        t_batched = best_time(lambda: batched(d, w, n, seed=0), max(args.repeats, 5))
-        ours = batched(d, w, n, seed=0)
-        assert set(ours) == set(plain) and all(ours[g].shape == plain[g].shape for g in ours)
-        print(f"(a) depth {d}, width {w}, {n} initialisations, all groups "
-              f"({2 * d + 1} groups, {sum(v[0].numel() for v in ours.values())} values per draw)")
-        print(f"    plain loop of nn.Sequential + backward: {t_plain:8.3f} s")
-        print(f"    batched sampler (draws included)      : {t_batched:8.3f} s")
-        print(f"    speed-up                               : {t_plain / t_batched:8.1f}x  (target >= 10x)")
+        t_plain = median_time(lambda: plain_loop(d, w, n, seed=0), args.plain_repeats)
+        t_ours = median_time(lambda: ours(d, w, n, seed=0), args.repeats)
+        frame, plain = ours(d, w, n, seed=0), plain_loop(d, w, n, seed=1)
+        assert set(frame.group) == {*plain, "cost"}
+        print(f"(a) depth {d}, width {w}, {n} initialisations, all {len(frame)} groups "
+              f"({int(frame.n_params.sum())} values per draw), statistics included")
+        print(f"    plain loop of nn.Sequential + backward + numpy statistics: {t_plain:8.3f} s")
+        print(f"    measure(mlp.sampler(...)) end to end                     : {t_ours:8.3f} s")
+        print(f"    speed-up                                                  : {t_plain / t_ours:8.1f}x"
+              "  (target >= 10x)")
+        print(f"    median var ratio ours/plain over groups (independent draws): {compare_rows(frame, plain):.3f}")
+        print("    breakdown of measure() (stages timed separately):")
+        for stage, seconds in breakdown(d, w, n, 0, args.repeats).items():
+            print(f"      {stage:24s}: {seconds:8.3f} s")
 
-    d, w, n, b = args.gemm_depth, args.gemm_width, args.gemm_samples, args.gemm_batch
-    sampler = mlp.sampler(depth=d, width=w, activation=ACTIVATION, init="xavier", bias_var=BIAS_VAR, batch=b)
-    drawn = sampler.draw(n, 0)
-    flops = 6 * n * d * b * w ** 2
-    t_total = best_time(lambda: sampler.sample(n, 0), args.repeats)
-    t_grads = best_time(lambda: sampler.gradients(drawn), args.repeats)
-    reference = matmul_rate(w, max(args.repeats, 5))
-    print(f"(b) width {w}, depth {d}, {n} initialisations x {b} inputs: {flops / 1e9:.2f} GFLOP per sample() call")
-    print(f"    torch.matmul {w}x{w} float32        : {reference / 1e9:8.1f} GFLOP/s")
-    print(f"    forward+backward (no random draws)  : {flops / t_grads / 1e9:8.1f} GFLOP/s  "
-          f"= matmul rate / {reference * t_grads / flops:.2f}  (target <= 2)")
-    print(f"    sample() with random draws          : {flops / t_total / 1e9:8.1f} GFLOP/s  "
-          f"= matmul rate / {reference * t_total / flops:.2f}")
+    if not args.skip_gemm:
+        d, w, n, b = args.gemm_depth, args.gemm_width, args.gemm_samples, args.gemm_batch
+        sampler = make_sampler(d, w, batch=b)
+        drawn = sampler.draw(n, 0)
+        flops = 6 * n * d * b * w ** 2
+        t_total = median_time(lambda: sampler.sample(n, 0), args.repeats)
+        t_grads = median_time(lambda: sampler.gradients(drawn, materialize=True), args.repeats)
+        reference = matmul_rate(w, args.repeats)
+        print(f"(b) width {w}, depth {d}, {n} initialisations x {b} inputs: {flops / 1e9:.2f} GFLOP per sample() call")
+        print(f"    torch.matmul {w}x{w} float32        : {reference / 1e9:8.1f} GFLOP/s")
+        print(f"    forward+backward (no random draws)  : {flops / t_grads / 1e9:8.1f} GFLOP/s  "
+              f"= matmul rate / {reference * t_grads / flops:.2f}  (target <= 2)")
+        print(f"    sample(): draws, weight-gradient sums: {flops / t_total / 1e9:8.1f} GFLOP/s  "
+              f"= matmul rate / {reference * t_total / flops:.2f}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,12 @@ Gradient groups of one draw (positions l = 1..L counted from the input):
 
 * ``preact/<l>``: δ^l = ∂L/∂h^l of the ``batch`` inputs pooled, ``[n, batch·N]``
   (the mean-field quantity; ``preact/1`` is the signal that reaches the first layer);
-* ``weight/<l>``: ∂L/∂W^l, ``[n, N²]`` (what an optimiser sees; = δ^l u^lᵀ summed over the
-  batch, so it carries the forward signal too and can hide the decay, THEORY.md §1);
+* ``weight/<l>``: ∂L/∂W^l, ``N²`` entries per draw (what an optimiser sees; = δ^l u^lᵀ
+  summed over the batch, so it carries the forward signal too and can hide the decay,
+  THEORY.md §1). With one input per draw it is returned as the outer-product factors
+  (δ^l, u^l) (:class:`~xvanish.core.OuterProduct`, never materialised: its statistics come
+  from the factors, :mod:`xvanish.reduce`); with several, as per-draw sums
+  (:class:`~xvanish.stats.DrawSums`) built a block of draws at a time;
 * ``input``: ∂L/∂x, ``[n, batch·N]``, position None (it is no layer);
 * cost: the n losses.
 
@@ -51,10 +55,13 @@ Sampling: every draw is an independent initialisation with its own inputs and re
 (``vary="init"``), or one initialisation drawn from ``init_seed`` is shared and only the
 inputs vary (``vary="data"``: the spread an SGD step sees). The n draws are computed
 together: parameters carry a leading draw dimension, every layer is one batched product
-for all draws (``torch.baddbmm``; with one input per draw a broadcast multiply-and-sum,
+for all draws (``torch.bmm``; with one input per draw a broadcast multiply-and-sum,
 faster for matrix-vector products on CPU), and one ``torch.autograd.grad`` call gives
-every gradient of every draw. Random numbers come from torch generators derived from
-``seed`` (and ``init_seed``) through numpy's SeedSequence, one stream per layer.
+δ^l, ∂L/∂(W^l u^l) and ∂L/∂x of every draw (no weight requires a gradient). Random numbers
+come from torch generators derived from ``seed`` (and ``init_seed``) through
+:func:`xvanish.core.streams`, one stream per layer. When the weights of all draws would
+exceed :data:`WEIGHT_MEMORY`, the layers are streamed instead (same numbers, bounded
+memory; :meth:`MLPSampler.sample`).
 
 Precision: computation and returned gradients are in ``dtype``. Random draws are made in
 float64 for ``dtype=float64`` and in float32 otherwise, then rounded to ``dtype``: the same
@@ -69,16 +76,16 @@ Example:
 """
 
 import math
-import numbers
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xvanish.core import Domain, GradientBatch, make_config, require, require_choice
+from xvanish import reduce
+from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, group, make_config,
+                          require, require_choice, require_int, require_number, streams)
 from xvanish.theory import meanfield
 
 __all__ = ["ACTIVATIONS", "DOMAIN", "DTYPES", "INITS", "MLPConfig", "MLPSampler", "NORMS", "sampler"]
@@ -184,34 +191,47 @@ def _batch_norm(z: Tensor) -> Tensor:
 class _BroadcastMatvec(torch.autograd.Function):
     """W·u for u [n, N, 1] as a broadcast multiply and a sum over the input features.
 
-    For one input per draw this beats bmm (a batch of tiny GEMVs). The explicit backward
-    writes ∂L/∂W = δ·uᵀ as one contiguous outer product and ∂L/∂u = Wᵀδ as one multiply
-    and sum, where autograd's generic mul backward multiplies stride-0 expanded gradients
-    (1.6x slower per layer at width 64, n = 256; same numbers bit for bit).
+    For one input per draw this beats bmm (a batch of tiny GEMVs: CPU batched GEMM pays
+    ~5 µs per tiny matrix). The explicit backward gives ∂L/∂u = Wᵀδ as one multiply and
+    sum; ∂L/∂W = δ·uᵀ is formed only when asked for: the sampler returns it as the
+    outer-product factors (δ, u) and :mod:`xvanish.reduce` takes its statistics from them.
     """
 
     @staticmethod
     def forward(ctx, weight: Tensor, u: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(weight, u)
-        return (weight * u.transpose(1, 2)).sum(dim=2, keepdim=True)
+        return _multiply_sum(weight, u.transpose(1, 2), dim=2).unsqueeze(2)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor]]:  # type: ignore[override]
         weight, u = ctx.saved_tensors
-        return grad * u.transpose(1, 2), (weight * grad).sum(dim=1).unsqueeze(2)
+        grad_weight = grad * u.transpose(1, 2) if ctx.needs_input_grad[0] else None
+        grad_u = _multiply_sum(weight, grad, dim=1).unsqueeze(2) if ctx.needs_input_grad[1] else None
+        return grad_weight, grad_u
+
+
+#: Most entries of the product a broadcast matvec forms at once (1 MiB of float32): the
+#: draws are multiplied a block at a time, so the temporary stays in cache (forward +
+#: backward 1.3-1.9x faster than one [n, N, N] temporary at n = 256, N = 64) and wide
+#: layers never form a temporary the size of their weights. Same numbers bit for bit.
+MATVEC_BLOCK = 1 << 18
+
+
+def _chunks(n: int, rows: int) -> List[slice]:
+    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)]
+
+
+def _multiply_sum(weight: Tensor, vector: Tensor, dim: int) -> Tensor:
+    """``(weight * vector).sum(dim)`` for [n, N, N] weights, MATVEC_BLOCK entries at a time."""
+    n, rows = weight.shape[0], max(1, MATVEC_BLOCK // weight[0].numel())
+    if rows >= n:
+        return (weight * vector).sum(dim=dim)
+    return torch.cat([(weight[part] * vector[part]).sum(dim=dim) for part in _chunks(n, rows)])
 
 
 def _broadcast_matvec(weight: Tensor, u: Tensor) -> Tensor:
     """W·u for u [n, N, 1] (see :class:`_BroadcastMatvec`)."""
     return _BroadcastMatvec.apply(weight, u)
-
-
-def _broadcast_affine(weight: Tensor, u: Tensor, bias: Tensor) -> Tensor:
-    return _broadcast_matvec(weight, u) + bias.unsqueeze(2)
-
-
-def _bmm_affine(weight: Tensor, u: Tensor, bias: Tensor) -> Tensor:
-    return torch.baddbmm(bias.unsqueeze(2), weight, u)
 
 
 @dataclass(frozen=True)
@@ -242,14 +262,6 @@ VARY = ("init", "data")
 
 
 # --- config -----------------------------------------------------------------------------------
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-
 
 @dataclass
 class MLPConfig:
@@ -291,30 +303,26 @@ class MLPConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        require(_is_int(self.depth) and self.depth >= 1, "depth", self.depth, "must be an integer >= 1")
-        require(_is_int(self.width) and self.width >= 1, "width", self.width, "must be an integer >= 1")
+        require_int("depth", self.depth, minimum=1)
+        require_int("width", self.width, minimum=1)
         require_choice("activation", self.activation, ACTIVATIONS)
         require_choice("init", self.init, INITS)
-        require(self.weight_var is None or (_is_number(self.weight_var) and self.weight_var > 0),
-                "weight_var", self.weight_var, "must be null or a finite number > 0")
+        require_number("weight_var", self.weight_var, 0, strict=True, allow_none=True)
         fixed = INITS[self.init].fixed_weight_var
         if fixed is not None and self.weight_var is not None:
             require(math.isclose(float(self.weight_var), fixed, rel_tol=1e-12), "weight_var", self.weight_var,
                     f"init={self.init} fixes sigma_w^2 = {fixed:.6g}; leave weight_var null or use "
                     "init=normal/orthogonal to choose it")
-        require(_is_number(self.bias_var) and self.bias_var >= 0, "bias_var", self.bias_var,
-                "must be a finite number >= 0")
+        require_number("bias_var", self.bias_var, 0)
         require(isinstance(self.residual, bool), "residual", self.residual, "must be true or false")
         require_choice("norm", self.norm, NORMS)
-        require(_is_number(self.input_scale) and self.input_scale > 0, "input_scale", self.input_scale,
-                "must be a finite number > 0")
+        require_number("input_scale", self.input_scale, 0, strict=True)
         require_choice("dtype", self.dtype, DTYPES)
-        require(_is_int(self.batch) and self.batch >= 1, "batch", self.batch, "must be an integer >= 1")
+        require_int("batch", self.batch, minimum=1)
         require(not NORMS[self.norm].needs_batch or self.batch >= 2, "batch", self.batch,
                 f"norm={self.norm} normalises over the batch: must be an integer >= 2")
         require_choice("vary", self.vary, VARY)
-        require(_is_int(self.init_seed) and self.init_seed >= 0, "init_seed", self.init_seed,
-                "must be an integer >= 0")
+        require_int("init_seed", self.init_seed, minimum=0)
         require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
                 "device", self.device, "must be cpu or cuda[:k]")
         if self.device.startswith("cuda"):
@@ -336,6 +344,19 @@ class MLPConfig:
 
 # --- sampler ----------------------------------------------------------------------------------
 
+#: Most bytes of random weights a ``sample()`` call holds at once. Below it every layer of
+#: every draw is drawn up front and one forward and one backward serve all draws; above it
+#: (deep, wide, many draws: depth 20, width 1024, 256 draws is 21 GB of float32 weights)
+#: the layers are streamed (see :meth:`MLPSampler.sample`). Same numbers either way.
+WEIGHT_MEMORY = 1 << 30
+
+#: Largest block of one layer's weights (bytes) drawn at once when streaming.
+STREAM_BLOCK = 1 << 28
+
+#: Largest block of dense weight gradients (entries) formed at once for ``batch >= 2``.
+WEIGHT_GRAD_BLOCK = 1 << 21
+
+
 @dataclass
 class _Parameters:
     """Weights [L, m, N, N], biases [L, m, N], readout [m, N]; m = n, or 1 when shared."""
@@ -343,6 +364,15 @@ class _Parameters:
     weights: Tensor
     biases: Tensor
     readout: Tensor
+
+
+@dataclass
+class _Layer:
+    """One layer's forward pass: its input u, its W·u product m and its output h."""
+
+    u: Tensor
+    m: Tensor
+    h: Tensor
 
 
 class MLPSampler:
@@ -364,37 +394,43 @@ class MLPSampler:
         self._device = torch.device(config.device)
         self._phi = ACTIVATIONS[config.activation]
         self._norm = NORMS[config.norm]
-        self._theory: Optional[Dict[str, float]] = None
+        self._theory: Optional[Dict[str, Theory]] = None
         # One input per draw makes every layer a batch of matrix-vector products: memory-
         # bound, and CPU batched GEMM pays ~5 µs per tiny matrix (3.4x slower than a
-        # broadcast multiply-and-sum at n = 256, N = 64, whose backward also gives ∂L/∂W
-        # as one elementwise outer product). Several inputs make real GEMMs: bmm.
+        # broadcast multiply-and-sum at n = 256, N = 64). Several inputs make real GEMMs: bmm.
         self._matmul = _broadcast_matvec if config.batch == 1 else torch.bmm
-        self._affine = _broadcast_affine if config.batch == 1 else _bmm_affine
+
+    def groups(self) -> List[Group]:
+        """``preact/<l>``, ``weight/<l>`` (l = 1..L, position l), ``input`` and the cost."""
+        layers = range(1, self.config.depth + 1)
+        return [*(group(f"preact/{l}", l) for l in layers), *(group(f"weight/{l}", l) for l in layers),
+                group("input"), COST]
 
     # -- random draws --
-    # Random streams: seed -> numpy SeedSequence -> L + 2 torch generators: stream l draws
-    # layer l's weights and biases, stream L the readout, stream L + 1 the inputs. Layers
-    # are then drawn in parallel threads (torch releases the GIL; one generator's draws are
-    # sequential, and at width 64 the Gaussian draws are half of a sample() call), and a
-    # layer's numbers do not depend on the depth.
-    def _streams(self, seed: int) -> List[torch.Generator]:
-        states = np.random.SeedSequence(int(seed)).generate_state(self.config.depth + 2, dtype=np.uint64)
-        return [torch.Generator(device=self._device).manual_seed(int(state)) for state in states]
+    # Random streams: seed -> core.streams -> L + 2 torch generators: stream l draws layer
+    # l's weights (all draws, in order) then its biases, stream L the readout, stream L + 1
+    # the inputs. Layers are drawn in parallel threads (torch releases the GIL; one
+    # generator's draws are sequential, and at width 64 the Gaussian draws are most of a
+    # measure() call), and a layer's numbers do not depend on the depth.
+    def _generators(self, seed: int) -> List[torch.Generator]:
+        return [torch.Generator(device=self._device).manual_seed(state)
+                for state in streams(seed, self.config.depth + 2)]
+
+    def _fill_weights(self, out: Tensor, generator: torch.Generator) -> Tensor:
+        INITS[self.config.init].fill(out, generator, self.config.effective_weight_var)
+        return out
 
     def _draw_parameters(self, seed: int, m: int) -> _Parameters:
         cfg = self.config
         depth, width = cfg.depth, cfg.width
-        fill, weight_var = INITS[cfg.init].fill, cfg.effective_weight_var
-        bias_std = math.sqrt(cfg.bias_var)
-        streams = self._streams(seed)
+        generators = self._generators(seed)
         options = dict(dtype=self._draw_dtype, device=self._device)
         weights = torch.empty((depth, m, width, width), **options)  # layer slices are contiguous
         biases = torch.empty((depth, m, width), **options)
 
         def draw_layer(layer: int) -> None:
-            fill(weights[layer], streams[layer], weight_var)
-            biases[layer].normal_(0.0, bias_std, generator=streams[layer])
+            self._fill_weights(weights[layer], generators[layer])
+            biases[layer].normal_(0.0, math.sqrt(cfg.bias_var), generator=generators[layer])
 
         workers = min(torch.get_num_threads(), depth) if self._device.type == "cpu" else 1
         if workers > 1:
@@ -403,37 +439,18 @@ class MLPSampler:
         else:
             for layer in range(depth):
                 draw_layer(layer)
-        readout = torch.empty((m, width), **options).normal_(0.0, math.sqrt(1.0 / width), generator=streams[depth])
+        readout = self._draw_readout(generators, m)
         return _Parameters(*(t.to(self._dtype) for t in (weights, biases, readout)))
+
+    def _draw_readout(self, generators: List[torch.Generator], m: int) -> Tensor:
+        width = self.config.width
+        readout = torch.empty((m, width), dtype=self._draw_dtype, device=self._device)
+        return readout.normal_(0.0, math.sqrt(1.0 / width), generator=generators[self.config.depth])
 
     def _draw_inputs(self, seed: int, n: int) -> Tensor:
         cfg = self.config
         x = torch.empty((n, cfg.batch, cfg.width), dtype=self._draw_dtype, device=self._device)
-        return x.normal_(0.0, float(cfg.input_scale), generator=self._streams(seed)[-1]).to(self._dtype)
-
-    # -- model --
-    def _forward(self, weights: List[Tensor], biases: List[Tensor], x: Tensor) -> List[Tensor]:
-        """Pre-activations h^1..h^L, each [n, N, batch], from x [n, N, batch].
-
-        Weights are [n, N, N] per layer, biases [n, N].
-
-        Column layout, z = W·u: autograd's ∂L/∂W = δ·uᵀ then comes out contiguous in W's
-        own row-major order (no transposed copy of the largest group).
-        """
-        cfg, norm = self.config, self._norm
-        hs: List[Tensor] = []
-        h: Optional[Tensor] = None
-        for layer, (weight, bias) in enumerate(zip(weights, biases)):
-            u = x if h is None else self._phi(norm.pre(h))
-            if norm.linear is None:
-                z = self._affine(weight, u, bias)
-            else:
-                z = norm.linear(self._matmul(weight, u)) + bias.unsqueeze(2)
-            if cfg.residual and h is not None:
-                z = h + z
-            h = norm.post(z)
-            hs.append(h)
-        return hs
+        return x.normal_(0.0, float(cfg.input_scale), generator=self._generators(seed)[-1]).to(self._dtype)
 
     def draw(self, n: int, seed: int) -> Dict[str, Tensor]:
         """The random numbers :meth:`sample` uses for ``(n, seed)``, in the config's dtype.
@@ -447,7 +464,7 @@ class MLPSampler:
             (``vary=init``) or 1 (``vary=data``: one initialisation from ``init_seed``), and
             ``inputs`` [n, batch, N].
         """
-        require(_is_int(n) and n >= 1, "n", n, "must be an integer >= 1")
+        require_int("n", n, minimum=1)
         if self.config.vary == "init":
             params = self._draw_parameters(seed, n)
         else:
@@ -455,70 +472,183 @@ class MLPSampler:
         return {"weights": params.weights, "biases": params.biases, "readout": params.readout,
                 "inputs": self._draw_inputs(seed, n)}
 
+    # -- model --
+    def _input(self, index: int, h: Optional[Tensor], x: Tensor) -> Tensor:
+        """u^l: x for the first layer (index 0), else φ of the previous pre-activations."""
+        return x if index == 0 else self._phi(self._norm.pre(h))
+
+    def _output(self, index: int, m: Tensor, bias: Tensor, h: Optional[Tensor]) -> Tensor:
+        """h^l from m = W^l·u^l, the biases [n, N] and the previous pre-activations h."""
+        norm = self._norm
+        z = (m if norm.linear is None else norm.linear(m)) + bias.unsqueeze(2)
+        if self.config.residual and index > 0:
+            z = h + z
+        return norm.post(z)
+
+    def _layer(self, index: int, weight: Tensor, bias: Tensor, h: Optional[Tensor], x: Tensor) -> _Layer:
+        """Layer ``index`` (0-based) for weights [n, N, N], biases [n, N] and the previous
+        pre-activations h [n, N, batch] (None for the first layer, fed x [n, N, batch]).
+
+        Column layout, m = W·u: ∂L/∂W = (∂L/∂m)·uᵀ in W's own row-major order.
+        """
+        u = self._input(index, h, x)
+        m = self._matmul(weight, u)
+        return _Layer(u, m, self._output(index, m, bias, h))
+
+    def _cost(self, h_last: Tensor, readout: Tensor) -> Tensor:
+        return (self._phi(h_last) * readout.unsqueeze(2)).sum(dim=(1, 2))
+
+    def _weight_group(self, grad_m: Tensor, u: Tensor, materialize: bool) -> object:
+        """∂L/∂W^l = (∂L/∂m)·uᵀ per draw: outer-product factors for one input per draw; for
+        several, dense sums reduced a block of draws at a time (``materialize``: dense)."""
+        n, width = u.shape[0], u.shape[1]
+        if self.config.batch == 1:
+            product = OuterProduct(grad_m[:, :, 0], u[:, :, 0])
+            return product.materialize() if materialize else product
+        if materialize:
+            return torch.bmm(grad_m, u.transpose(1, 2)).reshape(n, -1)
+        rows = max(1, WEIGHT_GRAD_BLOCK // (width * width))
+        return reduce.chunked_sums(torch.bmm(grad_m[part], u[part].transpose(1, 2)) for part in _chunks(n, rows))
+
+    def _batch(self, preact_grads: List[Tensor], weight_groups: List[object], input_grad: Tensor,
+               cost: Tensor) -> GradientBatch:
+        n = input_grad.shape[0]
+        out: Dict[str, object] = {}
+        for layer, g in enumerate(preact_grads, start=1):
+            out[f"preact/{layer}"] = g.transpose(1, 2).reshape(n, -1)  # example-major, as input
+        for layer, value in enumerate(weight_groups, start=1):
+            out[f"weight/{layer}"] = value
+        out["input"] = input_grad.reshape(n, -1)
+        return GradientBatch(grads=out, cost=cost.detach())
+
     def sample(self, n: int, seed: int) -> GradientBatch:
-        """Gradients of ``n`` draws, computed as one batch: ``gradients(draw(n, seed))``.
+        """Gradients of ``n`` draws, computed as one batch.
+
+        Below :data:`WEIGHT_MEMORY` of random weights this is ``gradients(draw(n, seed))``.
+        Above it (``vary=init`` only) the layers are streamed: the forward pass draws one
+        layer at a time (a block of draws at a time, from the layer's own stream, so the
+        numbers are the same) and keeps only the activations; the backward pass restores
+        each layer's generator state, draws its weights again and recomputes the layer
+        under autograd. Memory is then one block of weights, at the cost of drawing twice.
 
         Args:
             n: number of draws (initialisations for ``vary=init``, input batches for
                 ``vary=data``), >= 1.
-            seed: seed of this call's torch.Generator (inputs, and parameters for
+            seed: seed of this call's random streams (inputs, and parameters for
                 ``vary=init``).
 
         Returns:
-            A :class:`GradientBatch` with ``preact/<l>``, ``weight/<l>`` (l = 1..L),
-            ``input`` and the cost of each draw, in the config's dtype.
+            A :class:`GradientBatch` with ``preact/<l>`` [n, batch·N], ``weight/<l>``
+            (l = 1..L; an :class:`OuterProduct` of (δ, u) for ``batch = 1``, else
+            :class:`DrawSums` reduced a block of draws at a time), ``input`` [n, batch·N]
+            and the cost of each draw, in the config's dtype.
         """
+        require_int("n", n, minimum=1)
+        cfg = self.config
+        itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
+        if cfg.vary == "init" and cfg.depth * n * cfg.width ** 2 * itemsize > WEIGHT_MEMORY:
+            return self._sample_streamed(n, seed)
         return self.gradients(self.draw(n, seed))
 
-    def gradients(self, drawn: Dict[str, Tensor]) -> GradientBatch:
+    def gradients(self, drawn: Dict[str, Tensor], materialize: bool = False) -> GradientBatch:
         """One forward and one backward pass for all draws of ``drawn`` (see :meth:`draw`).
 
         Args:
             drawn: ``weights`` [L, m, N, N], ``biases`` [L, m, N], ``readout`` [m, N] with
                 m = n or 1 (shared), and ``inputs`` [n, batch, N], in the config's dtype.
+            materialize: return every ``weight/<l>`` as a dense ``[n, N²]`` tensor (for
+                checks; memory n·L·N²).
 
         Returns:
             The :class:`GradientBatch` (see :meth:`sample`).
         """
-        cfg = self.config
         n = drawn["inputs"].shape[0]
-        # Leaves per layer (views of one [L, m, N, N] draw): autograd then writes each
-        # layer's gradient once instead of scattering into a full-size buffer per layer.
-        leaves = [w.detach().requires_grad_() for w in drawn["weights"].unbind(0)]
         # vary=data: m = 1, expanded to n with a stride-0 draw dimension (no copies).
-        weights = [w.expand(n, -1, -1) for w in leaves]
+        weights = [w.expand(n, -1, -1) for w in drawn["weights"].unbind(0)]
         biases = [b.expand(n, -1) for b in drawn["biases"].unbind(0)]
-        readout = drawn["readout"].expand(n, -1)
         x = drawn["inputs"].detach().requires_grad_()
         with torch.enable_grad():
-            hs = self._forward(weights, biases, x.transpose(1, 2))
-            cost = (self._phi(hs[-1]) * readout.unsqueeze(2)).sum(dim=(1, 2))
-            # Draws are independent, so d(Σ_i L_i)/dθ_i = dL_i/dθ_i exactly.
-            grads = torch.autograd.grad(cost.sum(), [*weights, *hs, x])
-        depth = cfg.depth
-        weight_grads, preact_grads, input_grad = grads[:depth], grads[depth:2 * depth], grads[-1]
-        out: Dict[str, Tensor] = {}
-        positions: Dict[str, Optional[float]] = {}
-        for layer, g in enumerate(preact_grads, start=1):
-            out[f"preact/{layer}"] = g.transpose(1, 2).reshape(n, -1)  # example-major, as input
-            positions[f"preact/{layer}"] = float(layer)
-        for layer, g in enumerate(weight_grads, start=1):
-            out[f"weight/{layer}"] = g.reshape(n, -1)
-            positions[f"weight/{layer}"] = float(layer)
-        out["input"] = input_grad.reshape(n, -1)
-        positions["input"] = None
-        return GradientBatch(grads=out, positions=positions, cost=cost.detach())
+            layers: List[_Layer] = []
+            for index, (weight, bias) in enumerate(zip(weights, biases)):
+                layers.append(self._layer(index, weight, bias, layers[-1].h if layers else None, x.transpose(1, 2)))
+            cost = self._cost(layers[-1].h, drawn["readout"].expand(n, -1))
+            # Draws are independent, so d(Σ_i L_i)/dθ_i = dL_i/dθ_i exactly. No weight
+            # requires a gradient: ∂L/∂W^l is formed from (∂L/∂m^l, u^l) below, if at all.
+            grads = torch.autograd.grad(cost.sum(), [*(l.m for l in layers), *(l.h for l in layers), x])
+        depth = self.config.depth
+        grad_ms, preact_grads = grads[:depth], list(grads[depth:2 * depth])
+        weight_groups = [self._weight_group(g, layer.u.detach(), materialize) for g, layer in zip(grad_ms, layers)]
+        return self._batch(preact_grads, weight_groups, grads[-1], cost)
 
-    def theory_var(self) -> Dict[str, float]:
-        """Mean-field variance of every group's entries, for plain networks.
+    def _sample_streamed(self, n: int, seed: int) -> GradientBatch:
+        """:meth:`sample` one layer at a time, drawing each layer's weights twice (see there)."""
+        cfg = self.config
+        width, depth = cfg.width, cfg.depth
+        generators = self._generators(seed)
+        x = self._draw_inputs(seed, n).transpose(1, 2)  # [n, N, batch]
+        # Blocks of draws whose entry count is a multiple of 16: torch's CPU normal_ fills
+        # 16 values at a time, so drawing block after block gives the numbers of one call.
+        itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
+        step = 16 // math.gcd(16, width * width)
+        rows = max(step, STREAM_BLOCK // (width * width * itemsize) // step * step)
+        parts = _chunks(n, rows)
+        # One buffer for every block (fresh memory would page-fault the whole weight size
+        # twice over); each block is used up before the next one is drawn into it. (Drawing
+        # the next block in a second thread meanwhile was slower on the shared 2-core
+        # machine: the OpenMP threads of the products then wait for a busy core.)
+        buffer = torch.empty((min(rows, n), width, width), dtype=self._draw_dtype, device=self._device)
+
+        def weight_blocks(layer: int, state: Tensor) -> Iterator[Tuple[slice, Tensor]]:
+            generators[layer].set_state(state)
+            for part in parts:
+                block = buffer[:part.stop - part.start]
+                yield part, self._fill_weights(block, generators[layer]).to(self._dtype)
+
+        states, biases, hs = [], [], []
+        h: Optional[Tensor] = None
+        with torch.no_grad():
+            for layer in range(depth):
+                states.append(generators[layer].get_state())
+                u = self._input(layer, h, x)
+                m = torch.cat([self._matmul(w, u[part]) for part, w in weight_blocks(layer, states[-1])])
+                bias = torch.empty((n, width), dtype=self._draw_dtype, device=self._device)
+                biases.append(bias.normal_(0.0, math.sqrt(cfg.bias_var), generator=generators[layer]).to(self._dtype))
+                h = self._output(layer, m, biases[-1], h)
+                hs.append(h)
+            readout = self._draw_readout(generators, n).to(self._dtype)
+        with torch.enable_grad():
+            h_last = hs[-1].detach().requires_grad_()
+            cost = self._cost(h_last, readout)
+            delta = torch.autograd.grad(cost.sum(), h_last)[0]
+        preact_grads: List[Optional[Tensor]] = [None] * depth
+        weight_groups: List[object] = [None] * depth
+        for layer in reversed(range(depth)):
+            preact_grads[layer] = delta
+            source = x if layer == 0 else hs[layer - 1]
+            grad_ms, grad_sources, us = [], [], []
+            for part, w in weight_blocks(layer, states[layer]):
+                with torch.enable_grad():
+                    previous = source[part].detach().requires_grad_()
+                    again = self._layer(layer, w, biases[layer][part], None if layer == 0 else previous, previous)
+                    grad_m, grad_source = torch.autograd.grad(again.h, [again.m, previous], delta[part])
+                grad_ms.append(grad_m)
+                grad_sources.append(grad_source)
+                us.append(again.u.detach())
+            weight_groups[layer] = self._weight_group(torch.cat(grad_ms), torch.cat(us), materialize=False)
+            delta = torch.cat(grad_sources)
+        return self._batch(preact_grads, weight_groups, delta.transpose(1, 2), cost)
+
+    def theory_var(self) -> Dict[str, Theory]:
+        """Mean-field variance of every group's entries, for plain networks (asymptotic).
 
         Uses :func:`xvanish.theory.meanfield.trajectory` with the init's effective σw²,
-        E[x²] = input_scale² and E[a²] = 1/N (Schoenholz et al. 2017 along the actual q^l).
-        ``weight/<l>`` only for ``batch = 1``: with several inputs per initialisation
-        ∂L/∂W^l sums correlated per-input terms that this single-input theory does not
-        cover. Residual or normalised networks get no prediction (empty dict). For
-        ``vary=data`` the numbers are still the ensemble prediction (averaged over
-        initialisations too); one fixed initialisation scatters around it.
+        E[x²] = input_scale² and E[a²] = 1/N (Schoenholz et al. 2017 along the actual q^l):
+        exact in the limit of infinite width, hence ``asymptotic``. ``weight/<l>`` only for
+        ``batch = 1``: with several inputs per initialisation ∂L/∂W^l sums correlated
+        per-input terms that this single-input theory does not cover. Residual or
+        normalised networks get no prediction (empty dict). For ``vary=data`` the numbers
+        are still the ensemble prediction (averaged over initialisations too); one fixed
+        initialisation scatters around it.
         """
         cfg = self.config
         if cfg.residual or cfg.norm != "none":
@@ -526,10 +656,10 @@ class MLPSampler:
         if self._theory is None:
             traj = meanfield.trajectory(cfg.depth, cfg.effective_weight_var, float(cfg.bias_var), cfg.activation,
                                         input_var=float(cfg.input_scale) ** 2, readout_var=1.0 / cfg.width)
-            theory = {f"preact/{l}": float(v) for l, v in enumerate(traj.delta_ms, start=1)}
+            theory = {f"preact/{l}": asymptotic(v) for l, v in enumerate(traj.delta_ms, start=1)}
             if cfg.batch == 1:
-                theory.update({f"weight/{l}": float(v) for l, v in enumerate(traj.weight_ms, start=1)})
-            theory["input"] = traj.input_ms
+                theory.update({f"weight/{l}": asymptotic(v) for l, v in enumerate(traj.weight_ms, start=1)})
+            theory["input"] = asymptotic(traj.input_ms)
             self._theory = theory
         return dict(self._theory)
 
@@ -550,4 +680,5 @@ DOMAIN = Domain(
     natural_axis="depth",
     headline_group="preact/1",
     description="deep MLP at initialisation: backpropagated signal and weight gradients per layer",
+    small={"depth": 3, "width": 4},
 )
