@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXPERIMENT ?= barren_plateau
 
-.PHONY: run test bench clean
+.PHONY: run test bench mutate clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) experiments/bench_mlp.py
 	$(PY) experiments/bench_vqc.py
+
+# Plant known bugs in a copy of the tree and check the suite catches each (minutes; not in CI).
+mutate: $(VENV)/.installed
+	$(PY) experiments/mutate.py
 
 clean:
 	rm -rf $(VENV) outputs multirun build dist *.egg-info

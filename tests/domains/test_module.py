@@ -48,16 +48,6 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny kernels on one thread: on a shared machine, two threads stall whenever another
-    process holds a core (a depth-48 encoder's forward pass took 1.4 s instead of 0.05 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _reference(sampler, n, seed):
     """Every draw by hand: the factory under the draw's seed, ``loss.backward()``, retained grads."""
     cfg = sampler.config
