@@ -84,6 +84,38 @@ MUTATIONS: list[Mutation] = [
     Mutation("existing_results_overwritten", "a rerun into the same directory silently replaces results",
              "xvanish/plan.py", "    require(resume, \"output directory\"", "    require(True, \"output directory\"",
              ("tests/test_core.py",)),
+    # --- deep MLPs
+    Mutation("mlp_positions_from_0", "profile fits shift, x_min moves, the power-law fit silently drops",
+             "xvanish/domains/mlp.py", 'group(f"preact/{l}", l)', 'group(f"preact/{l}", l - 1)',
+             ("tests/domains/test_mlp.py",)),
+    Mutation("meanfield_shifted_by_a_layer", "theory of preact/l off by 0.66x (tanh 1.5/0.05), 0.20x (input_scale 3)",
+             "xvanish/domains/mlp.py", "for l, v in enumerate(traj.delta_ms, start=1)}",
+             "for l, v in enumerate(list(traj.delta_ms[1:]) + list(traj.delta_ms[-1:]), start=1)}",
+             ("tests/domains/test_mlp.py",)),
+    Mutation("factored_zeros_ignore_underflow", "weight-gradient zero fractions miss products that round to 0",
+             "xvanish/reduce.py", "half_subnormal = ", "half_subnormal = 0.0 * ",
+             ("tests/test_reduce.py",)),
+    # --- RNN
+    Mutation("rnn_positions_shifted", "memory lengths and per-residue rates read one residue off",
+             "xvanish/domains/rnn/sampler.py", 'out = [group(f"state/{x}", x) for x in d]',
+             'out = [group(f"state/{x}", x + 1) for x in d]', ("tests/domains/test_rnn.py",)),
+    Mutation("rnn_exact_theory_one_step_off", "orthogonal linear RNN theory rho^(2j) used for j + 1",
+             "xvanish/domains/rnn/theory.py", "            state = rho ** (2 * j) / hidden",
+             "            state = rho ** (2 * (j + 1)) / hidden", ("tests/domains/test_rnn.py",)),
+    Mutation("rnn_meanfield_chi_off_by_one", "mean-field input-gradient theory uses the neighbouring step's chi",
+             "xvanish/domains/rnn/theory.py", "INPUT_WEIGHT_VAR * chis[t - 1] / sigma_w2",
+             "INPUT_WEIGHT_VAR * chis[t] / sigma_w2", ("tests/domains/test_rnn.py",)),
+    # --- GAN
+    Mutation("gan_checkpoints_shifted", "gradients reported at the wrong discriminator step",
+             "xvanish/domains/gan/sampling.py", 'return [group(f"{family}/{k}", k) for family in self.families',
+             'return [group(f"{family}/{k}", k + 1) for family in self.families', ("tests/domains/test_gan.py",)),
+    Mutation("gan_bound_without_jacobian", "Theorem 2.4 bound drops the generator Jacobian norm M",
+             "xvanish/domains/gan/sampling.py", "    m = jacobian_sq.mean(dim=1).sqrt()",
+             "    m = torch.ones_like(jacobian_sq.mean(dim=1))", ("tests/domains/test_gan.py",)),
+    # --- module probe
+    Mutation("module_block_positions_from_0", "per-block profiles start at 0: power-law fits drop",
+             "xvanish/domains/module.py", 'for k, name in enumerate(probe.acts, start=1)]',
+             'for k, name in enumerate(probe.acts, start=0)]', ("tests/domains/test_module.py",)),
 ]
 
 

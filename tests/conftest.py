@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from pathlib import Path
@@ -26,3 +27,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys, tmp_path):
+    """Call the CLI entry point in this process; restore the logging Hydra configures."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["xvanish", *args, f"hydra.run.dir={tmp_path}"])
+        try:
+            from xvanish import cli
+
+            cli.main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            root.handlers[:], root.level = handlers, level
+        return code, capsys.readouterr()
+
+    return call

@@ -7,7 +7,6 @@ run in-process through the same entry point (``xvanish.cli.main``), which is wha
 """
 
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -207,27 +206,6 @@ def test_bad_input_in_a_real_process(tmp_path):
     assert "Traceback" not in proc.stderr
     assert_one_error_line(proc.stderr, "domain.depth=0", "must be an integer >= 1", "sweep.values")
     assert_no_results(tmp_path)
-
-
-@pytest.fixture
-def run_main(monkeypatch, capsys, tmp_path):
-    """Call the CLI entry point in this process; restore the logging Hydra configures."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-
-    def call(*args):
-        monkeypatch.setattr(sys, "argv", ["xvanish", *args, f"hydra.run.dir={tmp_path}"])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        finally:
-            root.handlers[:], root.level = handlers, level
-        return code, capsys.readouterr()
-
-    return call
 
 
 BAD_INPUTS = {

@@ -47,6 +47,14 @@ def _to_numpy(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _rows(values: Any) -> int:
     if isinstance(values, DrawSums):
         return values.n
@@ -82,6 +90,12 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
     assert len(set(names)) == len(names), f"groups() repeats a name: {names}"
     for spec in declared:
         assert spec.position is None or math.isfinite(spec.position), f"group {spec.name!r}: position must be finite"
+        # DESIGN.md: a positioned group is named family/<position>; where the name ends in
+        # a number, that number is the position (a shifted axis is a silent error in fits).
+        suffix = spec.name.rpartition("/")[2]
+        if spec.position is not None and _is_number_text(suffix):
+            assert float(suffix) == spec.position, \
+                f"group {spec.name!r} declares position {spec.position}, its name says {suffix}"
 
     batch = sampler.sample(n, seed)
     assert isinstance(batch, GradientBatch), "sample() must return a GradientBatch"

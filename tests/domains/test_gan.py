@@ -25,7 +25,6 @@ from xvanish.domains import gan
 from xvanish.domains.gan import nets, sampling
 from xvanish.testing import check_domain
 
-from test_cli import run_main  # noqa: F401 - the CLI-in-this-process fixture (tests/ is on sys.path)
 
 LOG2 = math.log(2.0)
 F64 = torch.float64
@@ -344,3 +343,12 @@ def test_cli_diverged_run_finishes_and_says_so(run_cli, tmp_path):
 def test_conformance_with_both_objectives():
     check_domain(gan.DOMAIN)
     check_domain(gan.DOMAIN, small={**gan.DOMAIN.small, "objective": "wgan_gp", "dtype": "float64"})
+
+
+def test_groups_sit_at_their_discriminator_step():
+    """Position contract: every loss and diagnostic group is at its checkpoint k, and the
+    checkpoints are 0, 1, 3, 10, 30, ... up to d_steps (a shifted axis misplaces every curve)."""
+    sampler = gan.sampler(d_steps=30)
+    positioned = [g for g in sampler.groups() if g.position is not None]
+    assert {g.position for g in positioned} == {0.0, 1.0, 3.0, 10.0, 30.0}
+    assert all(g.name == f"{g.family}/{int(g.position)}" for g in positioned)

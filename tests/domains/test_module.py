@@ -301,3 +301,12 @@ def test_yaml_default_model_runs_as_configured():
     sampler = module.sampler(depth=2, width=8, inputs=[2, 8])
     batch = sampler.sample(3, 0)
     assert np.isfinite(batch.cost.numpy()).all() and sampler.theory_var() == {}
+
+
+def test_blocks_are_positioned_from_one_in_forward_order():
+    """Position contract: act/<block> sits at 1, 2, … in the order the blocks run, so the
+    per-block profile (and a power law in position) starts at the first block."""
+    sampler = module.sampler(**module.DOMAIN.small)
+    acts = [g for g in sampler.groups() if g.family == "act"]
+    assert [g.position for g in acts] == [float(k) for k in range(1, len(acts) + 1)]
+    assert len(acts) >= 2
