@@ -1,4 +1,4 @@
-"""Micro-benchmark of the batched state-vector engine (xvanish.statevector) alone.
+"""Micro-benchmark of the batched state-vector engine (xvanish.domains.vqc._statevector) alone.
 
     python experiments/bench_statevector.py [--n 10 --layers 50 --samples 200 --loop-samples 20]
 
@@ -32,7 +32,7 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from xvanish import statevector as sv
+from xvanish.domains.vqc import _statevector as sv
 
 
 def best_time(function, repeats, warm_up=True):

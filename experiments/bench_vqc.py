@@ -14,9 +14,15 @@ for comparison) against a plain lightning.qubit QNode with diff_method="adjoint"
 
 Both parts check that the plain way gives our numbers on the shared draws.
 
+Part 3 (``--crossover``): where ``diff_method=auto`` should switch from the batched engine
+to lightning.qubit: ms per draw of both back-ends through the sampler, McClean's circuit,
+``--crossover-layers`` layers, one angle and every angle, n = 10..16 (the numbers behind
+``xvanish.domains.vqc.methods.AUTO_LIGHTNING_MIN_QUBITS``; about 2–3 min on 2 cores).
+
 Usage:
-    python experiments/bench_vqc.py            # default run, < 3 min on 2 cores
+    python experiments/bench_vqc.py            # parts 1 and 2, < 3 min on 2 cores
     python experiments/bench_vqc.py --plain-draws 10 --large-draws 2
+    python experiments/bench_vqc.py --crossover --skip-large
 """
 
 from __future__ import annotations
@@ -99,7 +105,7 @@ def part_one(args: argparse.Namespace, bandwidth: float) -> None:
         batch = sampler.sample(draws, args.seed)
         times.append(time.perf_counter() - start)
     ours = statistics.median(times)
-    print(f"ours ({sampler.method_name}): {ours:.3f} s for {draws} draws (median of {args.repeats}; "
+    print(f"ours ({sampler.info()['diff_method']}): {ours:.3f} s for {draws} draws (median of {args.repeats}; "
           f"min {min(times):.3f} s)")
 
     drawn = sampler.draw(draws, args.seed)
@@ -136,8 +142,8 @@ def part_two(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         batch = sampler.sample(draws, args.seed)
         per_draw = (time.perf_counter() - start) / draws
-        results[method] = (per_draw, batch, sampler.method_name)
-        print(f"ours ({method} -> {sampler.method_name}): {per_draw:.3f} s per draw")
+        results[method] = (per_draw, batch, sampler.info()["diff_method"])
+        print(f"ours ({method} -> {sampler.info()['diff_method']}): {per_draw:.3f} s per draw")
     drawn = vqc.sampler(n_qubits=n, n_layers=layers, gradient="all").draw(draws, args.seed)
     times, diffs = [], []
     for i in range(draws):
@@ -155,6 +161,38 @@ def part_two(args: argparse.Namespace) -> None:
         print(f"  ratio ours({method} -> {name})/plain: {per_draw / plain:.2f} (target <= 1.5)")
 
 
+#: (gradient, n) -> draws timed per back-end in part 3 (fewer where one draw takes longer).
+CROSSOVER_DRAWS = {
+    ("target", 10): 100, ("target", 12): 40, ("target", 13): 20, ("target", 14): 20, ("target", 15): 12,
+    ("target", 16): 8, ("all", 10): 20, ("all", 12): 10, ("all", 13): 6, ("all", 14): 6, ("all", 15): 4,
+    ("all", 16): 4,
+}
+
+
+def part_three(args: argparse.Namespace) -> None:
+    layers = args.crossover_layers
+    print(f"\n== Part 3: crossover of diff_method=auto, McClean's circuit, {layers} layers "
+          f"(best of {args.crossover_repeats}) ==")
+    print(f"auto switches to lightning at n >= {vqc.methods.AUTO_LIGHTNING_MIN_QUBITS}")
+    for (gradient, n), draws in CROSSOVER_DRAWS.items():
+        samplers = {method: vqc.sampler(n_qubits=n, n_layers=layers, gradient=gradient, diff_method=method)
+                    for method in ("batched", "lightning")}
+        for sampler in samplers.values():
+            sampler.sample(1, args.seed)  # warm-up
+        best = dict.fromkeys(samplers, math.inf)
+        for _ in range(args.crossover_repeats):  # interleaved: a burst of load hits both alike
+            for method, sampler in samplers.items():
+                start = time.perf_counter()
+                sampler.sample(draws, args.seed)
+                best[method] = min(best[method], time.perf_counter() - start)
+        per_draw = {method: seconds / draws * 1e3 for method, seconds in best.items()}
+        auto = vqc.sampler(n_qubits=n, n_layers=layers, gradient=gradient).info()["diff_method"]
+        faster = min(per_draw, key=per_draw.get)
+        print(f"{gradient:6s} n={n:2d} ({draws:3d} draws): batched {per_draw['batched']:7.1f} ms/draw, "
+              f"lightning {per_draw['lightning']:7.1f} ms/draw, lightning/batched "
+              f"{per_draw['lightning'] / per_draw['batched']:.2f}; faster: {faster}, auto: {auto}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10)
@@ -166,15 +204,22 @@ def main() -> None:
     parser.add_argument("--large-layers", type=int, default=100)
     parser.add_argument("--large-draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-large", action="store_true", help="only part 1")
+    parser.add_argument("--skip-large", action="store_true", help="skip part 2")
+    parser.add_argument("--skip-small", action="store_true", help="skip part 1")
+    parser.add_argument("--crossover", action="store_true", help="also part 3: the auto crossover")
+    parser.add_argument("--crossover-layers", type=int, default=100)
+    parser.add_argument("--crossover-repeats", type=int, default=2)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     print(f"torch {torch.__version__}, pennylane {qml.__version__}, threads {torch.get_num_threads()}")
     bandwidth = bandwidth_gb_s()
     print(f"measured copy bandwidth: {bandwidth:.1f} GB/s (read + write)")
-    part_one(args, bandwidth)
+    if not args.skip_small:
+        part_one(args, bandwidth)
     if not args.skip_large:
         part_two(args)
+    if args.crossover:
+        part_three(args)
 
 
 if __name__ == "__main__":

@@ -183,3 +183,31 @@ def test_f3_monte_carlo_mcclean_first_layer(cost: str, n: int) -> None:
     grads = _shift_gradient(np.broadcast_to(start, (N_MC, d)), paulis[axes], _haar(d, seed=50 + n), h)
     var, se = _variance_and_se(grads)
     assert abs(var - haar.mcclean_first_layer_variance(n, haar.cost_weight(cost, n))) < 4 * se
+
+
+def test_layered_values_only_where_the_premise_can_hold() -> None:
+    """n = 3, 8 layers: F3 at layer 0 (7 after), F2 where >= 3 layers lie on each side (3, 4),
+    none for layers 1, 2 (shallow before) and 5..7 (shallow after); F1 needs n_layers >= n."""
+    n, layers, w, d = 3, 8, 8.0, 8.0
+    values = {layer: haar.layered_gradient_variance(n, layers, layer, w, 1 / 3) for layer in range(layers)}
+    assert values[0] == pytest.approx(haar.gradient_variance_fixed_start(w, d, 1 / 3), rel=1e-12)
+    assert values[3] == values[4] == pytest.approx(haar.gradient_variance(w, 0.0, d), rel=1e-12)
+    assert [layer for layer, value in values.items() if value is None] == [1, 2, 5, 6, 7]
+    assert haar.layered_cost_variance(3, 2, w) is None
+    assert haar.layered_cost_variance(3, 3, w) == pytest.approx(1 / 9, rel=1e-12)  # w/(d(d+1)) = 8/72
+    cost_term, grad_term = haar.shot_terms(w, n, 50)
+    assert cost_term == pytest.approx(8 / 9 / 50, rel=1e-12) and grad_term == pytest.approx(cost_term / 2, rel=1e-12)
+
+
+def test_depth_one_shot_variance_by_quadrature() -> None:
+    """E[p₀(1 − p₀)] of p₀ = Π_j p_j, each p_j = |⟨0|R_P(θ)RY(π/4)|0⟩|² with P uniform over X, Y, Z
+    and θ over a 64-point grid (exact for these trigonometric polynomials): 2×2 matrices here,
+    against the Bloch-vector moments of haar.depth_one_global_shot_variance."""
+    start = np.array([math.cos(math.pi / 8), math.sin(math.pi / 8)], dtype=complex)
+    thetas = np.linspace(0, 2 * math.pi, 64, endpoint=False)
+    p = np.array([abs(((math.cos(t / 2) * np.eye(2) - 1j * math.sin(t / 2) * pauli) @ start)[0]) ** 2
+                  for pauli in (X, Y, Z) for t in thetas])
+    bloch = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
+    for n in (1, 2, 4):
+        exact = p.mean() ** n - (p**2).mean() ** n
+        assert haar.depth_one_global_shot_variance(n, bloch) == pytest.approx(exact, rel=1e-12)

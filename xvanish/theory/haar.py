@@ -48,7 +48,11 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "depth_one_global_shot_variance",
     "depth_one_global_variances",
+    "layered_cost_variance",
+    "layered_gradient_variance",
+    "shot_terms",
     "depth_one_projector_moments",
     "COST_WEIGHTS",
     "cost_weight",
@@ -300,3 +304,88 @@ def depth_one_global_variances(n_qubits: int, bloch: np.ndarray | list[float]) -
     """
     mean_p, mean_p2, mean_dp2 = depth_one_projector_moments(bloch)
     return mean_p2**n_qubits - mean_p ** (2 * n_qubits), mean_dp2 * mean_p2 ** (n_qubits - 1)
+
+
+def depth_one_global_shot_variance(n_qubits: int, bloch: np.ndarray | list[float]) -> float:
+    """Mean single-shot variance E[p₀(1 − p₀)] of the global projector in the depth-one set-up.
+
+    With p₀ = Π_j p_j over independent qubits (:func:`depth_one_global_variances`),
+    E p₀ = (E p)ⁿ and E p₀² = (E p²)ⁿ, so E[p₀(1 − p₀)] = (E p)ⁿ − (E p²)ⁿ. A shifted angle
+    θ ± π/2 of a uniform θ is uniform again, so the shifted circuits have the same mean:
+    ``s`` shots add exactly this / s to Var C and 2·this/(4s) to Var ∂C.
+
+    Args:
+        n_qubits: n.
+        bloch: every qubit's start Bloch vector.
+
+    Returns:
+        ``(E p)ⁿ − (E p²)ⁿ``.
+    """
+    mean_p, mean_p2, _ = depth_one_projector_moments(bloch)
+    return mean_p**n_qubits - mean_p2**n_qubits
+
+
+def layered_cost_variance(n_qubits: int, n_layers: int, weight: float) -> float | None:
+    """F1 for a layered circuit with a nearest-neighbour entangler, where its premise can hold.
+
+    A circuit can be a 2-design only once every wire can reach every other: at least
+    ``n_qubits`` layers of a nearest-neighbour entangler (the light cone). Shallower
+    circuits get no value (``None``): the formula's premise fails there. Convergence
+    itself takes longer (about 10n layers for McClean's circuit at n = 10), so even where a
+    value is given it is the deep-circuit *limit*.
+
+    Args:
+        n_qubits: n.
+        n_layers: layers of the circuit.
+        weight: ``w`` of the cost observable (:func:`cost_weight`).
+
+    Returns:
+        ``w/(d(d+1))`` if ``n_layers >= n_qubits``, else ``None``.
+    """
+    if n_layers < n_qubits:
+        return None
+    d = _dimension(n_qubits)
+    return output_variance(weight, 0.0, d)
+
+
+def layered_gradient_variance(n_qubits: int, n_layers: int, layer: int, weight: float,
+                              mean_p_squared: float) -> float | None:
+    """F3 or F2 for an angle of layer ``layer`` (0-based), where the premise can hold.
+
+    * layer 0 with at least ``n_qubits`` layers after it: F3, the state before the angle a
+      known product state with ``E⟨P⟩² = mean_p_squared``;
+    * a layer with at least ``n_qubits`` layers before *and* after it: F2;
+    * otherwise ``None``: a side the formula takes as a 2-design is shallower than the
+      light cone (an angle outside the observable's cone has gradient exactly 0, where F2
+      would claim a finite value).
+
+    Args:
+        n_qubits: n.
+        n_layers: layers of the circuit.
+        layer: the angle's layer, ``0 <= layer < n_layers``.
+        weight: ``w`` of the cost observable.
+        mean_p_squared: ``E⟨P⟩²`` of the generator in the start state (used for layer 0).
+
+    Returns:
+        The limit variance, or ``None``.
+    """
+    layers_after = n_layers - 1 - layer
+    if layers_after < n_qubits or 0 < layer < n_qubits:
+        return None
+    d = _dimension(n_qubits)
+    if layer == 0:
+        return gradient_variance_fixed_start(weight, d, mean_p_squared)
+    return gradient_variance(weight, 0.0, d)
+
+
+def shot_terms(weight: float, n_qubits: int, shots: int) -> tuple[float, float]:
+    """What ``shots`` measurement shots add to Var C and to Var ∂C (parameter shift), 2-design mean.
+
+    Law of total variance with the mean single-shot variance :func:`shot_variance`:
+    ``w/((d+1)s)`` for the cost and ``2·w/((d+1)·4s)`` for ``(Ĉ₊ − Ĉ₋)/2``.
+
+    Returns:
+        ``(cost term, gradient term)``.
+    """
+    single = shot_variance(weight, _dimension(n_qubits))
+    return single / shots, 2.0 * single / (4.0 * shots)

@@ -1,4 +1,4 @@
-"""Tests of the variational-quantum-circuit domain (xvanish.domains.vqc).
+"""Tests of the variational-quantum-circuit domain (the package xvanish.domains.vqc).
 
 Every numerical test compares with something independent:
 * closed forms of the 2-design limit (xvanish.theory.haar, itself checked against dense Haar
@@ -24,7 +24,7 @@ import numpy as np
 import pennylane as qml
 import pytest
 
-from xvanish import ConfigError, measure
+from xvanish import ConfigError, core, measure
 from xvanish.domains import vqc
 from xvanish.theory import haar
 
@@ -96,12 +96,13 @@ def test_gradient_variance_reaches_the_two_design_value(n_qubits, n_layers, targ
     batch = sampler.sample(2000, seed=7)
     var, se = _var_se(_grad(batch))
     theory = expected(n_qubits)
-    assert sampler.theory_var()["grad/target"] == pytest.approx(theory, rel=1e-12)
+    prediction = sampler.theory_var()["grad/target"]
+    assert prediction.kind == "asymptotic" and prediction.value == pytest.approx(theory, rel=1e-12)
     assert abs(var - theory) < 4 * se, (var, theory, se)
     assert abs(_grad(batch).mean()) < 4 * math.sqrt(var / 2000)  # E[∂C] = 0
     # F1 for the cost of the same draws (output state a 2-design).
     cost_var, cost_se = _var_se(batch.cost)
-    assert abs(cost_var - sampler.theory_var()["cost"]) < 4 * cost_se
+    assert abs(cost_var - sampler.theory_var()["cost"].value) < 4 * cost_se
 
 
 def test_depth_one_is_far_from_the_design() -> None:
@@ -145,7 +146,8 @@ def test_demo_theory_column_is_the_exact_variance(n: int) -> None:
     # theory_var uses the Bloch-vector moments of haar.depth_one_global_variances; the
     # reference above integrates 2x2 matrices numerically: two derivations, round-off apart.
     sampler = vqc.sampler(n_qubits=n, n_layers=1, cost="global", target=[0, -1])
-    assert sampler.theory_var()["grad/target"] == pytest.approx(_demo_exact_variance(n), rel=1e-12)
+    theory = sampler.theory_var()["grad/target"]
+    assert theory.kind == "exact" and theory.value == pytest.approx(_demo_exact_variance(n), rel=1e-12)
 
 
 def test_pennylane_demo_slope_matches_the_exact_slope() -> None:
@@ -194,7 +196,7 @@ def test_identity_block_init_keeps_the_gradient() -> None:
     so moving θ alone breaks the cancellation): X → ⟨Y₀⟩⟨Z₁⟩ = 0, Y → −⟨X₀⟩⟨Z₁⟩ = −½,
     Z → 0. With P uniform, Var = ⅓·¼ − (⅙)² = 1/18 at every layer, whatever the angles.
     """
-    identity = vqc.sampler(n_qubits=8, n_layers=50, init="identity", target=[7, 0]).sample(2000, seed=1)
+    identity = vqc.sampler(n_qubits=8, n_layers=50, init="identity", target=[7, 0]).sample(1000, seed=1)
     var, se = _var_se(_grad(identity))
     assert abs(var - 1 / 18) < 4 * se
     assert set(np.round(_grad(identity), 12)) <= {0.0, -0.5}
@@ -227,7 +229,7 @@ def test_shot_noise_adds_the_binomial_term(cost: str, observable: str) -> None:
     sampler = vqc.sampler(n_qubits=3, n_layers=4, cost=cost, observable=observable, shots=shots)
     batch = sampler.sample(n_draws, seed=11)
     exact_sampler = vqc.sampler(n_qubits=3, n_layers=4, cost=cost, observable=observable)
-    triple, _ = exact_sampler._shift_values(exact_sampler.draw(n_draws, seed=11))  # ⟨O⟩ at θ, θ+, θ−
+    triple, _ = exact_sampler.shift_values(exact_sampler.draw(n_draws, seed=11))  # ⟨O⟩ at θ, θ+, θ−
     single_shot = {"observable": lambda e: 1 - e**2, "global": lambda e: e * (1 - e)}[cost]
     predicted = (single_shot(triple[1]) + single_shot(triple[2])) / (4 * shots)
     exact = _grad(batch, "grad/target_exact")
@@ -250,7 +252,7 @@ def test_local_cost_shots_from_bitstring_counts() -> None:
     batch_size = n_draws
     draws.angles[(slice(batch_size, 2 * batch_size), 0, 0, 0)] += math.pi / 2
     draws.angles[(slice(2 * batch_size, None), 0, 0, 0)] -= math.pi / 2
-    probs = vqc.METHODS["default.qubit"].probs(exact_sampler, draws).reshape(3, n_draws, -1)
+    probs = vqc.METHODS["default.qubit"].probs(exact_sampler.plan.circuit, draws, "cpu").reshape(3, n_draws, -1)
     zeros = np.array([n - bin(i).count("1") for i in range(2**n)]) / n  # per-shot value of (1/n)Σ p_j(0)
     single = probs @ zeros**2 - (probs @ zeros) ** 2
     predicted = (single[1] + single[2]) / (4 * shots)
@@ -262,7 +264,8 @@ def test_shot_theory_adds_the_haar_shot_term() -> None:
     exact = vqc.sampler(n_qubits=5, n_layers=50).theory_var()
     noisy = vqc.sampler(n_qubits=5, n_layers=50, shots=100).theory_var()
     d = 32.0
-    assert noisy["grad/target"] - exact["grad/target"] == pytest.approx(d / (2 * (d + 1) * 100), rel=1e-12)
+    assert noisy["grad/target"].value - exact["grad/target"].value == pytest.approx(d / (2 * (d + 1) * 100), rel=1e-12)
+    assert {theory.kind for theory in noisy.values()} == {"asymptotic"}
     assert noisy["grad/target_exact"] == exact["grad/target"]
 
 
@@ -370,7 +373,7 @@ def test_template_with_a_shared_angle_uses_autodiff() -> None:
     for sign in (1, -1):
         shifted = vqc.Draws(draws.angles.copy(), None, None)
         shifted.angles[:, 1, 0] += sign * step
-        values.append(vqc.METHODS["default.qubit"].values(sampler, shifted))
+        values.append(vqc.METHODS["default.qubit"].values(sampler.plan.circuit, sampler.plan.observable, shifted, "cpu"))
     finite_difference = -(values[0] - values[1]) / (2 * step)  # C = 1 − ⟨Π⟩
     np.testing.assert_allclose(_grad(batch), finite_difference, atol=1e-8)  # central difference: O(step²) + 1e−16/step
 
@@ -383,7 +386,9 @@ def test_gradient_all_groups_and_positions() -> None:
     batch = sampler.sample(5, seed=0)
     assert [g for g in batch.grads if g.startswith("grad/layer/")] == [f"grad/layer/{l}" for l in range(4)]
     assert batch.grads["grad/layer/2"].shape == (5, 6)
-    assert batch.positions["grad/layer/3"] == 3.0
+    groups = sampler.groups()
+    assert [g.name for g in groups] == ["grad/target"] + [f"grad/layer/{l}" for l in range(4)] + ["cost"]
+    assert groups[4] == core.Group("grad/layer/3", "grad/layer", 3.0) and groups[-1] == core.COST
     np.testing.assert_array_equal(batch.grads["grad/target"][:, 0], batch.grads["grad/layer/2"][:, 2])
     # Only layer 0 has n = 3 layers after it (F3); no layer has 3 before and 3 after (F2).
     assert set(sampler.theory_var()) == {"cost", "grad/layer/0"}
@@ -449,3 +454,92 @@ def test_bad_input_raises_one_clear_line(kwargs: dict, key: str) -> None:
 def test_memory_refusal_states_the_need() -> None:
     with pytest.raises(ConfigError, match=r"n_qubits=30: needs .* GB for one draw .* memory_limit_gb=4.0"):
         vqc.sampler(n_qubits=30, memory_limit_gb=4.0)
+
+
+def test_depth_one_shots_theory_is_exact() -> None:
+    """Depth one, global cost, shots: the exact variance plus the exact mean shot noise.
+
+    The projector outcome of s shots has conditional variance p₀(1 − p₀)/s, and the shifted
+    circuits (θ ± π/2 of a uniform θ) have the same distribution as the unshifted one, so
+    Var ĝ = Var g + 2·E[p₀(1 − p₀)]/(4s) and Var Ĉ = Var C + E[p₀(1 − p₀)]/s exactly
+    (haar.depth_one_global_shot_variance). Monte Carlo, 4 SE.
+    """
+    sampler = vqc.sampler(n_qubits=3, n_layers=1, cost="global", shots=20, target=[0, 1])
+    theory = sampler.theory_var()
+    assert {g: p.kind for g, p in theory.items()} == {"cost": "exact", "grad/target": "exact",
+                                                       "grad/target_exact": "exact"}
+    batch = sampler.sample(6000, seed=5)
+    for group, values in (("grad/target", _grad(batch)), ("grad/target_exact", _grad(batch, "grad/target_exact")),
+                          ("cost", batch.cost)):
+        var, se = _var_se(values)
+        assert abs(var - theory[group].value) < 4 * se, (group, var, theory[group].value, se)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(shots=10), dict(gradient="all", n_layers=3)])
+def test_declared_groups_are_what_sample_returns(kwargs: dict) -> None:
+    sampler = vqc.sampler(n_qubits=3, **kwargs)
+    declared = [g.name for g in sampler.groups()]
+    batch = sampler.sample(4, seed=0)
+    assert declared[-1] == "cost" and declared[:-1] == list(batch.grads)
+    assert len(batch.cost) == 4 and all(np.shape(v)[0] == 4 for v in batch.grads.values())
+
+
+def test_building_a_sampler_runs_no_circuit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The factory only validates and derives: groups, theory and info need no simulation."""
+    class Refuse:
+        def __getattr__(self, name):
+            raise AssertionError(f"simulation ({name}) while building a sampler")
+
+    monkeypatch.setattr(vqc.sampling, "METHODS", {name: Refuse() for name in vqc.METHODS})
+    for kwargs in (dict(n_qubits=12, n_layers=100), dict(n_qubits=4, gradient="all", shots=None),
+                   dict(n_qubits=3, n_layers=1, cost="global", shots=5)):
+        built = vqc.sampler(**kwargs)
+        built.groups(), built.theory_var(), built.info()
+
+
+def test_observable_wires_are_checked_per_point() -> None:
+    """A run is planned by constructing each point's config (docs/core.md): a sweep over
+    n_qubits = 8, 10 with observable Z0 Z5 plans although the unused default is 4 qubits,
+    and a point with 4 qubits is refused before anything runs."""
+    from xvanish import plan
+
+    run = plan("vqc", "n_qubits", [8, 10], n_samples=4, seed=0, fixed={"observable": "Z0 Z5"})
+    assert [point.value for point in run.points] == [8, 10]
+    message = r"observable='Z0 Z5': wire 5 does not exist with n_qubits=4"
+    with pytest.raises(ConfigError, match=message):
+        vqc.VQCConfig(n_qubits=4, observable="Z0 Z5")
+    with pytest.raises(ConfigError, match=message):
+        plan("vqc", "n_qubits", [8, 4], n_samples=4, seed=0, fixed={"observable": "Z0 Z5"})
+
+
+@pytest.mark.parametrize("n_qubits, gradient, device, expected", [
+    (12, "target", "cpu", "batched"), (14, "all", "cpu", "batched"),
+    (15, "target", "cpu", "lightning"), (16, "all", "cpu", "lightning"),
+])
+def test_auto_chooses_from_the_measured_crossover(n_qubits: int, gradient: str, device: str, expected: str) -> None:
+    info = vqc.sampler(n_qubits=n_qubits, n_layers=2, gradient=gradient, device=device).info()
+    assert info["diff_method"] == expected and info["diff_method_requested"] == "auto"
+    assert vqc.choose_method("auto", 20, "cuda") == "batched"  # only the engine runs off the CPU
+    assert vqc.choose_method("default.qubit", 20, "cpu") == "default.qubit"
+
+
+def test_info_states_the_memory_need() -> None:
+    """16·2^n bytes per state vector; the shift keeps 6 per draw (memory.NEEDS)."""
+    sampler = vqc.sampler(n_qubits=10, n_layers=2)
+    info = sampler.info()
+    assert info["gradient_rule"] == "shift" and info["memory_bytes_per_draw"] == 6 * 16 * 2**10
+    sampler.sample(3, seed=0)
+    assert sampler.info()["memory_bytes"] == 3 * 6 * 16 * 2**10 and sampler.info()["n_chunks"] == 1
+
+
+def test_yaml_defaults_are_the_dataclass_defaults() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[3] / "conf" / "domain" / "vqc.yaml"
+    values = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "defaults"}
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(vqc.VQCConfig)}
+    assert values == defaults

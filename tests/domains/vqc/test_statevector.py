@@ -1,4 +1,4 @@
-"""xvanish.statevector against PennyLane's default.qubit (the independent reference).
+"""The VQC state-vector engine (xvanish.domains.vqc._statevector) against PennyLane's default.qubit (the independent reference).
 
 Reference: a default.qubit QNode with parameter broadcasting and diff_method="backprop"
 (exact analytic derivatives by torch autograd through PennyLane's own simulator), fed the
@@ -22,7 +22,7 @@ import pennylane as qml
 import pytest
 import torch
 
-from xvanish import statevector as sv
+from xvanish.domains.vqc import _statevector as sv
 from xvanish.core import ConfigError
 
 pytestmark = pytest.mark.vqc
@@ -332,9 +332,10 @@ def test_complex64():
 def test_state_bytes():
     assert sv.state_bytes(10, 200) == 16 * 2**10 * 200
     assert sv.state_bytes(3, 7, dtype=torch.complex64) == 8 * 2**3 * 7
-    with pytest.raises(ConfigError, match="n_wires"):
+    with pytest.raises(ValueError, match="n_wires") as error:
         sv.state_bytes(0, 1)
-    with pytest.raises(ConfigError, match="batch_size"):
+    assert not isinstance(error.value, ConfigError)  # a caller's bug, not bad user input
+    with pytest.raises(ValueError, match="batch_size"):
         sv.state_bytes(2, True)
 
 
@@ -342,9 +343,12 @@ def test_state_bytes():
     ([qml.RX(0.1, wires=3)], 2, "wires"),
     ([qml.RX(torch.zeros(3), wires=0), qml.RY(torch.zeros(4), wires=1)], 2, "batch_size"),
 ])
-def test_bad_input_raises_config_error(ops, n, match):
-    with pytest.raises(ConfigError, match=match):
+def test_bad_arguments_raise_plain_errors(ops, n, match):
+    """The engine is called by code after the user's config was validated: a bad argument is
+    a bug, reported as ValueError, never as ConfigError (which the CLI turns into exit 2)."""
+    with pytest.raises(ValueError, match=match) as error:
         sv.expval(ops, n, qml.Z(0))
+    assert not isinstance(error.value, ConfigError)
 
 
 def test_param_without_grad_is_refused():

@@ -1,0 +1,318 @@
+"""The VQC sampler: one circuit family at one size, its draws, gradients and theory.
+
+Building a sampler is cheap: :func:`resolve` validates the point and derives, once, what
+sampling needs (template, circuit shape, observable, back-end, gradient rule, memory).
+All simulation happens in :meth:`VQCSampler.sample`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xvanish import core
+from xvanish.core import GradientBatch, require
+from xvanish.theory import haar
+
+from .circuits import ANSATZE, INITS, MCCLEAN_START_BLOCH, AnsatzSpec, Circuit, Draws, param_shape, resolve_template
+from .config import VQCConfig
+from .costs import COSTS, SHOT_DRAWS, CostSpec, zeros_per_basis_state
+from .memory import Memory, estimate
+from .methods import METHODS, choose_method, gradient_rule
+
+__all__ = ["DOMAIN_NAME", "Plan", "SHIFT", "VQCSampler", "resolve", "sampler"]
+
+DOMAIN_NAME = "vqc"
+SHIFT = math.pi / 2  # two-term parameter shift of exp(−iθP/2): ∂C = [C(θ+π/2) − C(θ−π/2)]/2
+
+#: Random streams of one ``sample(n, seed)`` (:func:`xvanish.core.streams`).
+_ANGLES, _AXES, _SHOTS = range(3)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sampler derives from its config, once (:func:`resolve`).
+
+    Attributes:
+        circuit: the gate lists' builder (shape, ansatz or template).
+        cost: the cost spec; ``observable``, ``offset``, ``scale`` its values at this n.
+        method: the back-end that runs (``diff_method=auto`` resolved).
+        rule: ``shift``, ``adjoint`` or ``backprop``.
+        target_index: the target angle's index into one draw's angles.
+        memory: what one draw (and a chunk) needs.
+    """
+
+    circuit: Circuit
+    cost: CostSpec
+    observable: Any
+    offset: float
+    scale: float
+    method: str
+    rule: str
+    target_index: tuple[int, ...]
+    memory: Memory
+
+
+def resolve(config: VQCConfig) -> Plan:
+    """Validate the point as a whole and derive what sampling needs.
+
+    Raises:
+        ConfigError: the observable names a wire ≥ n_qubits, the target is outside the
+            ansatz, ``shots`` with a template, a back-end that cannot run on ``device``, or
+            one draw needs more than ``memory_limit_gb``.
+    """
+    n = config.n_qubits
+    template = resolve_template(config.ansatz)
+    spec: AnsatzSpec | None = None if template is not None else ANSATZE[config.ansatz]
+    shape = param_shape(n, config.n_layers, config.ansatz, template)
+    circuit = Circuit(n, config.n_layers, spec, template, INITS[config.init].identity_blocks, shape)
+    cost = COSTS[config.cost]
+    observable = cost.observable(n, config.observable)  # checks the Pauli string's wires against n
+    layer, wire = (int(i) for i in config.target)
+    require(-shape[0] <= layer < shape[0], "target", list(config.target),
+            f"layer {layer} does not exist with n_layers={shape[0]} (0..{shape[0] - 1}, or negative from the end)")
+    require(-shape[1] <= wire < shape[1], "target", list(config.target),
+            f"wire {wire} does not exist: {shape[1]} wires (0..{shape[1] - 1}, or negative from the end)")
+    target_index = (layer % shape[0], wire % shape[1]) + (0,) * (len(shape) - 2)
+    require(config.shots is None or template is None, "shots", config.shots,
+            "finite shots need a built-in ansatz (the two-term shift needs the angle in one Pauli rotation)")
+    method = choose_method(config.diff_method, n, config.device)
+    require(method == "batched" or config.device == "cpu", "device", config.device,
+            f"only the batched engine runs on {config.device!r}; diff_method={method} runs on cpu")
+    rule = gradient_rule(method, config.gradient, template is not None, config.shots)
+    memory = estimate(n, circuit.gate_count(), method, rule)
+    need, limit = memory.need(1), config.memory_limit_gb * 1e9
+    require(need <= limit, "n_qubits", n,
+            f"needs {need / 1e9:.3g} GB for one draw ({method}: state vectors of 2^{n} complex128 "
+            f"amplitudes), limit memory_limit_gb={config.memory_limit_gb}; lower n_qubits or raise memory_limit_gb")
+    return Plan(circuit, cost, observable, float(cost.offset(n)), float(cost.scale(n)), method, rule,
+                target_index, memory)
+
+
+class VQCSampler:
+    """Gradients of a variational circuit over random parameter draws.
+
+    Groups (:meth:`groups`): ``grad/target`` [n, 1] (the angle ``target``); with ``shots``
+    also ``grad/target_exact`` (the exact gradient of the same draws: the shot-noise floor
+    beside the true variance); with ``gradient=all``, ``grad/layer/<l>`` [n, angles of
+    layer l] at position l; ``cost`` (C, shot-estimated with ``shots``) last.
+
+    What is drawn, from :func:`xvanish.core.streams` of the ``seed`` of :meth:`sample`:
+    the angles (stream 0), McClean's rotation axes (stream 1) and the measurement outcomes
+    with finite ``shots`` (stream 2).
+
+    Attributes:
+        config: the validated config.
+        plan: the derived values (:class:`Plan`).
+    """
+
+    domain = DOMAIN_NAME
+
+    def __init__(self, config: VQCConfig, plan: Plan | None = None) -> None:
+        self.config = config
+        self.plan = (getattr(config, "resolved", None) or resolve(config)) if plan is None else plan
+        self._last: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ declared
+
+    def groups(self) -> list[core.Group]:
+        """``grad/target``, ``grad/target_exact`` (shots), ``grad/layer/<l>`` (gradient=all), ``cost``."""
+        out = [core.group("grad/target")]
+        if self.config.shots is not None:
+            out.append(core.group("grad/target_exact"))
+        if self.config.gradient == "all":
+            out += [core.group(f"grad/layer/{layer}", layer) for layer in range(self.config.n_layers)]
+        return out + [core.COST]
+
+    def info(self) -> dict[str, Any]:
+        """How this point is computed, for the run's summary.
+
+        Returns:
+            ``diff_method`` (the back-end that runs, ``auto`` resolved), ``diff_method_requested``,
+            ``gradient_rule`` (``shift``, ``adjoint``, ``backprop``), ``memory_bytes_per_draw``,
+            ``memory_bytes_fixed``, ``memory_limit_bytes``; after :meth:`sample`, also
+            ``n_chunks`` and ``memory_bytes`` (the estimated need of its largest chunk).
+        """
+        plan = self.plan
+        return {
+            "diff_method": plan.method,
+            "diff_method_requested": self.config.diff_method,
+            "gradient_rule": plan.rule,
+            "memory_bytes_per_draw": int(plan.memory.per_draw),
+            "memory_bytes_fixed": int(plan.memory.fixed),
+            "memory_limit_bytes": int(self.config.memory_limit_gb * 1e9),
+            **self._last,
+        }
+
+    # ------------------------------------------------------------------ sampling
+
+    def draw(self, n: int, seed: int) -> Draws:
+        """The random parameters of ``n`` draws (draw i does not depend on ``n``)."""
+        seeds = core.streams(seed, 3)
+        circuit = self.plan.circuit
+        init = INITS[self.config.init]
+        angles = init.draw(np.random.default_rng(seeds[_ANGLES]), (int(n), *circuit.shape),
+                           float(self.config.init_scale))
+        inverse = angles.copy() if init.identity_blocks else None
+        axes = None
+        if circuit.draws_axes:
+            axes = np.random.default_rng(seeds[_AXES]).integers(0, 3, size=(int(n), circuit.n_layers, circuit.n))
+        return Draws(angles, inverse, axes)
+
+    def _chunks(self, n: int) -> list[slice]:
+        """Slices of the batch that fit ``memory_limit_gb`` (one slice when all fit)."""
+        return self.plan.memory.chunks(n, self.config.memory_limit_gb * 1e9)
+
+    def shift_values(self, draws: Draws) -> tuple[np.ndarray, np.ndarray | None]:
+        """⟨O⟩ at θ, θ+π/2, θ−π/2 of the target angle, as one stacked batch: [3, B] (and probs)."""
+        plan = self.plan
+        backend = METHODS[plan.method]
+        batch = len(draws.angles)
+        stacked = draws.repeat(3)
+        stacked.angles[(slice(batch, 2 * batch),) + plan.target_index] += SHIFT
+        stacked.angles[(slice(2 * batch, 3 * batch),) + plan.target_index] -= SHIFT
+        if self.config.shots is not None and plan.cost.outcomes == "zeros_count":
+            probs = backend.probs(plan.circuit, stacked, self.config.device)
+            values = probs @ (2.0 * zeros_per_basis_state(plan.circuit.n) - plan.circuit.n)
+            return values.reshape(3, batch), probs.reshape(3, batch, -1)
+        return backend.values(plan.circuit, plan.observable, stacked, self.config.device).reshape(3, batch), None
+
+    def sample(self, n: int, seed: int) -> GradientBatch:
+        """Gradients and costs of ``n`` draws, computed as one batch (chunked only to fit memory).
+
+        Args:
+            n: number of draws.
+            seed: seed of every random choice (angles, axes, shots).
+
+        Returns:
+            The :class:`~xvanish.core.GradientBatch` (float64 numpy arrays ``[n, k]``).
+        """
+        plan, config = self.plan, self.config
+        draws = self.draw(n, seed)
+        chunks = self._chunks(n)
+        self._last = {"n_chunks": len(chunks), "memory_bytes": int(plan.memory.need(chunks[0].stop - chunks[0].start))}
+        if plan.rule == "shift":
+            return self._sample_shift(draws, chunks, seed)
+        backend = METHODS[plan.method]
+        target = None if config.gradient == "all" else plan.target_index
+        values, grads = [], []
+        for part in chunks:
+            value, grad = backend.values_and_grads(plan.circuit, plan.observable, draws.rows(part), config.device,
+                                                   target)
+            values.append(value)
+            grads.append(grad)
+        grad = plan.scale * np.concatenate(grads, axis=0)
+        out = {"grad/target": grad[(slice(None),) + plan.target_index].reshape(n, 1)}
+        if config.gradient == "all":
+            for layer in range(config.n_layers):
+                out[f"grad/layer/{layer}"] = grad[:, layer].reshape(n, -1)
+        return GradientBatch(grads=out, cost=plan.offset + plan.scale * np.concatenate(values))
+
+    def _sample_shift(self, draws: Draws, chunks: list[slice], seed: int) -> GradientBatch:
+        """The parameter shift of the target angle; with ``shots``, estimated from drawn outcomes."""
+        plan = self.plan
+        n = len(draws.angles)
+        triples, probs = [], []
+        for part in chunks:
+            triple, chunk_probs = self.shift_values(draws.rows(part))
+            triples.append(triple)
+            probs.append(chunk_probs)
+        triple = np.concatenate(triples, axis=1)
+        exact_grad = (plan.scale * (triple[1] - triple[2]) / 2.0).reshape(n, 1)
+        if self.config.shots is None:
+            return GradientBatch(grads={"grad/target": exact_grad}, cost=plan.offset + plan.scale * triple[0])
+        rng = np.random.default_rng(core.streams(seed, 3)[_SHOTS])
+        estimate = self._shot_estimates(rng, triple, None if probs[0] is None else np.concatenate(probs, axis=1))
+        grads = {"grad/target": (plan.scale * (estimate[1] - estimate[2]) / 2.0).reshape(n, 1),
+                 "grad/target_exact": exact_grad}
+        return GradientBatch(grads=grads, cost=plan.offset + plan.scale * estimate[0])
+
+    def _shot_estimates(self, rng: np.random.Generator, exact: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
+        """Shot estimates of ⟨O⟩ for the [3, B] exact values (draw-major order for the rng)."""
+        draw = SHOT_DRAWS[self.plan.cost.outcomes]
+        flat_probs = None if probs is None else np.swapaxes(probs, 0, 1).reshape(-1, probs.shape[-1])
+        estimate = draw(rng, int(self.config.shots), exact.T.reshape(-1), flat_probs, self.config.n_qubits)
+        return estimate.reshape(-1, 3).T
+
+    # ------------------------------------------------------------------ theory
+
+    def theory_var(self) -> dict[str, core.Theory]:
+        """The closed-form variance of each group, with its kind, where one applies.
+
+        * **exact** — ``mcclean`` with one layer and the global cost (PennyLane's demo
+          set-up): the cost factorises over qubits (:func:`haar.depth_one_global_variances`);
+          with ``shots``, plus the exact mean shot noise
+          (:func:`haar.depth_one_global_shot_variance`).
+        * **asymptotic** — the 2-design (deep-circuit) limit elsewhere: ``cost`` F1;
+          ``grad/target`` and ``grad/layer/<l>`` F3 for layer 0 (E⟨P⟩² from the known start
+          state), F2 for later layers; with ``shots`` plus the 2-design mean shot noise
+          (:func:`haar.shot_terms`). Given only where the premise can hold
+          (:func:`haar.layered_gradient_variance`: every side taken as a 2-design has at
+          least ``n_qubits`` layers); a finite-depth circuit is only approximately a
+          2-design, so these are limits in depth.
+        * none — user templates, ``alternating`` (RY+CZ circuits are real: an orthogonal,
+          not unitary, design), ``normal`` and ``identity`` inits.
+
+        Returns:
+            group -> :class:`~xvanish.core.Theory`.
+        """
+        config, plan = self.config, self.plan
+        spec = plan.circuit.spec
+        if spec is None or not spec.unitary_design or config.init != "uniform":
+            return {}
+        n, shots = config.n_qubits, config.shots
+        if config.ansatz == "mcclean" and config.n_layers == 1 and plan.cost.haar_kind == "global":
+            return self._depth_one_theory()
+        w = haar.cost_weight(plan.cost.haar_kind, n)
+        shot_cost, shot_grad = haar.shot_terms(w, n, shots) if shots is not None else (0.0, 0.0)
+        out: dict[str, core.Theory] = {}
+        cost = haar.layered_cost_variance(n, config.n_layers, w)
+        if cost is not None:
+            out["cost"] = core.asymptotic(cost + shot_cost)
+        target = haar.layered_gradient_variance(n, config.n_layers, plan.target_index[0], w,
+                                                spec.layer0_mean_p_squared[0])
+        if target is not None:
+            out["grad/target"] = core.asymptotic(target + shot_grad)
+            if shots is not None:
+                out["grad/target_exact"] = core.asymptotic(target)
+        if config.gradient == "all":
+            mean_p0 = float(np.mean(spec.layer0_mean_p_squared))
+            for layer in range(config.n_layers):
+                value = haar.layered_gradient_variance(n, config.n_layers, layer, w, mean_p0)
+                if value is not None:
+                    out[f"grad/layer/{layer}"] = core.asymptotic(value)
+        return out
+
+    def _depth_one_theory(self) -> dict[str, core.Theory]:
+        """Exact values of the depth-one global-cost set-up (any wire's angle: the qubits are exchangeable)."""
+        n, shots = self.config.n_qubits, self.config.shots
+        cost_var, grad_var = haar.depth_one_global_variances(n, MCCLEAN_START_BLOCH)
+        out = {"cost": core.exact(cost_var), "grad/target": core.exact(grad_var)}
+        if shots is not None:
+            single = haar.depth_one_global_shot_variance(n, MCCLEAN_START_BLOCH)
+            out = {"cost": core.exact(cost_var + single / shots),
+                   "grad/target": core.exact(grad_var + 2.0 * single / (4.0 * shots)),
+                   "grad/target_exact": core.exact(grad_var)}
+        if self.config.gradient == "all":
+            out["grad/layer/0"] = core.exact(grad_var)
+        return out
+
+
+def sampler(**kwargs: Any) -> VQCSampler:
+    """Build a :class:`VQCSampler`; keywords are the keys of ``conf/domain/vqc.yaml`` (:class:`VQCConfig`).
+
+    ``ansatz`` may also be a template callable (research code); YAML gives its import path.
+    Cheap: validates the point and derives what sampling needs; no simulation.
+
+    Raises:
+        ConfigError: for an unknown key, a bad value, or a circuit that cannot fit one draw
+            in ``memory_limit_gb``, before any work.
+
+    Example:
+        >>> s = sampler(n_qubits=6, n_layers=100, observable="Z0 Z1")  # doctest: +SKIP
+        >>> s.theory_var()["grad/target"]  # d/(3(d²−1)), McClean's θ₁,₁, asymptotic  # doctest: +SKIP
+    """
+    return VQCSampler(core.make_config(VQCConfig, **kwargs))
