@@ -22,7 +22,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) experiments/bench_mlp.py
+	$(PY) experiments/bench_mlp_memory.py
 	$(PY) experiments/bench_vqc.py
+	$(PY) experiments/bench_rnn.py
+	$(PY) experiments/bench_gan.py
+	$(PY) experiments/bench_module.py
 
 # Plant known bugs in a copy of the tree and check the suite catches each (minutes; not in CI).
 mutate: $(VENV)/.installed
