@@ -343,3 +343,27 @@ def test_help_lists_every_domain_with_its_keys(run_main):
     code, out = run_main("--help")
     assert code == 0
     assert "keys: depth=16" in out.out and "n_qubits=4" in out.out
+
+
+VQC_BAD_INPUTS = {
+    "no qubits": (["sweep.param=n_layers", "domain.n_qubits=0"], ["domain.n_qubits=0", ">= 1"]),
+    "unknown ansatz": (["domain.ansatz=nope"], ["domain.ansatz='nope'", "must be one of", "mcclean"]),
+    "observable wire": (["domain.observable='Z0 Z9'"], ["domain.observable='Z0 Z9'", "wire 9", "n_qubits=2"]),
+    "shots with all": (["domain.shots=100", "domain.gradient=all"], ["domain.shots=100", "gradient=target"]),
+    "memory": (["domain.memory_limit_gb=1e-9"], ["domain.n_qubits=2", "memory_limit_gb", "(from sweep.values)"]),
+    "method": (["domain.diff_method=nope"], ["domain.diff_method='nope'", "lightning"]),
+    "target": (["domain.target=[5,0]"], ["domain.target=[5, 0]", "layer 5 does not exist"]),
+    "cost": (["domain.cost=nope"], ["domain.cost='nope'", "global, local"]),
+    "init scale": (["domain.init_scale=-1"], ["domain.init_scale=-1.0", "> 0"]),
+}
+
+
+@pytest.mark.vqc
+@pytest.mark.parametrize("args, fragments", VQC_BAD_INPUTS.values(), ids=VQC_BAD_INPUTS.keys())
+def test_vqc_bad_input_through_the_command_line(run_main, tmp_path, args, fragments):
+    """The circuit domain's catalogue of bad input, as a user meets it: one line, exit 2, no results."""
+    code, out = run_main("domain=vqc", "domain.n_layers=2", "measure.n_samples=4", "sweep.values=[2,3]", *args)
+    assert code == cli.EXIT_BAD_INPUT
+    assert "Traceback" not in out.err
+    assert_one_error_line(out.err, *fragments)
+    assert_no_results(tmp_path)
