@@ -4,7 +4,8 @@ One sampler draws ``n`` random parameter vectors of a layered circuit on ``n_qub
 and returns, in one batch, the gradient of the cost with respect to one angle (McClean's
 θ₁,₁ by default) or to every angle, and the cost itself. Its variance over the draws is the
 barren-plateau signal: it falls like ``2^−n`` once the circuit is deep enough to be a
-unitary 2-design (:mod:`xvanish.theory.haar`).
+unitary 2-design (:mod:`xvanish.theory.haar`), and like the inverse dimension of the circuit's
+dynamical Lie algebra in general (:mod:`xvanish.theory.lie`: polynomially for ``tfim``, ``xy``).
 
 Modules:
 
@@ -16,6 +17,8 @@ Modules:
   ``default.qubit``, ``lightning``) and how ``diff_method=auto`` chooses (:func:`choose_method`);
 * :mod:`.memory` — the memory need of one draw, chunks that fit the limit;
 * :mod:`.sampling` — :class:`VQCSampler`, the factory :func:`sampler` and the theory hook;
+* :mod:`.lietheory` — the Lie-algebraic theory column of a point (Ragone et al. 2024),
+  built lazily from the ansatz's folded generators (:mod:`xvanish.theory.lie`);
 * :mod:`._statevector` — the private batched state-vector engine in torch.
 
 Example:

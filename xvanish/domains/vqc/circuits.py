@@ -7,7 +7,17 @@ Ansätze (registry :data:`ANSATZE`; or a user template, see :class:`~.config.VQC
 * ``hea`` — hardware-efficient: RY then RZ per wire, then a CNOT ring;
 * ``alternating`` — Cerezo et al.'s alternating layered ansatz of two-qubit blocks: RY on
   every wire, then CZ on the pairs (w, w+1) that start at w ≡ layer (mod 2) (bricks offset
-  every other layer; an edge wire without a partner keeps its RY).
+  every other layer; an edge wire without a partner keeps its RY);
+* ``tfim`` — transverse-field Ising: per wire RX(θ) = exp(−iθX/2), then IsingZZ(θ') =
+  exp(−iθ'ZZ/2) on the edge (w, w+1) (ring with ``boundary=periodic``; the open chain has
+  no edge after the last wire); independent angles per gate. DLA so(2n), or two copies of
+  it on the ring (Ragone et al. 2024; THEORY §5b);
+* ``xy`` — per wire RZ(θ), then IsingXY(θ') = exp(iθ'(XX+YY)/4) on the edge (w, w+1): the
+  generator (XX+YY)/4 has three eigenvalues, so its gradient needs the exact derivative
+  (adjoint), not the two-term shift. DLA u(n) on the open chain.
+
+Input states (registry-free: :func:`input_ops`): ``zeros``, ``plus``, ``neel`` (|0101…⟩) or
+a bitstring such as ``"100000"`` (wire 0 first), prepared by fixed X/H gates before the ansatz.
 
 Inits (registry :data:`INITS`): ``uniform`` U[0, 2π), ``normal`` N(0, init_scale²), and
 ``identity`` (Grant et al. 2019, "An initialization strategy for addressing barren
@@ -35,11 +45,46 @@ from xvanish.core import ConfigError, require
 from xvanish.theory import haar
 
 __all__ = [
-    "ANSATZE", "AnsatzSpec", "Circuit", "Draws", "INITS", "InitSpec", "MCCLEAN_START_BLOCH", "TWO_PI",
-    "resolve_template",
+    "ANSATZE", "AnsatzSpec", "BOUNDARIES", "Circuit", "Draws", "INITS", "INPUT_STATES", "InitSpec",
+    "MCCLEAN_START_BLOCH", "TWO_PI", "input_ops", "input_state_error", "resolve_template",
 ]
 
 TWO_PI = 2.0 * math.pi
+
+#: ``boundary`` of the chain ansätze (``tfim``, ``xy``).
+BOUNDARIES = ("open", "periodic")
+
+#: named ``input_state`` values (or a bitstring of length ``n_qubits``).
+INPUT_STATES = ("zeros", "plus", "neel")
+
+
+def input_state_error(state: Any, n: int | None) -> str | None:
+    """Why ``state`` is not an input state on ``n`` qubits (``None`` checks the syntax only), or None."""
+    if not isinstance(state, str):
+        return ("must be zeros, plus, neel or a bitstring such as '100000' (quote a bitstring in YAML "
+                "or on the command line, or its leading zeros are lost)")
+    if state in INPUT_STATES:
+        return None
+    if not state or set(state) - {"0", "1"}:
+        return "must be zeros, plus, neel or a bitstring of 0s and 1s such as '100000'"
+    if n is not None and len(state) != n:
+        return f"a bitstring needs one bit per wire: {len(state)} bits for n_qubits={n} (quote it to keep leading zeros)"
+    return None
+
+
+def input_bits(state: str, n: int) -> str | None:
+    """The computational basis state's bits (wire 0 first), or None for ``plus``."""
+    if state == "plus":
+        return None
+    return {"zeros": "0" * n, "neel": ("01" * n)[:n]}.get(state, state)
+
+
+def input_ops(state: str, n: int) -> list[qml.operation.Operation]:
+    """Fixed gates preparing the input state from |0…0⟩ (no parameters)."""
+    bits = input_bits(state, n)
+    if bits is None:
+        return [qml.Hadamard(wires=w) for w in range(n)]
+    return [qml.PauliX(wires=w) for w, bit in enumerate(bits) if bit == "1"]
 
 
 @dataclass(frozen=True)
@@ -53,14 +98,24 @@ class AnsatzSpec:
     Attributes:
         slots: angles per wire per layer.
         start: ``n -> ops`` of a fixed (untrained) start layer.
-        rotation: ``(slot, angle, axis, wire) -> op``. ``angle`` is a float or a broadcast
-            tensor [B]; ``axis`` the drawn axis (int, tensor [B], or None).
+        rotation: ``(slot, angle, axis, wire, n, periodic) -> op``, or ``None`` where the slot
+            has no gate (the open chain's missing last edge). ``angle`` is a float or a
+            broadcast tensor [B]; ``axis`` the drawn axis (int, tensor [B], or None).
         entangler: ``(layer, n) -> ops``.
         draws_axes: whether each draw carries a random rotation axis per (layer, wire).
         layer0_mean_p_squared: E⟨P⟩² of each slot's generator in the state just before it
             in layer 0, for uniform angles (F3; see :func:`haar.mean_pauli_square_random_axis`).
         unitary_design: whether deep circuits approach a unitary 2-design (RY+CZ circuits are
             real and approach an orthogonal design instead: no closed form offered).
+        lie_layer: ``(layer, n, periodic) -> (generators, fixed)``: the Pauli generators H of
+            the layer's gates exp(−iθH) as ``[(slot, wire, {(x, z): coefficient})]`` (bit
+            masks as in :mod:`xvanish.theory.lie`) and the fixed Clifford gates after them
+            ``[("CZ" | "CNOT", a, b)]``, for the Lie-algebraic theory; ``None``: not offered.
+        universal: the gate set generates su(2ⁿ) for n ≥ 2 (the 2-design closed forms apply
+            without building the algebra).
+        two_term_shift: every angle enters a gate whose generator has two eigenvalues ±½,
+            so the two-term parameter shift is exact; otherwise the gradient is computed
+            exactly by the back-end's adjoint/backprop.
     """
 
     slots: int
@@ -70,12 +125,16 @@ class AnsatzSpec:
     draws_axes: bool
     layer0_mean_p_squared: tuple[float, ...]
     unitary_design: bool
+    lie_layer: Callable[[int, int, bool], tuple[list, list]] | None = None
+    universal: bool = False
+    two_term_shift: bool = True
 
 
 _AXIS_GATES = (qml.RX, qml.RY, qml.RZ)  # McClean's axes, coded 0, 1, 2
 
 
-def _random_pauli_rotation(slot: int, angle: Any, axis: Any, wire: int) -> qml.operation.Operation:
+def _random_pauli_rotation(slot: int, angle: Any, axis: Any, wire: int, n: int = 0,
+                           periodic: bool = False) -> qml.operation.Operation:
     """exp(−iθP/2) with P = X, Y, Z for axis 0, 1, 2.
 
     One draw: the native gate. A broadcast batch (axis a tensor [B]): one ``Rot`` with
@@ -110,6 +169,88 @@ def _cz_bricks(layer: int, n: int) -> list[qml.operation.Operation]:
 
 _HEA_GATES = (qml.RY, qml.RZ)
 
+
+def _pauli(letter: str, wire: int) -> tuple[int, int]:
+    """Bit masks (x, z) of one Pauli letter on ``wire`` (:mod:`xvanish.theory.lie` coding)."""
+    return (int(letter in "XY") << wire, int(letter in "YZ") << wire)
+
+
+def _half(*letters_wires: tuple[str, int]) -> dict[tuple[int, int], float]:
+    """{P: ½} for the string P: the generator of exp(−iθP/2)."""
+    x = z = 0
+    for letter, wire in letters_wires:
+        px, pz = _pauli(letter, wire)
+        x, z = x | px, z | pz
+    return {(x, z): 0.5}
+
+
+def _edge(wire: int, n: int, periodic: bool) -> int | None:
+    """The chain's partner of ``wire`` (w + 1, or 0 after the last wire on a ring), or None."""
+    if wire + 1 < n:
+        return wire + 1
+    return 0 if periodic and n > 2 else None
+
+
+def _chain_rotation(single: Callable, pair: Callable) -> Callable:
+    def rotation(slot: int, angle: Any, axis: Any, wire: int, n: int, periodic: bool):
+        if slot == 0:
+            return single(angle, wires=wire)
+        partner = _edge(wire, n, periodic)
+        return None if partner is None else pair(angle, wires=[wire, partner])
+    return rotation
+
+
+def _chain_lie(single: str, pair: Callable[[int, int], dict]) -> Callable:
+    def layer(index: int, n: int, periodic: bool) -> tuple[list, list]:
+        gens = []
+        for wire in range(n):
+            gens.append((0, wire, _half((single, wire))))
+            partner = _edge(wire, n, periodic)
+            if partner is not None:
+                gens.append((1, wire, pair(wire, partner)))
+        return gens, []
+    return layer
+
+
+class IsingXYTorch(qml.IsingXY):
+    """PennyLane's IsingXY(φ) = exp(iφ(XX+YY)/4), with a matrix that stays in torch.
+
+    PennyLane 0.45's ``IsingXY.compute_matrix`` multiplies a torch batch by a numpy array,
+    which fails once the angles require grad (default.qubit backprop). Used only for
+    broadcast tensors; one draw's float angles use the native gate (lightning)."""
+
+    @staticmethod
+    def compute_matrix(phi):  # noqa: D102 - the same matrix as IsingXY
+        c, s = qml.math.cos(phi / 2), qml.math.sin(phi / 2)
+        one, zero = qml.math.ones_like(c), qml.math.zeros_like(c)
+        rows = [[one, zero, zero, zero], [zero, c, 1j * s, zero], [zero, 1j * s, c, zero], [zero, zero, zero, one]]
+        return qml.math.stack([qml.math.stack([qml.math.cast(v, "complex128") for v in row], axis=-1)
+                               for row in rows], axis=-2)
+
+
+def _xy_pair(angle: Any, wires: list[int]) -> qml.operation.Operation:
+    return (IsingXYTorch if isinstance(angle, torch.Tensor) else qml.IsingXY)(angle, wires=wires)
+
+
+def _xy_generator(a: int, b: int) -> dict[tuple[int, int], float]:
+    """IsingXY(θ) = exp(iθ(XX+YY)/4) = exp(−iθH) with H = −(XX+YY)/4."""
+    m = (1 << a) | (1 << b)
+    return {(m, 0): -0.25, (m, m): -0.25}
+
+
+def _layered_lie(generators: Callable[[int, int], list], fixed: Callable[[int, int], list]) -> Callable:
+    def layer(index: int, n: int, periodic: bool) -> tuple[list, list]:
+        return generators(index, n), fixed(index, n)
+    return layer
+
+
+def _cnot_ring_gates(layer: int, n: int) -> list:
+    return [("CNOT", op.wires[0], op.wires[1]) for op in _cnot_ring(layer, n)]
+
+
+def _cz_gates(entangler: Callable) -> Callable:
+    return lambda layer, n: [("CZ", op.wires[0], op.wires[1]) for op in entangler(layer, n)]
+
 #: McClean's start state RY(π/4)|0⟩ on every wire, as a Bloch vector.
 MCCLEAN_START_BLOCH = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
 
@@ -123,25 +264,54 @@ ANSATZE: dict[str, AnsatzSpec] = {
         draws_axes=True,
         layer0_mean_p_squared=(haar.mean_pauli_square_random_axis(list(MCCLEAN_START_BLOCH)),),
         unitary_design=True,
+        # the drawn axis varies per draw: the algebra of the union {X, Y, Z}/2 per wire (+ CZ ladder)
+        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half((p, w))) for w in range(n) for p in "XYZ"],
+                               _cz_gates(_cz_ladder)),
+        universal=True,
     ),
     # RY on |0⟩: ⟨Y⟩ = 0; RZ after RY(a)|0⟩ with a ~ U[0, 2π): E⟨Z⟩² = E cos²a = ½.
     "hea": AnsatzSpec(
         slots=2,
         start=lambda n: [],
-        rotation=lambda slot, angle, axis, wire: _HEA_GATES[slot](angle, wires=wire),
+        rotation=lambda slot, angle, axis, wire, n, periodic: _HEA_GATES[slot](angle, wires=wire),
         entangler=_cnot_ring,
         draws_axes=False,
         layer0_mean_p_squared=(0.0, 0.5),
         unitary_design=True,
+        lie_layer=_layered_lie(lambda layer, n: [(s, w, _half(("YZ"[s], w))) for w in range(n) for s in range(2)],
+                               _cnot_ring_gates),
+        universal=True,
     ),
     "alternating": AnsatzSpec(
         slots=1,
         start=lambda n: [],
-        rotation=lambda slot, angle, axis, wire: qml.RY(angle, wires=wire),
+        rotation=lambda slot, angle, axis, wire, n, periodic: qml.RY(angle, wires=wire),
         entangler=_cz_bricks,
         draws_axes=False,
         layer0_mean_p_squared=(0.0,),
         unitary_design=False,
+        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half(("Y", w))) for w in range(n)], _cz_gates(_cz_bricks)),
+    ),
+    "tfim": AnsatzSpec(
+        slots=2,
+        start=lambda n: [],
+        rotation=_chain_rotation(qml.RX, qml.IsingZZ),
+        entangler=lambda layer, n: [],
+        draws_axes=False,
+        layer0_mean_p_squared=(0.0, 0.0),
+        unitary_design=False,
+        lie_layer=_chain_lie("X", lambda a, b: _half(("Z", a), ("Z", b))),
+    ),
+    "xy": AnsatzSpec(
+        slots=2,
+        start=lambda n: [],
+        rotation=_chain_rotation(qml.RZ, _xy_pair),
+        entangler=lambda layer, n: [],
+        draws_axes=False,
+        layer0_mean_p_squared=(0.0, 0.0),
+        unitary_design=False,
+        lie_layer=_chain_lie("Z", _xy_generator),
+        two_term_shift=False,
     ),
 }
 
@@ -254,15 +424,28 @@ class Circuit:
         template: the user's template, or ``None``.
         identity: each layer is followed by its inverse (Grant et al. 2019).
         shape: shape of one draw's forward angles.
+        periodic: the chain ansätze close into a ring (``boundary=periodic``).
+        input_state: ``zeros``, ``plus``, ``neel`` or a bitstring, prepared by fixed gates first.
     """
 
     def __init__(self, n_qubits: int, n_layers: int, spec: AnsatzSpec | None, template: Callable[..., Any] | None,
-                 identity: bool, shape: tuple[int, ...]) -> None:
+                 identity: bool, shape: tuple[int, ...], periodic: bool = False, input_state: str = "zeros") -> None:
         self.n, self.n_layers = int(n_qubits), int(n_layers)
         self.spec, self.template = spec, template
         self.identity = identity
         self.shape = shape
+        self.periodic = bool(periodic)
+        self.input_state = input_state
         self.wires = list(range(self.n))
+
+    def present(self) -> np.ndarray:
+        """``[n_qubits, slots]`` booleans: which (wire, slot) of a built-in layer has a gate
+        (all but the open chain's missing last edge)."""
+        mask = np.ones((self.n, self.spec.slots), dtype=bool)
+        for wire in range(self.n):
+            for slot in range(self.spec.slots):
+                mask[wire, slot] = self.spec.rotation(slot, 0.0, 0, wire, self.n, self.periodic) is not None
+        return mask
 
     @property
     def draws_axes(self) -> bool:
@@ -286,14 +469,16 @@ class Circuit:
         for wire in range(self.n):
             for slot in range(self.spec.slots):
                 axis = None if axes is None else axes[layer][wire]
-                ops.append(self.spec.rotation(slot, angles[layer][wire][slot], axis, wire))
+                op = self.spec.rotation(slot, angles[layer][wire][slot], axis, wire, self.n, self.periodic)
+                if op is not None:
+                    ops.append(op)
         return ops + self.spec.entangler(layer, self.n)
 
     def ops(self, angles: Any, inverse: Any, axes: Any) -> list[qml.operation.Operation]:
         """The gates, with ``angles[l][w][s]`` (built-ins) or ``angles[l, w, …]`` (templates) a
         float for one draw or a tensor [B] for a broadcast batch; ``inverse`` likewise
         (``init=identity``), ``axes[l][w]`` McClean's axis codes."""
-        ops = [] if self.spec is None else list(self.spec.start(self.n))
+        ops = input_ops(self.input_state, self.n) + ([] if self.spec is None else list(self.spec.start(self.n)))
         for layer in range(self.n_layers):
             if self.spec is None:
                 block = self._template_layer(angles, layer)
@@ -329,16 +514,20 @@ class Circuit:
         axes = None if draws.axes is None else draws.axes[index]
         ops = self.ops(angles, inverse, axes)
         forward = self.forward_indices()
-        per_layer = self.n * self.spec.slots * (2 if self.identity else 1)
-        # the index arithmetic assumes one parameter per rotation and none per entangler
-        assert sum(op.num_params for op in ops) == forward[0] + self.n_layers * per_layer
+        per_layer = int(self.present().sum()) * (2 if self.identity else 1)
+        # the index arithmetic assumes one parameter per rotation and none per entangler or input gate
+        assert sum(op.num_params for op in ops) == len(self.spec.start(self.n)) + self.n_layers * per_layer
         return ops, forward
 
-    def forward_indices(self) -> list[int]:
-        """Tape parameter index of every forward angle of a built-in draw (one per gate)."""
+    def forward_indices(self) -> list[int | None]:
+        """Tape parameter index of every forward angle of a built-in draw (one per gate), in
+        ``angles`` order; ``None`` for a slot without a gate (its gradient is 0)."""
         start = len(self.spec.start(self.n))
-        per_layer = self.n * self.spec.slots
+        mask = self.present().ravel()
+        per_layer = int(mask.sum())
         stride = per_layer * (2 if self.identity else 1)
-        return [start + layer * stride + k for layer in range(self.n_layers) for k in range(per_layer)]
+        within = np.cumsum(mask) - 1
+        return [start + layer * stride + int(within[k]) if mask[k] else None
+                for layer in range(self.n_layers) for k in range(len(mask))]
 
 

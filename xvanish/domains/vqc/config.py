@@ -15,8 +15,8 @@ import torch
 
 from xvanish.core import ConfigError, is_int, require, require_choice, require_int, require_number
 
-from .circuits import ANSATZE, INITS
-from .costs import COSTS, parse_pauli_string
+from .circuits import ANSATZE, BOUNDARIES, INITS, input_state_error
+from .costs import COSTS, parse_pauli_sum
 
 __all__ = ["DIFF_METHODS", "GRADIENTS", "VQCConfig"]
 
@@ -45,19 +45,24 @@ class VQCConfig:
             about how an angle enters the gates); ``shots`` is not offered for templates.
         cost: ``observable`` (⟨observable⟩), ``global`` (1 − p(0…0)), ``local``
             (1 − (1/n)Σ_j p_j(0)).
-        observable: a Pauli string such as ``"Z0 Z1"`` or ``"X0 Y2 Z3"`` (``cost=observable``).
+        observable: a Pauli string such as ``"Z0 Z1"`` or ``"X0 Y2 Z3"``, or a sum of them
+            (``"X0 X1 + Y0 Y1"``, ``"0.5 Z0 - Z1"``) (``cost=observable``).
         init: ``uniform`` (U[0, 2π)), ``normal`` (N(0, init_scale²)), ``identity`` (Grant et al.).
         init_scale: σ of the ``normal`` init.
         gradient: ``target`` (one angle) or ``all`` (every angle, grouped by layer).
         target: ``[layer, wire]`` of the angle (first slot of that wire in that layer;
-            negative indices count from the end; default McClean's θ₁,₁). For a template:
-            ``params[layer, wire, 0, …]``.
+            negative indices count from the end; default McClean's θ₁,₁), or ``[layer, wire,
+            slot]`` (``hea``: 0 RY, 1 RZ; ``tfim``: 0 RX, 1 ZZ on (w, w+1); ``xy``: 0 RZ, 1 XX+YY).
+            For a template: ``params[layer, wire, slot or 0, …]``.
         shots: ``None`` for exact expectations, else the measurement shots per shifted
             expectation (``gradient=target`` with a built-in ansatz).
         device: torch device of the ``batched`` engine (``cpu``, ``cuda``).
         diff_method: ``auto``, ``batched``, ``default.qubit``, ``lightning``.
         memory_limit_gb: working memory allowed for state vectors; a batch is computed in
             chunks that fit, and a circuit that cannot fit one draw is refused.
+        boundary: ``open`` or ``periodic`` chain of the ``tfim`` and ``xy`` ansätze.
+        input_state: ``zeros``, ``plus``, ``neel`` (|0101…⟩) or a bitstring such as
+            ``"100000"`` (wire 0 first; quote it in YAML), prepared before the ansatz.
 
     Raises:
         ConfigError: for a key whose value is bad on its own (a type, a range, a name).
@@ -76,6 +81,8 @@ class VQCConfig:
     device: str = "cpu"
     diff_method: str = "auto"
     memory_limit_gb: float = 4.0
+    boundary: str = "open"
+    input_state: str = "zeros"
 
     def __post_init__(self) -> None:
         require_int("n_qubits", self.n_qubits, minimum=1)
@@ -87,12 +94,13 @@ class VQCConfig:
             require(callable(self.ansatz), "ansatz", self.ansatz, "must be a name, an import path or a template")
         require_choice("cost", self.cost, COSTS)
         if self.cost == "observable":
-            parse_pauli_string(self.observable)  # syntax here; its wires against n_qubits per point
+            parse_pauli_sum(self.observable)  # syntax here; its wires against n_qubits per point
         require_choice("init", self.init, INITS)
         require_number("init_scale", self.init_scale, 0.0, strict=True)
         require_choice("gradient", self.gradient, GRADIENTS)
-        require(isinstance(self.target, Sequence) and not isinstance(self.target, str) and len(self.target) == 2
-                and all(is_int(i) for i in self.target), "target", self.target, "must be [layer, wire], two integers")
+        require(isinstance(self.target, Sequence) and not isinstance(self.target, str) and len(self.target) in (2, 3)
+                and all(is_int(i) for i in self.target), "target", self.target,
+                "must be [layer, wire] or [layer, wire, slot], integers")
         if self.shots is not None:
             require_int("shots", self.shots, minimum=1)
             require(self.gradient == "target", "shots", self.shots,
@@ -105,6 +113,9 @@ class VQCConfig:
             raise ConfigError("device", self.device, f"not a usable torch device: {error}") from None
         require_choice("diff_method", self.diff_method, DIFF_METHODS)
         require_number("memory_limit_gb", self.memory_limit_gb, 0.0, strict=True)
+        require_choice("boundary", self.boundary, BOUNDARIES)
+        problem = input_state_error(self.input_state, None)
+        require(problem is None, "input_state", self.input_state, problem or "")
         # Checks that need the whole point (the observable's wires against n_qubits, the
         # target inside the ansatz, the memory one draw needs) run here too, because a run is
         # planned by constructing configs (docs/core.md): a bad point of a sweep must fail

@@ -6,6 +6,7 @@ Costs (Cerezo et al. 2021): ``observable`` ⟨P⟩ of a Pauli string (``"Z0 Z1"`
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ import pennylane as qml
 
 from xvanish.core import require
 
-__all__ = ["COSTS", "CostSpec", "SHOT_DRAWS", "parse_pauli_string", "zeros_per_basis_state"]
+__all__ = ["COSTS", "CostSpec", "SHOT_DRAWS", "parse_pauli_string", "parse_pauli_sum", "pauli_masks",
+           "zeros_per_basis_state"]
 
 _PAULI_OPS: dict[str, Callable[..., qml.operation.Operator]] = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
 _PAULI_TERM = re.compile(r"^([A-Za-z]+)(-?\d+)$")
@@ -62,9 +64,62 @@ def parse_pauli_string(text: str, n_qubits: int | None = None, key: str = "obser
     return terms
 
 
+_SUM_TERM = re.compile(r"\s*([+-]?)\s*([^+-]+)")
+
+
+def parse_pauli_sum(text: str, n_qubits: int | None = None, key: str = "observable"
+                    ) -> list[tuple[float, list[tuple[str, int]]]]:
+    """Parse a sum of Pauli strings such as ``"X0 X1 + Y0 Y1"`` or ``"0.5 Z0 - Z1"``.
+
+    Terms are separated by ``+`` or ``-``; each is an optional real factor followed by a
+    Pauli string (:func:`parse_pauli_string`). A single string is a sum of one term.
+
+    Returns:
+        ``[(coefficient, [(letter, wire), ...]), ...]``.
+
+    Raises:
+        ConfigError: naming ``key`` for a bad term, factor or wire.
+
+    Example:
+        >>> parse_pauli_sum("X0 X1 - 0.5 Y0 Y1", 2)
+        [(1.0, [('X', 0), ('X', 1)]), (-0.5, [('Y', 0), ('Y', 1)])]
+    """
+    require(isinstance(text, str) and text.strip() != "", key, text,
+            "must be a Pauli string or a sum of them, e.g. 'Z0 Z1' or 'X0 X1 + Y0 Y1'")
+    terms = []
+    matches = list(_SUM_TERM.finditer(text))
+    require("".join(m.group(0) for m in matches).strip() == text.strip(), key, text, "cannot parse this Pauli sum")
+    for match in matches:
+        sign, body = match.group(1), match.group(2).strip()
+        require(body != "", key, text, "a '+' or '-' must be followed by a term")
+        coefficient, _, rest = body.partition(" ")
+        try:
+            factor = float(coefficient)
+            body = rest
+        except ValueError:
+            factor = 1.0
+        require(math.isfinite(factor), key, text, f"bad factor {coefficient!r}")
+        terms.append(((-factor if sign == "-" else factor), parse_pauli_string(body, n_qubits, key)))
+    return terms
+
+
+def pauli_masks(terms: list[tuple[float, list[tuple[str, int]]]]) -> dict[tuple[int, int], float]:
+    """The sum as ``{(x, z): coefficient}`` bit masks (the coding of :mod:`xvanish.theory.lie`)."""
+    out: dict[tuple[int, int], float] = {}
+    for factor, letters in terms:
+        x = sum(1 << w for letter, w in letters if letter in "XY")
+        z = sum(1 << w for letter, w in letters if letter in "YZ")
+        out[(x, z)] = out.get((x, z), 0.0) + factor
+    return out
+
+
 def _pauli_observable(n_qubits: int, text: str) -> qml.operation.Operator:
-    ops = [_PAULI_OPS[letter](wire) for letter, wire in parse_pauli_string(text, n_qubits)]
-    return ops[0] if len(ops) == 1 else qml.prod(*ops)
+    terms = []
+    for factor, letters in parse_pauli_sum(text, n_qubits):
+        ops = [_PAULI_OPS[letter](wire) for letter, wire in letters]
+        string = ops[0] if len(ops) == 1 else qml.prod(*ops)
+        terms.append(string if factor == 1.0 else qml.s_prod(factor, string))
+    return terms[0] if len(terms) == 1 else qml.sum(*terms)
 
 
 @dataclass(frozen=True)

@@ -59,17 +59,19 @@ def choose_method(diff_method: str, n_qubits: int, device: str) -> str:
     return "batched"
 
 
-def gradient_rule(method: str, gradient: str, template: bool, shots: int | None) -> str:
+def gradient_rule(method: str, gradient: str, template: bool, shots: int | None, shift_exact: bool = True) -> str:
     """How the gradient is computed: ``shift``, ``adjoint`` or ``backprop``.
 
     A shot-based gradient needs the shifted expectations (``shift``); one angle of a
-    built-in ansatz uses the back-end's ``one_angle_rule``; every angle, or a template
-    (whose angle may enter several gates), its ``all_angles_rule``.
+    built-in ansatz uses the back-end's ``one_angle_rule`` when the two-term shift is exact
+    for its gate (``shift_exact``: a generator with eigenvalues ±½); every angle, a
+    template (whose angle may enter several gates) or a gate with more than two
+    eigenvalues (``xy``'s XX+YY) uses its ``all_angles_rule`` (exact derivatives).
     """
     backend = METHODS[method]
     if shots is not None:
         return "shift"
-    if gradient == "target" and not template:
+    if gradient == "target" and not template and (shift_exact or backend.one_angle_rule != "shift"):
         return backend.one_angle_rule
     return backend.all_angles_rule
 
@@ -220,8 +222,12 @@ class Lightning:
             grads = np.zeros((batch, int(np.prod(shape))))
             grads[:, flat] = np.asarray(jac, dtype=np.float64).reshape(batch)
         else:
-            out, jac = cls._execute(circuit, draws, qml.expval(observable), trainable=lambda forward: forward)
-            grads = np.asarray(jac, dtype=np.float64).reshape(batch, -1)
+            out, jac = cls._execute(circuit, draws, qml.expval(observable),
+                                    trainable=lambda forward: [i for i in forward if i is not None])
+            # slots without a gate (the open chain's missing edge) have gradient 0
+            present = [k for k, i in enumerate(circuit.forward_indices()) if i is not None]
+            grads = np.zeros((batch, int(np.prod(shape))))
+            grads[:, present] = np.asarray(jac, dtype=np.float64).reshape(batch, -1)
         return np.asarray(out, dtype=np.float64).reshape(batch), grads.reshape(batch, *shape)
 
     @classmethod

@@ -17,15 +17,21 @@ from xvanish import core
 from xvanish.core import GradientBatch, require
 from xvanish.theory import haar
 
-from .circuits import ANSATZE, INITS, MCCLEAN_START_BLOCH, AnsatzSpec, Circuit, Draws, param_shape, resolve_template
+from .circuits import (ANSATZE, INITS, MCCLEAN_START_BLOCH, AnsatzSpec, Circuit, Draws, input_state_error, param_shape,
+                       resolve_template)
 from .config import VQCConfig
-from .costs import COSTS, SHOT_DRAWS, CostSpec, zeros_per_basis_state
+from .costs import COSTS, SHOT_DRAWS, CostSpec, parse_pauli_sum, pauli_masks, zeros_per_basis_state
+from .lietheory import LieModel
+from .lietheory import build as build_lie
 from .memory import Memory, estimate
 from .methods import METHODS, choose_method, gradient_rule
 
-__all__ = ["DOMAIN_NAME", "Plan", "SHIFT", "VQCSampler", "resolve", "sampler"]
+__all__ = ["CHAIN_ANSATZE", "DOMAIN_NAME", "Plan", "SHIFT", "VQCSampler", "resolve", "sampler"]
 
 DOMAIN_NAME = "vqc"
+
+#: ansätze on a chain of wires, with a ``boundary`` (open | periodic).
+CHAIN_ANSATZE = ("tfim", "xy")
 SHIFT = math.pi / 2  # two-term parameter shift of exp(−iθP/2): ∂C = [C(θ+π/2) − C(θ−π/2)]/2
 
 #: Random streams of one ``sample(n, seed)`` (:func:`xvanish.core.streams`).
@@ -68,21 +74,39 @@ def resolve(config: VQCConfig) -> Plan:
     template = resolve_template(config.ansatz)
     spec: AnsatzSpec | None = None if template is not None else ANSATZE[config.ansatz]
     shape = param_shape(n, config.n_layers, config.ansatz, template)
-    circuit = Circuit(n, config.n_layers, spec, template, INITS[config.init].identity_blocks, shape)
+    problem = input_state_error(config.input_state, n)
+    require(problem is None, "input_state", config.input_state, problem or "")
+    require(config.boundary == "open" or config.ansatz in CHAIN_ANSATZE, "boundary", config.boundary,
+            "periodic applies to the chain ansaetze " + ", ".join(CHAIN_ANSATZE) + f", not ansatz={config.ansatz}")
+    circuit = Circuit(n, config.n_layers, spec, template, INITS[config.init].identity_blocks, shape,
+                      periodic=config.boundary == "periodic", input_state=config.input_state)
     cost = COSTS[config.cost]
     observable = cost.observable(n, config.observable)  # checks the Pauli string's wires against n
-    layer, wire = (int(i) for i in config.target)
+    layer, wire, *slot = (int(i) for i in config.target)
     require(-shape[0] <= layer < shape[0], "target", list(config.target),
             f"layer {layer} does not exist with n_layers={shape[0]} (0..{shape[0] - 1}, or negative from the end)")
     require(-shape[1] <= wire < shape[1], "target", list(config.target),
             f"wire {wire} does not exist: {shape[1]} wires (0..{shape[1] - 1}, or negative from the end)")
-    target_index = (layer % shape[0], wire % shape[1]) + (0,) * (len(shape) - 2)
+    slots = shape[2] if len(shape) > 2 else 1
+    slot_index = slot[0] if slot else 0
+    require(-slots <= slot_index < slots and (len(shape) > 2 or not slot), "target", list(config.target),
+            f"slot {slot_index} does not exist: {slots} angle(s) per wire and layer")
+    target_index = (layer % shape[0], wire % shape[1]) + ((slot_index % slots,) if len(shape) > 2 else ())
+    target_index += (0,) * (len(shape) - len(target_index))
+    if spec is not None:
+        require(bool(circuit.present()[target_index[1], target_index[2]]), "target", list(config.target),
+                f"no gate there: the open chain has no edge after the last wire (boundary={config.boundary})")
+    shift_exact = spec is not None and (spec.two_term_shift or target_index[2] == 0)
     require(config.shots is None or template is None, "shots", config.shots,
             "finite shots need a built-in ansatz (the two-term shift needs the angle in one Pauli rotation)")
+    require(config.shots is None or shift_exact, "shots", config.shots,
+            "finite shots need a gate with a two-term shift rule; the XX+YY gate (three eigenvalues) has none here")
+    require(config.shots is None or config.cost != "observable" or len(parse_pauli_sum(config.observable)) == 1,
+            "shots", config.shots, "finite shots measure one Pauli string; a sum of strings needs shots=null")
     method = choose_method(config.diff_method, n, config.device)
     require(method == "batched" or config.device == "cpu", "device", config.device,
             f"only the batched engine runs on {config.device!r}; diff_method={method} runs on cpu")
-    rule = gradient_rule(method, config.gradient, template is not None, config.shots)
+    rule = gradient_rule(method, config.gradient, template is not None, config.shots, shift_exact)
     memory = estimate(n, circuit.gate_count(), method, rule)
     need, limit = memory.need(1), config.memory_limit_gb * 1e9
     require(need <= limit, "n_qubits", n,
@@ -115,6 +139,7 @@ class VQCSampler:
         self.config = config
         self.plan = (getattr(config, "resolved", None) or resolve(config)) if plan is None else plan
         self._last: dict[str, Any] = {}
+        self._lie: LieModel | None = None
 
     # ------------------------------------------------------------------ declared
 
@@ -133,8 +158,11 @@ class VQCSampler:
         Returns:
             ``diff_method`` (the back-end that runs, ``auto`` resolved), ``diff_method_requested``,
             ``gradient_rule`` (``shift``, ``adjoint``, ``backprop``), ``memory_bytes_per_draw``,
-            ``memory_bytes_fixed``, ``memory_limit_bytes``; after :meth:`sample`, also
-            ``n_chunks`` and ``memory_bytes`` (the estimated need of its largest chunk).
+            ``memory_bytes_fixed``, ``memory_limit_bytes``; ``lie``: the dynamical Lie
+            algebra (``dim``, ``ideals`` [{dim, rank}], ``centre_dim``, ``universal``, and for
+            a built algebra the predicted ``mean_cost``/``var_cost``) or ``{"none": why}``
+            (built on first call, :mod:`.lietheory`); after :meth:`sample`, also ``n_chunks``
+            and ``memory_bytes`` (the estimated need of its largest chunk).
         """
         plan = self.plan
         return {
@@ -144,6 +172,7 @@ class VQCSampler:
             "memory_bytes_per_draw": int(plan.memory.per_draw),
             "memory_bytes_fixed": int(plan.memory.fixed),
             "memory_limit_bytes": int(self.config.memory_limit_gb * 1e9),
+            "lie": self.lie_model().info(),
             **self._last,
         }
 
@@ -207,8 +236,10 @@ class VQCSampler:
         grad = plan.scale * np.concatenate(grads, axis=0)
         out = {"grad/target": grad[(slice(None),) + plan.target_index].reshape(n, 1)}
         if config.gradient == "all":
+            # only the angles that enter a gate (the open chain has no edge after its last wire)
+            present = plan.circuit.present().ravel() if plan.circuit.spec is not None else slice(None)
             for layer in range(config.n_layers):
-                out[f"grad/layer/{layer}"] = grad[:, layer].reshape(n, -1)
+                out[f"grad/layer/{layer}"] = grad[:, layer].reshape(n, -1)[:, present]
         return GradientBatch(grads=out, cost=plan.offset + plan.scale * np.concatenate(values))
 
     def _sample_shift(self, draws: Draws, chunks: list[slice], seed: int) -> GradientBatch:
@@ -253,27 +284,40 @@ class VQCSampler:
           (:func:`haar.layered_gradient_variance`: every side taken as a 2-design has at
           least ``n_qubits`` layers); a finite-depth circuit is only approximately a
           2-design, so these are limits in depth.
-        * none — user templates, ``alternating`` (RY+CZ circuits are real: an orthogonal,
-          not unitary, design), ``normal`` and ``identity`` inits.
+        * **asymptotic**, Lie-algebraic (Ragone et al. 2024; :mod:`xvanish.theory.lie`) —
+          ``tfim``, ``xy``, ``alternating``: the limit of depth, where the circuit is a
+          2-design over the group of its dynamical Lie algebra g (not over SU(2ⁿ)):
+          ``cost`` Σ_j P_j(ρ)P_j(O)/dim g_j; ``grad/target`` and ``grad/layer/<l>`` (the mean
+          over the layer's gates) Σ_j P_j(ρ)P_j(O)‖ad_H|g_j‖²/(dim g_j)². Same premise as
+          above (``n_qubits`` layers on each random side; none for layer 0). The algebra is
+          built here, once, on first use (:mod:`.lietheory`).
+        * none — user templates, ``normal`` and ``identity`` inits, finite ``shots`` on a
+          non-universal algebra, ``cost=global`` on one, an algebra past ``lie.MAX_DIM``
+          (``info()["lie"]`` says why).
 
         Returns:
             group -> :class:`~xvanish.core.Theory`.
         """
         config, plan = self.config, self.plan
         spec = plan.circuit.spec
-        if spec is None or not spec.unitary_design or config.init != "uniform":
+        if spec is None or config.init != "uniform":
             return {}
+        if not spec.unitary_design:
+            return self._lie_theory()
         n, shots = config.n_qubits, config.shots
-        if config.ansatz == "mcclean" and config.n_layers == 1 and plan.cost.haar_kind == "global":
+        if (config.ansatz == "mcclean" and config.n_layers == 1 and plan.cost.haar_kind == "global"
+                and config.input_state == "zeros"):
             return self._depth_one_theory()
         w = haar.cost_weight(plan.cost.haar_kind, n)
+        if config.cost == "observable":  # a sum of strings: Tr H² = d·Σc²
+            w *= sum(c * c for c in pauli_masks(parse_pauli_sum(config.observable, n)).values())
         shot_cost, shot_grad = haar.shot_terms(w, n, shots) if shots is not None else (0.0, 0.0)
         out: dict[str, core.Theory] = {}
         cost = haar.layered_cost_variance(n, config.n_layers, w)
         if cost is not None:
             out["cost"] = core.asymptotic(cost + shot_cost)
         target = haar.layered_gradient_variance(n, config.n_layers, plan.target_index[0], w,
-                                                spec.layer0_mean_p_squared[0])
+                                                spec.layer0_mean_p_squared[plan.target_index[2]])
         if target is not None:
             out["grad/target"] = core.asymptotic(target + shot_grad)
             if shots is not None:
@@ -284,6 +328,36 @@ class VQCSampler:
                 value = haar.layered_gradient_variance(n, config.n_layers, layer, w, mean_p0)
                 if value is not None:
                     out[f"grad/layer/{layer}"] = core.asymptotic(value)
+        return out
+
+    def lie_model(self) -> LieModel:
+        """The Lie-algebraic model of this point, built on first use and kept (:mod:`.lietheory`)."""
+        if self._lie is None:
+            self._lie = build_lie(self.config, self.plan)
+        return self._lie
+
+    def _lie_theory(self) -> dict[str, core.Theory]:
+        """Lie-algebraic limits of depth for non-universal ansätze (see :meth:`theory_var`)."""
+        model = self.lie_model()
+        if model.reason is not None:
+            return {}
+        config, plan = self.config, self.plan
+        n, depth = config.n_qubits, config.n_layers
+        scale2 = model.scale ** 2
+        deep = lambda layer: layer >= n and depth - 1 - layer >= n  # noqa: E731 - haar's premise
+        out: dict[str, core.Theory] = {}
+        if depth >= n:
+            out["cost"] = core.asymptotic(scale2 * model.prediction().var_cost)
+        layer, wire, slot = plan.target_index[:3]
+        if deep(layer):
+            target = (layer, wire, slot)
+            out["grad/target"] = core.asymptotic(scale2 * model.prediction((target,)).var_grad[target])
+        if config.gradient == "all":
+            present = np.argwhere(plan.circuit.present())
+            for layer in filter(deep, range(depth)):
+                gates = tuple((layer, int(w), int(s)) for w, s in present)
+                grads = model.prediction(gates).var_grad
+                out[f"grad/layer/{layer}"] = core.asymptotic(scale2 * float(np.mean([grads[g] for g in gates])))
         return out
 
     def _depth_one_theory(self) -> dict[str, core.Theory]:

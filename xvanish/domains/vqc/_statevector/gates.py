@@ -33,7 +33,23 @@ def rotation_matrices(entries: dict[tuple[int, int, int], Callable]) -> Callable
     return build
 
 
-#: Closed forms of the commonest one-qubit gates (PennyLane's definitions, checked against
+def _ising_xy(theta: torch.Tensor) -> torch.Tensor:
+    """IsingXY(φ) = exp(iφ(XX+YY)/4): [[1,0,0,0],[0,c,is,0],[0,is,c,0],[0,0,0,1]], c, s of φ/2.
+
+    Closed form because PennyLane's ``compute_matrix`` mixes numpy into a stacked torch
+    batch that requires grad (the ``xy`` ansatz's pair gate)."""
+    half = theta / 2
+    out = theta.new_zeros(theta.shape[0], 4, 4, 2)
+    out[:, 0, 0, 0] = 1.0
+    out[:, 3, 3, 0] = 1.0
+    out[:, 1, 1, 0] = torch.cos(half)
+    out[:, 2, 2, 0] = torch.cos(half)
+    out[:, 1, 2, 1] = torch.sin(half)
+    out[:, 2, 1, 1] = torch.sin(half)
+    return torch.view_as_complex(out)
+
+
+#: Closed forms of the commonest gates (PennyLane's definitions, checked against
 #: default.qubit in the tests); other gates use PennyLane's ``compute_matrix``.
 FAST_MATRICES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     # RX = [[c, -i s], [-i s, c]]
@@ -44,6 +60,8 @@ FAST_MATRICES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "RZ": rotation_matrices({(0, 0, 0): "c", (0, 0, 1): "-s", (1, 1, 0): "c", (1, 1, 1): "s"}),
     # PhaseShift = diag(1, e^{iφ})
     "PhaseShift": rotation_matrices({(0, 0, 0): "1", (1, 1, 0): "C", (1, 1, 1): "S"}),
+    "IsingXY": _ising_xy,
+    "IsingXYTorch": _ising_xy,  # the vqc xy ansatz's torch-safe IsingXY
 }
 
 
