@@ -112,6 +112,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("gan_bound_without_jacobian", "Theorem 2.4 bound drops the generator Jacobian norm M",
              "xvanish/domains/gan/sampling.py", "    m = jacobian_sq.mean(dim=1).sqrt()",
              "    m = torch.ones_like(jacobian_sq.mean(dim=1))", ("tests/domains/test_gan.py",)),
+    # --- Lie-algebraic circuit theory
+    Mutation("lie_ideals_lumped", "Var[C] summed over one lumped algebra instead of per ideal (THEORY 5b pitfall)",
+             "xvanish/theory/lie.py", "        var_cost += p_rho * p_obs / dim\n",
+             "        var_cost += p_rho * p_obs / alg.dim\n", ("tests/theory/test_lie.py",)),
+    Mutation("lie_gradient_dim_not_squared", "Var[dC] divided by dim instead of dim^2",
+             "xvanish/theory/lie.py", "adjoint_norm_squared(h, rows, keys, n) / dim ** 2",
+             "adjoint_norm_squared(h, rows, keys, n) / dim", ("tests/theory/test_lie.py",)),
     # --- module probe
     Mutation("module_block_positions_from_0", "per-block profiles start at 0: power-law fits drop",
              "xvanish/domains/module.py", 'for k, name in enumerate(probe.acts, start=1)]',
