@@ -41,6 +41,7 @@ __all__ = [
     "group",
     "is_int",
     "is_number",
+    "is_numeric_text",
     "require_int",
     "require_number",
     "streams",
@@ -115,6 +116,14 @@ def is_int(value: Any) -> bool:
 def is_number(value: Any) -> bool:
     """A finite real number that is not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def is_numeric_text(text: str) -> bool:
+    """A string that reads as a finite number (``"12"``, ``"0.5"``, ``"1e-3"``; not ``"nan"``)."""
+    try:
+        return math.isfinite(float(text))
+    except (TypeError, ValueError):
+        return False
 
 
 def require_int(key: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> None:

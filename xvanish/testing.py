@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, GradientBatch, Group, Theory,
-                          measure)
+                          is_numeric_text, measure)
 from xvanish.stats import DrawSums
 
 __all__ = ["check_domain", "check_sampler"]
@@ -45,14 +45,6 @@ def _to_numpy(values: Any) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().double().numpy()
     return np.asarray(values, dtype=np.float64)
-
-
-def _is_number_text(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _rows(values: Any) -> int:
@@ -93,7 +85,7 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
         # DESIGN.md: a positioned group is named family/<position>; where the name ends in
         # a number, that number is the position (a shifted axis is a silent error in fits).
         suffix = spec.name.rpartition("/")[2]
-        if spec.position is not None and _is_number_text(suffix):
+        if spec.position is not None and is_numeric_text(suffix):
             assert float(suffix) == spec.position, \
                 f"group {spec.name!r} declares position {spec.position}, its name says {suffix}"
 

@@ -43,6 +43,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from xvanish.core import is_numeric_text
 from xvanish.report.headline import Series, theory_kinds, x_values
 
 __all__ = ["MARKERS", "law_curve", "plot_series", "series_styles", "zoom_subset"]
@@ -105,13 +106,6 @@ class _Encoding:
     entries: list[tuple[object, str]]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def _factored(series: Sequence[Series]) -> _Encoding | None:
     """Colour by one facet, marker by another, when more than 10 series form such a grid.
 
@@ -134,7 +128,7 @@ def _factored(series: Sequence[Series]) -> _Encoding | None:
     else:
         return None
     levels = values[by_color]
-    if all(map(_is_number, levels)):
+    if all(map(is_numeric_text, levels)):
         levels = sorted(levels, key=float)
         cmap = matplotlib.colormaps["viridis"]
         colors = {v: cmap(0.92 * i / max(len(levels) - 1, 1)) for i, v in enumerate(levels)}

@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -269,8 +268,9 @@ class GANSampler:
     # -- measurement --------------------------------------------------------------------------
     def measurement_inputs(self, seed_stream: int, k: int, n: int) -> dict[str, Tensor]:
         """The fresh batch of checkpoint k: from its own generator (seeded by the stream and k)."""
-        state = np.random.SeedSequence(seed_stream, spawn_key=(k,)).generate_state(1, dtype=np.uint64)[0]
-        generator = torch.Generator(device=self.device).manual_seed(int(state))
+        # Stream k of the measurement seed: the i-th of core.streams does not depend on how many
+        # are asked for, so checkpoint k's batch does not depend on d_steps.
+        generator = torch.Generator(device=self.device).manual_seed(streams(seed_stream, k + 1)[k])
         out = {"z": self.latents(generator, n), "real": self._real(generator, n)}
         if self.config.noise > 0:
             out["noise_fake"] = self._noise(generator, out["real"])
