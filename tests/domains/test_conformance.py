@@ -38,3 +38,17 @@ def test_yaml_defaults_equal_the_config_dataclass(name):
 def test_mlp_keeps_dtype(dtype):
     domain = get_domain("mlp")
     check_domain(domain, small={**domain.small, "dtype": dtype})
+
+
+@pytest.mark.parametrize("name", ["mlp", "rnn", "gan", "vqc"])
+def test_unavailable_cuda_is_one_config_error(name):
+    """Every torch domain uses the one device check: on a machine without CUDA a cuda device is
+    a ConfigError naming the key (a CPU-only torch raises AssertionError underneath)."""
+    import torch
+
+    from xvanish import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"device='cuda': CUDA is not available"):
+        get_domain(name).factory(device="cuda")

@@ -84,6 +84,7 @@ import torch
 import torch.nn.functional as F
 
 from xvanish import reduce
+from xvanish.devices import require_device
 from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, group, make_config,
                           require, require_choice, require_int, require_number, streams)
 from xvanish.theory import meanfield
@@ -323,15 +324,7 @@ class MLPConfig:
                 f"norm={self.norm} normalises over the batch: must be an integer >= 2")
         require_choice("vary", self.vary, VARY)
         require_int("init_seed", self.init_seed, minimum=0)
-        require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
-                "device", self.device, "must be cpu or cuda[:k]")
-        if self.device.startswith("cuda"):
-            require(torch.cuda.is_available(), "device", self.device,
-                    "CUDA is not available on this machine (torch " + torch.__version__ + "); use cpu")
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                require(False, "device", self.device, "must be cpu or cuda[:k]")
+        require_device("device", self.device)
 
     @property
     def effective_weight_var(self) -> float:

@@ -11,7 +11,8 @@ from typing import List, Optional
 
 import torch
 
-from xvanish.core import ConfigError, require, require_choice, require_int, require_number
+from xvanish.core import require, require_choice, require_int, require_number
+from xvanish.devices import require_device
 
 from .nets import ACTIVATIONS
 
@@ -130,11 +131,7 @@ class GANConfig:
                         f"with objective={self.objective} use {OBJECTIVE_LOSSES[self.objective]} or null")
         require_int("batch", self.batch, minimum=1)
         require_choice("dtype", self.dtype, DTYPES)
-        require(isinstance(self.device, str), "device", self.device, "must be cpu or cuda[:k]")
-        try:  # what torch can allocate on here (a cuda device without CUDA fails)
-            torch.empty(0, device=self.device)
-        except (AssertionError, RuntimeError, ValueError) as error:  # AssertionError: no CUDA in this torch
-            raise ConfigError("device", self.device, f"not a usable torch device: {str(error).splitlines()[0]}") from None
+        require_device("device", self.device)
 
     @property
     def measured_losses(self) -> List[str]:

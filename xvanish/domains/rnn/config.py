@@ -10,6 +10,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from xvanish.core import require, require_choice, require_int, require_number
+from xvanish.devices import require_device
 
 from . import data as seqdata
 
@@ -117,10 +118,7 @@ class RNNConfig:
         require_int("batch", self.batch, minimum=1)
         require_choice("record", self.record, RECORD)
         require_choice("dtype", self.dtype, DTYPES)
-        require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
-                "device", self.device, "must be cpu or cuda[:k]")
-        if self.device.startswith("cuda"):
-            require(torch.cuda.is_available(), "device", self.device, "CUDA is not available here; use cpu")
+        require_device("device", self.device)
         require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
         need = draw_bytes(self)
         require(need <= self.memory_limit_gb * 1e9, "memory_limit_gb", self.memory_limit_gb,

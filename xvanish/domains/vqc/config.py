@@ -1,9 +1,11 @@
-"""The VQC config: the keys of ``conf/domain/vqc.yaml``, each validated on its own.
+"""The VQC config: the keys of ``conf/domain/vqc.yaml``.
 
-Checks that need the whole point (the observable's wires against ``n_qubits``, the target
-against the ansatz's shape, the memory of one draw) happen when the sampler is built
-(:func:`xvanish.domains.vqc.sampling.resolve`), so that a sweep validates exactly the points
-it will run and not an unused default.
+Each key is checked on its own first; then the point as a whole (the observable's wires
+against ``n_qubits``, the target against the ansatz's shape, the memory of one draw) is
+resolved once, at the end of ``__post_init__``
+(:func:`xvanish.domains.vqc.sampling.resolve`), and kept as ``config.resolved`` for the
+sampler. A run is planned by building each point's config (docs/core.md), so a sweep
+validates exactly the points it will run and never an unused default.
 """
 
 # No ``from __future__ import annotations``: OmegaConf reads the dataclass annotations.
@@ -11,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-import torch
 
-from xvanish.core import ConfigError, is_int, require, require_choice, require_int, require_number
+from xvanish.core import is_int, require, require_choice, require_int, require_number
+from xvanish.devices import require_device
 
 from .circuits import ANSATZE, BOUNDARIES, INITS, input_state_error
 from .costs import COSTS, parse_pauli_sum
@@ -106,11 +108,7 @@ class VQCConfig:
             require(self.gradient == "target", "shots", self.shots,
                     "finite shots need gradient=target (a shot-based gradient of every angle needs two "
                     "shifted circuits per angle); use shots=null with gradient=all")
-        require(isinstance(self.device, str), "device", self.device, "must be a torch device name such as 'cpu'")
-        try:
-            torch.empty(0, device=self.device)
-        except (RuntimeError, ValueError) as error:
-            raise ConfigError("device", self.device, f"not a usable torch device: {error}") from None
+        require_device("device", self.device)
         require_choice("diff_method", self.diff_method, DIFF_METHODS)
         require_number("memory_limit_gb", self.memory_limit_gb, 0.0, strict=True)
         require_choice("boundary", self.boundary, BOUNDARIES)
