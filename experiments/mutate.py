@@ -72,7 +72,7 @@ MUTATIONS: list[Mutation] = [
              "xvanish/core.py", "spawn_key=(_stable_hash(param, value),)", "spawn_key=(_stable_hash(value),)",
              ("tests/test_core.py",)),
     Mutation("resume_ignores_config", "a rerun with a changed key silently reuses old rows",
-             "xvanish/plan.py", "        for key, value in columns.items():\n            if key not in previous.columns:",
+             "xvanish/plan.py", "        for key, value in point.columns.items():\n            if key not in previous.columns:",
              "        for key, value in {}.items():\n            if key not in previous.columns:",
              ("tests/test_core.py",)),
     Mutation("resume_ignores_n_samples", "a rerun with more draws reuses the small-sample rows",

@@ -101,15 +101,21 @@ def test_outer_factored_equals_materialised_float64(offset):
 
 @pytest.mark.parametrize("left_scale, right_scale", [(1e-200, 1e-200), (1e-80, 1.0), (math.inf, 1.0),
                                                      (math.nan, 1.0)])
-def test_outer_float64_out_of_range_draws_are_materialised(left_scale, right_scale):
+def test_outer_float64_out_of_range_draws_are_materialised(left_scale, right_scale, monkeypatch):
     # Products of 1e-200 factors underflow to 0 in float64; 1e-80 lies outside the range
     # where the factor algebra is trusted: those draws (and non-finite ones) are
-    # materialised, the others stay factored.
+    # materialised, the others stay factored. 1e-80 products are still normal numbers, so
+    # equal sums alone would not show the routing: a spy checks which draws were materialised.
     left, right = _factors(6, 4, 5, torch.float64, seed=3)
     left[3] *= left_scale
     right[3] *= right_scale
     right[4, 0] = left_scale
-    _assert_summaries_equal(reduce.outer_sums(left, right), reduce.outer_sums(left, right, factored=False))
+    routed = []
+    materialise = reduce._materialized_local
+    monkeypatch.setattr(reduce, "_materialized_local", lambda l, r: routed.append(l.shape[0]) or materialise(l, r))
+    factored = reduce.outer_sums(left, right)
+    assert routed == [2]  # draws 3 and 4, and only those
+    _assert_summaries_equal(factored, reduce.outer_sums(left, right, factored=False))
 
 
 # --- outer products: low precision ---------------------------------------------------------------

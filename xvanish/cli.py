@@ -34,9 +34,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from xvanish import registry
-from xvanish.core import ConfigError, Domain, Group, require, require_choice, require_int
+from xvanish.core import ConfigError, Group, require, require_choice, require_int
 from xvanish.fit import fit_decay
-from xvanish.plan import Plan, PointDone, Variant, describe_points, plan
+from xvanish.plan import Plan, PointDone, Variant, _type_name, describe_points, plan
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
                                     write_json_atomic)
@@ -63,24 +63,16 @@ _USER_WANTS_TRACEBACK = False
 
 # --------------------------------------------------------------------------- the plan
 
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-
 
 @dataclass
 class RunPlan:
     """Everything a run does, checked before any work: the core plan and the report options."""
 
-    domain: Domain
     plan: Plan
     resume: bool
     group: str
     quantity: str
     profile_skip: int
-
-    @property
-    def param(self) -> str:
-        return self.plan.param
 
 
 def domain_name(cfg: DictConfig) -> str:
@@ -107,25 +99,19 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
         ConfigError: for the first bad key or value found, before any work.
     """
     domain = registry.get_domain(name)
-    known = [f.name for f in dataclasses.fields(domain.config)]
     param = cfg.sweep.param or domain.natural_axis
-    require(param in known, "sweep.param", param, f"must be a key of domain {name}: " + ", ".join(known))
     require_choice("fit.quantity", cfg.fit.quantity, FIT_QUANTITIES)
     require_int("fit.profile_skip", cfg.fit.profile_skip, minimum=0)
     values = list(OmegaConf.to_container(cfg.sweep["values"], resolve=True))
     require(len(values) > 0, "sweep.values", values,
             f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
             + ", ".join(packaged_options("experiment")) + ")")
-    base = OmegaConf.to_container(cfg.domain, resolve=True)
-    linked = OmegaConf.to_container(cfg.sweep.linked, resolve=True)
-    fixed = {key: value for key, value in base.items() if key != param and key not in linked}
-    # Keys added with +domain.<key>=... are not in the schema: name them as typed.
-    origins = {key: f"domain.{key}" for key in base if key not in known}
-    origins.update({key: f"sweep.linked.{key}" for key in linked})
-    origins[param] = "sweep.values"
+    # plan() names keys as the user wrote them: domain.<key>, sweep.values, sweep.linked.<key>.
     core_plan = plan(domain, param, values, n_samples=cfg.measure.n_samples, seed=cfg.measure.seed,
-                     fixed=fixed, linked=linked, variants=_variants(cfg), origins=origins, key_prefix="domain.")
-    run_plan = RunPlan(domain=domain, plan=core_plan, resume=cfg.measure.resume,
+                     fixed=OmegaConf.to_container(cfg.domain, resolve=True),
+                     linked=OmegaConf.to_container(cfg.sweep.linked, resolve=True), variants=_variants(cfg),
+                     key_prefix="domain.")
+    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume,
                        group=cfg.report.group or domain.headline_group, quantity=cfg.fit.quantity,
                        profile_skip=cfg.fit.profile_skip)
     if cfg.report.group is not None:

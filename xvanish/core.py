@@ -33,6 +33,7 @@ __all__ = [
     "Domain",
     "Group",
     "OuterProduct",
+    "PREDICTION_KINDS",
     "THEORY_KINDS",
     "Theory",
     "asymptotic",
@@ -179,6 +180,8 @@ def make_config(config_class: type, **kwargs: Any) -> Any:
 
 #: Kinds of a theory value (:class:`Theory`).
 THEORY_KINDS: tuple[str, ...] = ("exact", "asymptotic", "bound")
+#: The kinds that are predictions (a rate can be fitted to them); a bound is a ceiling.
+PREDICTION_KINDS: tuple[str, ...] = ("exact", "asymptotic")
 
 
 @dataclass(frozen=True)

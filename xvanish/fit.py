@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from xvanish.core import JACKKNIFE_PREFIX
+from xvanish.core import JACKKNIFE_PREFIX, PREDICTION_KINDS
 from xvanish.stats import CONFIDENCE
 
 __all__ = ["FIT_COLUMNS", "LineFit", "best_fits", "fit_decay", "fit_line", "fit_records", "group_family"]
@@ -99,9 +99,6 @@ def _usable(rows: pd.DataFrame, quantity: str) -> tuple[pd.DataFrame, list[str]]
         notes.append(f"{row['group']}@{row['scale']:g}: {reason}")  # NaN prints as nan (categorical)
     return rows[~(bad_value | bad_grads)], notes
 
-
-#: Theory kinds whose values are predictions (a rate can be fitted to them); a bound is not.
-PREDICTION_KINDS = ("exact", "asymptotic")
 
 
 def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:

@@ -73,6 +73,8 @@ class Point:
         value: the swept value.
         keywords: every keyword of the domain factory for this point (validated).
         seed: the point's seed (:func:`xvanish.core.point_seed`).
+        columns: its config values as results.csv columns (what resume matches on), from
+            the config built when the point was checked.
     """
 
     variant: str | None
@@ -80,6 +82,7 @@ class Point:
     value: Any
     keywords: Mapping[str, Any]
     seed: int
+    columns: Mapping[str, Any]
 
     def label(self, param: str) -> str:
         """``tanh depth=8``: the variant (if any) and the swept value."""
@@ -130,8 +133,8 @@ def _typed(config_class: type, keywords: Mapping[str, Any], shown: Callable[[str
 
 
 def _validated(domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str, str],
-               key_prefix: str) -> dict[str, Any]:
-    """One point's keywords after type conversion; its config dataclass checks the ranges.
+               key_prefix: str) -> tuple[dict[str, Any], Any]:
+    """One point's keywords after type conversion, and its config (whose dataclass checks the ranges).
 
     An unknown key is named where the user wrote it (``variants[1].domain.deptth``); a bad
     value as ``<key_prefix><key>`` with ``(from <where it was set>)``.
@@ -147,11 +150,11 @@ def _validated(domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str
         require(key in known, origins.get(key, shown(key)), value, "unknown key; known keys: " + ", ".join(known))
     values = _typed(domain.config, keywords, shown, suffix)
     try:
-        domain.config(**values)
+        config = domain.config(**values)
     except ConfigError as error:
         bare = error.key.removeprefix("domain.")
         raise ConfigError(shown(bare), error.value, error.allowed + suffix(bare)) from None
-    return values
+    return values, config
 
 
 def _numeric_axis(values: Sequence[Any]) -> bool:
@@ -250,9 +253,7 @@ class Plan:
             if "variant" not in previous.columns:
                 return None
             match &= previous["variant"].astype(str) == point.variant
-        config = self.domain.config(**point.keywords) if self.domain is not None else None
-        columns = _config_columns(config) if config is not None else {self.param: point.value}
-        for key, value in columns.items():
+        for key, value in point.columns.items():
             if key not in previous.columns:
                 return None
             column = previous[key]  # a None config value is written as an empty cell, read back as NaN
@@ -362,11 +363,13 @@ def plan(
         point_origins.setdefault(param, origins.get(param, "sweep.values"))
         for position, value in enumerate(values):
             keywords = {**fixed, **overrides, **{k: s[position] for k, s in series_linked.items()}, param: value}
+            columns = {param: value}  # a factory of no known domain: only the swept value is known
             if found is not None:
-                keywords = _validated(found, keywords, point_origins, key_prefix)
+                keywords, config = _validated(found, keywords, point_origins, key_prefix)
+                columns = _config_columns(config)
             points.append(Point(variant=None if variant is None else variant.name, index=position,
                                 value=keywords[param], keywords=keywords,
-                                seed=point_seed(seed, param, keywords[param])))
+                                seed=point_seed(seed, param, keywords[param]), columns=columns))
     return Plan(domain=found, factory=factory, param=param, values=[p.value for p in points[:len(values)]],
                 points=points, variants=names or [None], n_samples=int(n_samples), seed=int(seed),
                 numeric=numeric)

@@ -22,11 +22,9 @@ import pandas as pd
 
 from xvanish.fit import fit_records, group_family
 
-__all__ = ["PREDICTION_KINDS", "Series", "build_series", "families", "headline_record", "theory_kinds",
+__all__ = ["Series", "build_series", "families", "headline_record", "theory_kinds",
            "x_values"]
 
-#: Theory kinds that predict the variance (drawn as a line, fitted); ``bound`` is a ceiling.
-PREDICTION_KINDS = ("exact", "asymptotic")
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pandas as pd
 
 from xvanish.core import replace_atomic
 from xvanish.fit import fit_records
+from xvanish.plan import RESULTS_NAME  # one name for the table, defined where it is written
 from xvanish.report.headline import Series, headline_record
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "package_versions", "replace_atomic", "run_summary", "write_json_atomic",
 ]
 
-RESULTS_NAME = "results.csv"
 SUMMARY_NAME = "summary.json"
 PLOT_NAME = "plot.png"
 

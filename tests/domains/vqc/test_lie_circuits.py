@@ -47,15 +47,15 @@ CASES = {
 def test_methods_agree_on_chain_ansaetze(case, target):
     common = dict(n_qubits=3, n_layers=3, target=target, input_state="100", observable="X0 X1 + Y0 Y1", **CASES[case])
     reference = vqc.sampler(diff_method="default.qubit", gradient="all", **common).sample(5, 3)
-    for method in ("batched", "lightning", "default.qubit"):
-        for gradient in ("target", "all"):
-            batch = vqc.sampler(diff_method=method, gradient=gradient, **common).sample(5, 3)
-            assert np.allclose(batch.cost, reference.cost, atol=1e-10)
-            assert np.allclose(batch.grads["grad/target"], reference.grads["grad/target"], atol=1e-10)
-            if gradient == "all":
-                for layer in range(3):
-                    key = f"grad/layer/{layer}"
-                    assert np.allclose(batch.grads[key], reference.grads[key], atol=1e-10)
+    for method, gradient in [(m, g) for m in ("batched", "lightning", "default.qubit") for g in ("target", "all")
+                             if (m, g) != ("default.qubit", "all")]:  # that one is the reference
+        batch = vqc.sampler(diff_method=method, gradient=gradient, **common).sample(5, 3)
+        assert np.allclose(batch.cost, reference.cost, atol=1e-10)
+        assert np.allclose(batch.grads["grad/target"], reference.grads["grad/target"], atol=1e-10)
+        if gradient == "all":
+            for layer in range(3):
+                key = f"grad/layer/{layer}"
+                assert np.allclose(batch.grads[key], reference.grads[key], atol=1e-10)
 
 
 def _qnode_reference(ansatz, periodic, n, angles, bits, observable):

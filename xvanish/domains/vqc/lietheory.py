@@ -95,15 +95,10 @@ def build(config: Any, plan: Any) -> LieModel:
     if config.cost == "global":
         return LieModel("cost=global: the projector has 2^n Pauli terms; use cost=observable")
     periodic = plan.circuit.periodic
-    layers = []
-    for layer in range(config.n_layers):
-        gens, fixed = spec.lie_layer(layer, n, periodic)
-        layers.append(([h for _, _, h in gens], fixed))
-    folded, observable_gates = lie.fold_layers(layers)
-    generators = []
-    for layer in range(config.n_layers):
-        gens, _ = spec.lie_layer(layer, n, periodic)
-        generators.append({(wire, slot): h for (slot, wire, _), h in zip(gens, folded[layer])})
+    per_layer = [spec.lie_layer(layer, n, periodic) for layer in range(config.n_layers)]
+    folded, observable_gates = lie.fold_layers([([h for _, _, h in gens], fixed) for gens, fixed in per_layer])
+    generators = [{(wire, slot): h for (slot, wire, _), h in zip(gens, folded[layer])}
+                  for layer, (gens, _) in enumerate(per_layer)]
     try:
         algebra = lie.lie_algebra(lie.distinct([h for hs in folded for h in hs]), n)
     except lie.LieTooLarge as error:

@@ -137,7 +137,7 @@ class VQCSampler:
 
     def __init__(self, config: VQCConfig, plan: Plan | None = None) -> None:
         self.config = config
-        self.plan = (getattr(config, "resolved", None) or resolve(config)) if plan is None else plan
+        self.plan = config.resolved if plan is None else plan  # resolved once, when the config was built
         self._last: dict[str, Any] = {}
         self._lie: LieModel | None = None
 
