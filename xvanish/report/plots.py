@@ -378,11 +378,23 @@ def _hatch_above(ax, ceilings) -> None:
     ax.set_ylim(bottom, top)
 
 
+#: A numeric x axis whose positive values span this factor or more is drawn log-like.
+WIDE_X_SPAN = 1000.0
+
+
 def _set_x(ax, column: _Column) -> None:
     ax.set_xlabel(column.xlabel)
     if column.categories is not None:
         ax.set_xticks(range(len(column.categories)), column.categories)
         ax.set_xlim(-0.5, len(column.categories) - 0.5)
+        return
+    # Log-spaced positions (GAN discriminator steps 0, 1, 3, 10, ..., 10^4) squash into the
+    # left edge of a linear axis; symlog keeps 0 on a linear stretch and spreads the rest.
+    xs = np.concatenate([t.x for t in column.traces]) if column.traces else np.empty(0)
+    xs = xs[np.isfinite(xs)]
+    positive = xs[xs > 0]
+    if positive.size and xs.min() >= 0 and positive.max() / positive.min() >= WIDE_X_SPAN:
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
 
 
 def _draw_variance(ax, column: _Column, traces: list[_Trace], key: dict) -> None:
