@@ -295,7 +295,7 @@ BAD = {
     "toy pretrain": (dict(g_pretrain=5), "data=toy keeps G on the line"),
     "beta": (dict(d_beta1=1.0), "d_beta1=1.0: must be a finite number in [0, 1)"),
     "unknown key": (dict(d_step=3), "d_step=3: unknown key"),
-    "device": (dict(device="gpu"), "device='gpu': not a usable torch device"),
+    "device": (dict(device="gpu"), "device='gpu': must be cpu or cuda[:k]"),
 }
 
 
