@@ -97,7 +97,7 @@ MUTATIONS: list[Mutation] = [
              ("tests/test_reduce.py",)),
     # --- RNN
     Mutation("rnn_positions_shifted", "memory lengths and per-residue rates read one residue off",
-             "xvanish/domains/rnn/sampler.py", 'out = [group(f"state/{x}", x) for x in d]',
+             "xvanish/domains/rnn/sampling.py", 'out = [group(f"state/{x}", x) for x in d]',
              'out = [group(f"state/{x}", x + 1) for x in d]', ("tests/domains/test_rnn.py",)),
     Mutation("rnn_exact_theory_one_step_off", "orthogonal linear RNN theory rho^(2j) used for j + 1",
              "xvanish/domains/rnn/theory.py", "            state = rho ** (2 * j) / hidden",

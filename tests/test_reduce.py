@@ -77,6 +77,24 @@ def test_chunked_sums_equal_one_pass():
         reduce.chunked_sums([])
 
 
+def test_chunked_group_sums_equal_one_pass_per_group():
+    """Two groups of different widths delivered in chunks of 4, 4 and 3 draws: each equals
+    the numpy reduction of the whole group; a group that changes width or goes missing
+    between chunks is refused."""
+    gen = torch.Generator().manual_seed(2)
+    wide, narrow = torch.randn(11, 9, generator=gen) - 4, torch.randn(11, 2, generator=gen).double()
+    wide[3, 5] = math.inf
+    chunks = ({"wide": wide[s:s + 4], "narrow": narrow[s:s + 4]} for s in range(0, 11, 4))
+    got = reduce.chunked_group_sums(chunks)
+    assert sorted(got) == ["narrow", "wide"]
+    _assert_summaries_equal(got["wide"], _numpy_sums(wide))
+    _assert_summaries_equal(got["narrow"], _numpy_sums(narrow))
+    with pytest.raises(ValueError, match="entries per draw"):
+        reduce.chunked_group_sums([{"a": wide[:2]}, {"a": narrow[2:4]}])
+    with pytest.raises(ValueError, match="groups"):
+        reduce.chunked_group_sums([{"a": wide[:2], "b": narrow[:2]}, {"a": wide[2:4]}])
+
+
 # --- outer products: float64 -------------------------------------------------------------------
 
 

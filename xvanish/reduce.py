@@ -14,7 +14,8 @@ all finite entries: Σ(g − c) = count·(mean − c), Σ(g − c)² = M2 + coun
 * Dense groups (:func:`draw_sums`, :func:`chunked_sums`): blocks of draws are copied to
   float64 one block at a time (at most :data:`BLOCK_ELEMENTS` entries), so memory stays
   bounded; a group that arrives chunk by chunk (a weight gradient of several inputs, built
-  for a few draws at a time) is reduced chunk by chunk.
+  for a few draws at a time) is reduced chunk by chunk, and so is a whole batch whose draws
+  are computed a chunk at a time (:func:`chunked_group_sums`).
 * Outer products (:func:`outer_sums`): entry (j, k) of draw i is l_j·r_k rounded to the
   model's dtype. With d = l − l̄, e = r − r̄ (Σd = Σe = 0), the draw's mean is l̄·r̄ and
   M2 = Σ(l_j r_k − l̄ r̄)² = Σd²·Σe² + a·l̄²·Σe² + b·r̄²·Σd², Σ|l_j r_k| = Σ|l|·Σ|r|: sums of
@@ -42,16 +43,16 @@ never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
 import torch
 
 from xvanish.stats import DrawSums
 
-__all__ = ["BLOCK_ELEMENTS", "chunked_sums", "draw_sums", "group_sums", "outer_sums"]
+__all__ = ["BLOCK_ELEMENTS", "chunked_group_sums", "chunked_sums", "draw_sums", "group_sums", "outer_sums"]
 
 #: Most entries copied to float64 at once (2 MiB): a block of draws of a dense group, or
 #: of materialised outer-product draws. One draw larger than this is one block.
@@ -180,16 +181,33 @@ def chunked_sums(chunks: Iterable[torch.Tensor]) -> DrawSums:
     Raises:
         ValueError: when ``chunks`` is empty or the blocks differ in entries per draw.
     """
-    parts, size = [], None
+    return chunked_group_sums({"group": chunk} for chunk in chunks)["group"]
+
+
+def chunked_group_sums(chunks: Iterable[Mapping[str, torch.Tensor]]) -> Dict[str, DrawSums]:
+    """:class:`DrawSums` of every group of a batch delivered as consecutive chunks of draws.
+
+    Each chunk maps group name -> ``[c_i, ...]`` for the same draws; it is reduced as it
+    comes, so with a generator only one chunk of dense gradients is alive at a time (a
+    sampler whose n draws do not fit in memory at once).
+
+    Raises:
+        ValueError: when ``chunks`` is empty, or a group differs from chunk to chunk in
+            entries per draw or is missing from a chunk.
+    """
+    parts: Dict[str, list] = {}
+    sizes: Dict[str, int] = {}
     for chunk in chunks:
-        chunk = chunk.detach().reshape(chunk.shape[0], -1)
-        if size is not None and chunk.shape[1] != size:
-            raise ValueError(f"chunks have {size} and {chunk.shape[1]} entries per draw")
-        size = chunk.shape[1]
-        parts.append(_dense_local(chunk))
-    if size is None:
-        raise ValueError("chunked_sums needs at least one chunk")
-    return _Local.cat(parts).draw_sums(size)
+        if parts and set(chunk) != set(parts):
+            raise ValueError(f"chunks have groups {sorted(parts)} and {sorted(chunk)}")
+        for name, values in chunk.items():
+            values = values.detach().reshape(values.shape[0], -1)
+            if sizes.setdefault(name, values.shape[1]) != values.shape[1]:
+                raise ValueError(f"chunks of {name!r} have {sizes[name]} and {values.shape[1]} entries per draw")
+            parts.setdefault(name, []).append(_dense_local(values))
+    if not parts:
+        raise ValueError("chunked sums need at least one chunk")
+    return {name: _Local.cat(locals_).draw_sums(sizes[name]) for name, locals_ in parts.items()}
 
 
 # --- outer products ----------------------------------------------------------------------------

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from xvanish import measure
+from xvanish import measure, reduce
 from xvanish.core import ConfigError
+from xvanish.stats import DrawSums
 from xvanish.data import proteome_path, structures, structures_path
 from xvanish.domains import rnn
 from xvanish.domains.rnn import config as rnn_config
 from xvanish.domains.rnn import data as seqdata
+from xvanish.domains.rnn import sampling as rnn_sampling
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH_NN = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -212,17 +214,45 @@ def test_recorded_positions():
 
 def test_draws_do_not_depend_on_n_or_chunking():
     """Draw i has its own random streams: the first 3 of 5 draws are the 3 draws of n = 3,
-    and computing 5 draws in chunks of 2 (a memory limit) gives the same numbers."""
+    and computing 5 draws in chunks of 2 (a memory limit) gives the same sums per draw, each
+    chunk reduced before the next is computed."""
     s = rnn.sampler(cell="lstm", hidden=8, seq_len=24, dtype="float64")
     small, big = s.sample(3, 5), s.sample(5, 5)
-    chunked = rnn.sampler(cell="lstm", hidden=8, seq_len=24, dtype="float64", memory_limit_gb=3.5e-4)
+    chunked_sampler = rnn.sampler(cell="lstm", hidden=8, seq_len=24, dtype="float64", memory_limit_gb=3.5e-4)
     assert 2 * rnn_config.draw_bytes(s.config) <= 3.5e-4 * 1e9 < 3 * rnn_config.draw_bytes(s.config)
-    chunked = chunked.sample(5, 5)
+    chunked = chunked_sampler.sample(5, 5)
+    assert chunked_sampler.info()["chunks"] == 3 and s.info()["chunks"] == 1
+    assert torch.allclose(chunked.cost, big.cost, rtol=1e-13, atol=0)
     for name, values in big.grads.items():
         # same draws; a batch of another size may round differently in its products (~1e-16)
         scale = float(values.abs().max())
         assert float((values[:3] - small.grads[name]).abs().max()) <= 1e-13 * scale
-        assert float((values - chunked.grads[name]).abs().max()) <= 1e-13 * scale
+        whole = reduce.draw_sums(values)
+        got = chunked.grads[name]
+        assert isinstance(got, DrawSums) and got.size == whole.size
+        np.testing.assert_array_equal(got.zeros, whole.zeros)
+        np.testing.assert_allclose(got.total_abs, whole.total_abs, rtol=1e-12)
+        # Σg² is rebuilt from sums about each batch's shift: relative to the largest draw
+        squares = whole.unshifted_sq()
+        np.testing.assert_allclose(got.unshifted_sq(), squares, rtol=1e-12, atol=1e-12 * squares.max())
+
+
+def test_blocks_on_parallel_threads_equal_one_thread(monkeypatch):
+    """Blocks of draws (CACHE_BYTES forces 4 of them) run on two threads give the serial
+    numbers exactly (each block is the same computation), and the torch thread count is
+    restored afterwards."""
+    s = rnn.sampler(cell="gru", hidden=8, seq_len=20, dtype="float64")
+    monkeypatch.setattr(rnn_sampling, "CACHE_BYTES", 2 * 3 * 8 * 8 * 8)  # two draws' W_hh per block
+    serial = s.sample(7, 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel = s.sample(7, 2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    for name, values in serial.grads.items():
+        assert torch.equal(values, parallel.grads[name]), name
 
 
 def test_vary_data_shares_one_model():
@@ -361,13 +391,15 @@ def test_bad_fasta_is_refused(tmp_path, text, words):
 
 
 def test_too_many_draws_are_refused_before_allocating():
-    """n × (positions × hidden + weight gradients) beyond memory_limit_gb: one line naming
-    measure.n_samples, raised before any draw is made."""
+    """Draws beyond what fits are computed chunk by chunk and reduced as they come; only n
+    whose per-draw sums alone exceed memory_limit_gb is refused, in one line naming
+    measure.n_samples, before any draw is made."""
     s = rnn.sampler(cell="lstm", hidden=256, seq_len=200, memory_limit_gb=0.5)
-    per_draw = s.returned_entries() * 4
+    per_draw = len(s.groups()) * rnn_sampling.SUMS_BYTES_PER_GROUP
     with pytest.raises(ConfigError) as error:
         s.sample(int(0.5e9 // per_draw) + 1, 0)
     assert error.value.key == "measure.n_samples" and "memory_limit_gb=0.5" in str(error.value)
+    assert s.info()["chunks"] == 1  # nothing was computed
 
 
 def test_seq_len_longer_than_a_user_file(tmp_path):

@@ -38,7 +38,7 @@ Example:
 from xvanish.core import Domain, make_config
 
 from .config import RNNConfig
-from .sampler import RNNSampler
+from .sampling import RNNSampler
 
 __all__ = ["DOMAIN", "RNNConfig", "RNNSampler", "sampler"]
 

@@ -15,156 +15,207 @@ p_t = W_ih x_t + b_ih (all steps in one product) and r_t = W_hh h_{t−1} + b_hh
 * lstm: i, f, g, o = σ, σ, tanh, σ of (p_t + r_t); c_t = f c_{t−1} + i g; h_t = o tanh(c_t)
 * gru:  r = σ(p^r + r^r), z = σ(p^z + r^z), n = tanh(p^n + r ⊙ r^n); h_t = (1 − z) n + z h_{t−1}
 
-Backward, with δh_t = ∂L/∂h_t (total) and δc_t = ∂L/∂c_t (total): each cell's step maps
-(δh_t, the carried δc) to δp_t, δr_t and what flows to h_{t−1} and c_{t−1} directly;
-δh_{t−1} = (direct part) + δr_t W_hh.
+Only what is truly sequential runs step by step. A backward step is linear in the gradient
+arriving at it, with coefficients that depend on the forward pass alone (σ′ of each gate,
+1 − tanh², …); those are computed for all steps at once between the two passes, so a
+backward step is two to four elementwise products and the product δr_t W_hh. With one
+model per draw the recurrent products are matrix–vector products per draw; at these sizes
+each step's cost is mostly the number of torch calls, which is why it is kept small (and
+results are written in place into step-major buffers).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
-__all__ = ["ACTIVATIONS", "BPTT", "CELLS", "bptt", "project"]
+__all__ = ["ACTIVATIONS", "BPTT", "CELLS", "bptt"]
 
 Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
 class Activation:
-    """φ and φ′ expressed through (a, φ(a)) — tanh′ = 1 − φ², relu′ = [a > 0]."""
+    """φ written into a buffer, and φ′ expressed through (a, φ(a)): tanh′ = 1 − φ², relu′ = [a > 0]."""
 
-    forward: Callable[[Tensor], Tensor]
+    forward: Callable[[Tensor, Tensor], Tensor]
     derivative: Callable[[Tensor, Tensor], Tensor]
 
 
 ACTIVATIONS: Dict[str, Activation] = {
-    "tanh": Activation(torch.tanh, lambda a, h: 1 - h * h),
-    "relu": Activation(torch.relu, lambda a, h: (a > 0).to(a.dtype)),
-    "linear": Activation(lambda a: a, lambda a, h: torch.ones_like(a)),
+    "tanh": Activation(lambda a, out: torch.tanh(a, out=out), lambda a, h: 1 - h * h),
+    "relu": Activation(lambda a, out: torch.clamp_min(a, 0, out=out), lambda a, h: (a > 0).to(a.dtype)),
+    "linear": Activation(lambda a, out: out.copy_(a), lambda a, h: torch.ones_like(a)),
 }
 
 
-def project(u: Tensor, weight_t: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """u Wᵀ + b per draw: u [n, k, in], weight_t = Wᵀ [m, in, out] (contiguous: a batched
-    matrix-vector product reads it row by row), bias [m, out] or None, with m = n or 1 (one
-    shared model: a single matrix product, no per-draw copies)."""
-    if weight_t.shape[0] == 1:
-        out = torch.matmul(u, weight_t[0])
-        return out if bias is None else out + bias[0]
-    if bias is None:
-        return torch.bmm(u, weight_t)
-    return torch.baddbmm(bias.unsqueeze(1), u, weight_t)
+class _PerDraw:
+    """x ↦ base + x·M for each draw: M [m, k, l] with m = n (a matrix per draw: one batched
+    product) or m = 1 (one model shared by all draws: one plain matrix product)."""
+
+    def __init__(self, matrix: Tensor) -> None:
+        self.shared = matrix.shape[0] == 1
+        self.matrix = matrix[0].contiguous() if self.shared else matrix.contiguous()
+
+    def __call__(self, x: Tensor, base: Optional[Tensor] = None, out: Optional[Tensor] = None) -> Tensor:
+        if not self.shared:
+            return torch.bmm(x, self.matrix, out=out) if base is None else torch.baddbmm(base, x, self.matrix, out=out)
+        rows = x.reshape(-1, x.shape[-1])
+        flat_out = None if out is None else out.view(-1, out.shape[-1])
+        if base is None:
+            result = torch.mm(rows, self.matrix, out=flat_out)
+        else:
+            result = torch.addmm(base.expand(*x.shape[:-1], -1).reshape(rows.shape[0], -1), rows, self.matrix,
+                                 out=flat_out)
+        return result.view(*x.shape[:-1], -1) if out is None else out
 
 
-# --- one step of each cell: forward (keeping what its backward needs) and backward -------------
-# forward(p, r, h_prev, c_prev, φ) -> (h, c or None, saved)
-# backward(saved, h_prev, c_prev, δh, δc_carry, φ, δp_out, δr_out) writes δp_t and δr_t into
-# the preallocated step slices (δr_out is δp_out when they are equal) and returns
-# (δh_prev direct or None, δc_prev carried or None, δc_t total or None).
+# --- the three cells ---------------------------------------------------------------------------
+# A cell gets the step-major input projections p [T, n, B, G·H] and the states buffer
+# h [T + 1, n, B, H] (h[0] = 0). forward() fills h and computes, for all steps at once, what
+# the backward needs; backward_step(t, δh_t, δc, out_dh, out_dc) writes ∂L/∂h_{t−1} into out_dh
+# (and LSTM's total ∂L/∂c_t into out_dc), the recurrent-projection gradient δr_t into
+# d_rec[t − 1], and returns the cell-state gradient carried to t − 1; input_grads() gives
+# δp [T, n, B, G·H] after the loop.
 
-def _rnn_forward(p, r, h_prev, c_prev, phi):
-    a = p + r
-    h = phi.forward(a)
-    return h, None, (a, h)
+class _RNNCell:
+    gates = 1
 
+    def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
+        self.p, self.h, self.phi = p + bias_hh.unsqueeze(1), states, ACTIVATIONS[activation]
+        self.d_rec = torch.empty_like(p)
 
-def _rnn_backward(saved, h_prev, c_prev, dh, dc, phi, dp, dr):
-    a, h = saved
-    torch.mul(dh, phi.derivative(a, h), out=dp)
-    return None, None, None
+    def forward(self, recurrent_t: _PerDraw) -> None:
+        pre = torch.empty_like(self.p)
+        for t in range(self.p.shape[0]):
+            self.phi.forward(recurrent_t(self.h[t], base=self.p[t], out=pre[t]), self.h[t + 1])
+        self.slope = self.phi.derivative(pre, self.h[1:])  # φ′(a_t), all t
 
+    def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> None:
+        recurrent(torch.mul(dh, self.slope[t - 1], out=self.d_rec[t - 1]), out=out_dh)
 
-def _lstm_forward(p, r, h_prev, c_prev, phi):
-    gates = p + r
-    hidden = h_prev.shape[-1]
-    act = torch.sigmoid(gates)  # i, f, o; the g block is replaced by its tanh
-    act[..., 2 * hidden:3 * hidden] = torch.tanh(gates[..., 2 * hidden:3 * hidden])
-    i, f, g, o = act.split(hidden, dim=-1)
-    c = torch.addcmul(f * c_prev, i, g)
-    tanh_c = torch.tanh(c)
-    return o * tanh_c, c, (act, tanh_c)
-
-
-def _lstm_backward(saved, h_prev, c_prev, dh, dc, phi, dp, dr):
-    act, tanh_c = saved
-    i, f, g, o = act.split(dh.shape[-1], dim=-1)
-    d_i, d_f, d_g, d_o = dp.split(dh.shape[-1], dim=-1)
-    dc_total = dh * o * (1 - tanh_c * tanh_c)
-    if dc is not None:
-        dc_total += dc
-    torch.mul(dc_total * g, i * (1 - i), out=d_i)
-    torch.mul(dc_total * c_prev, f * (1 - f), out=d_f)
-    torch.mul(dc_total * i, 1 - g * g, out=d_g)
-    torch.mul(dh * tanh_c, o * (1 - o), out=d_o)
-    return None, dc_total * f, dc_total
+    def input_grads(self, state_grads: Tensor) -> Tensor:
+        return self.d_rec
 
 
-def _gru_forward(p, r, h_prev, c_prev, phi):
-    hidden = h_prev.shape[-1]
-    p_r, p_z, p_n = p.split(hidden, dim=-1)
-    r_r, r_z, r_n = r.split(hidden, dim=-1)
-    reset = torch.sigmoid(p_r + r_r)
-    keep = torch.sigmoid(p_z + r_z)
-    n = torch.tanh(torch.addcmul(p_n, reset, r_n))
-    return n + keep * (h_prev - n), None, (reset, keep, n, r_n)
+class _LSTMCell:
+    gates = 4
+
+    def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
+        self.p, self.h = p + bias_hh.unsqueeze(1), states
+        self.d_rec = torch.empty_like(p)
+
+    def forward(self, recurrent_t: _PerDraw) -> None:
+        hidden = self.h.shape[-1]
+        act = torch.empty_like(self.p)  # σ(i), σ(f), tanh(g), σ(o) per step
+        c = self.h.new_zeros(self.h.shape)  # c_0 = 0
+        tanh_c = torch.empty_like(self.h[1:])
+        i, f, g, o = act.split(hidden, dim=-1)
+        # every step's views made at once by unbind, not by slicing inside the loop
+        per_step = zip(act.unbind(0), act[..., :2 * hidden].unbind(0), g.unbind(0), o.unbind(0), i.unbind(0),
+                       f.unbind(0), self.p.unbind(0), self.h.unbind(0), self.h[1:].unbind(0), c.unbind(0),
+                       c[1:].unbind(0), tanh_c.unbind(0))
+        for gates, i_f, g_t, o_t, i_t, f_t, p, h, h_next, c_prev, c_next, tanh_next in per_step:
+            recurrent_t(h, base=p, out=gates)  # pre-activations, then activated in place
+            torch.sigmoid(i_f, out=i_f)
+            torch.tanh(g_t, out=g_t)
+            torch.sigmoid(o_t, out=o_t)
+            torch.mul(f_t, c_prev, out=c_next).addcmul_(i_t, g_t)
+            torch.mul(o_t, torch.tanh(c_next, out=tanh_next), out=h_next)
+        # δc_t = δh_t ⊙ o(1 − tanh²c_t) + f_{t+1} ⊙ δc_{t+1};  δ(i, f, g, o) = (δc, δc, δc, δh) ⊙ gate_coef
+        h_to_c = o * (1 - tanh_c * tanh_c)
+        gate_coef = torch.cat([g * i * (1 - i), c[:-1] * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], dim=-1)
+        blocks = (*self.p.shape[:-1], 4, hidden)
+        self._backward_views = list(zip(h_to_c.unbind(0), f.unbind(0), gate_coef.view(blocks)[..., :3, :].unbind(0),
+                                        gate_coef[..., 3 * hidden:].unbind(0), self.d_rec.unbind(0),
+                                        self.d_rec.view(blocks)[..., :3, :].unbind(0),
+                                        self.d_rec[..., 3 * hidden:].unbind(0)))
+
+    def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> Tensor:
+        h_to_c, forget, c_coef, o_coef, d_rec, d_c_gates, d_o = self._backward_views[t - 1]
+        if dc is None:
+            dc_total = torch.mul(dh, h_to_c, out=out_dc)
+        else:
+            dc_total = torch.addcmul(dc, dh, h_to_c, out=out_dc)
+        torch.mul(c_coef, dc_total.unsqueeze(-2), out=d_c_gates)
+        torch.mul(o_coef, dh, out=d_o)
+        recurrent(d_rec, out=out_dh)
+        return dc_total * forget
+
+    def input_grads(self, state_grads: Tensor) -> Tensor:
+        return self.d_rec
 
 
-def _gru_backward(saved, h_prev, c_prev, dh, dc, phi, dp, dr):
-    reset, keep, n, r_n = saved
-    hidden = dh.shape[-1]
-    d_r, d_z, d_n = dp.split(hidden, dim=-1)
-    torch.mul(dh * (1 - keep), 1 - n * n, out=d_n)
-    torch.mul(d_n * r_n, reset * (1 - reset), out=d_r)
-    torch.mul(dh * (h_prev - n), keep * (1 - keep), out=d_z)
-    dr[..., :2 * hidden] = dp[..., :2 * hidden]
-    torch.mul(d_n, reset, out=dr[..., 2 * hidden:])
-    return dh * keep, None, None
+class _GRUCell:
+    gates = 3
+
+    def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
+        self.p, self.h, self.bias_hh = p, states, bias_hh.unsqueeze(1)
+        self.d_rec = torch.empty_like(p)
+
+    def forward(self, recurrent_t: _PerDraw) -> None:
+        steps, hidden = self.p.shape[0], self.h.shape[-1]
+        rec = torch.empty_like(self.p)  # W_hh h_{t−1} + b_hh
+        gates = torch.empty_like(self.p[..., :2 * hidden])  # reset, keep
+        n = torch.empty_like(self.h[1:])
+        base = self.bias_hh.expand(self.p.shape[1:])
+        for t in range(steps):
+            r = recurrent_t(self.h[t], base=base, out=rec[t])
+            torch.sigmoid(torch.add(self.p[t][..., :2 * hidden], r[..., :2 * hidden], out=gates[t]), out=gates[t])
+            reset, keep = gates[t][..., :hidden], gates[t][..., hidden:]
+            torch.tanh(torch.addcmul(self.p[t][..., 2 * hidden:], reset, r[..., 2 * hidden:], out=n[t]), out=n[t])
+            torch.addcmul(n[t], keep, self.h[t] - n[t], out=self.h[t + 1])
+        reset, keep = gates.split(hidden, dim=-1)
+        # per unit of δh_t: δ(pre-n) = (1 − z)(1 − n²), δ(pre-r) = δ(pre-n) r_n r(1 − r),
+        # δ(pre-z) = (h_{t−1} − n) z(1 − z); δr_t = (δpre-r, δpre-z, δpre-n ⊙ r), δp_t =
+        # (δpre-r, δpre-z, δpre-n); and δh_{t−1} also gets δh_t ⊙ z directly.
+        to_n = (1 - keep) * (1 - n * n)
+        to_reset = to_n * rec[..., 2 * hidden:] * reset * (1 - reset)
+        to_keep = (self.h[:-1] - n) * keep * (1 - keep)
+        self.rec_coef = torch.cat([to_reset, to_keep, to_n * reset], dim=-1)
+        self.input_coef = torch.cat([to_reset, to_keep, to_n], dim=-1)
+        self.keep = keep
+
+    def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> None:
+        blocks = (*dh.shape[:-1], 3, dh.shape[-1])
+        d_rec = self.d_rec[t - 1]
+        torch.mul(self.rec_coef[t - 1].view(blocks), dh.unsqueeze(-2), out=d_rec.view(blocks))
+        recurrent(d_rec, base=dh * self.keep[t - 1], out=out_dh)
+
+    def input_grads(self, state_grads: Tensor) -> Tensor:
+        after = state_grads[1:]  # δh_t for t = 1 … T
+        blocks = (*after.shape[:-1], 3, after.shape[-1])
+        return (self.input_coef.view(blocks) * after.unsqueeze(-2)).flatten(-2)
 
 
-@dataclass(frozen=True)
-class Cell:
-    """A cell's step functions, its number of H-sized gate blocks, and whether ∂L/∂r_t
-    equals ∂L/∂p_t (true unless a gate multiplies the recurrent projection, as GRU's reset)."""
-
-    gates: int
-    forward: Callable
-    backward: Callable
-    has_cell_state: bool = False
-    same_projection_grads: bool = True
-
-
-CELLS: Dict[str, Cell] = {
-    "rnn": Cell(1, _rnn_forward, _rnn_backward),
-    "lstm": Cell(4, _lstm_forward, _lstm_backward, has_cell_state=True),
-    "gru": Cell(3, _gru_forward, _gru_backward, same_projection_grads=False),
-}
+CELLS = {"rnn": _RNNCell, "lstm": _LSTMCell, "gru": _GRUCell}
 
 
 @dataclass
 class BPTT:
-    """Forward values and backward gradients of one block of draws.
+    """Forward values and backward gradients of one block of draws (step-major).
 
     Attributes:
         cost: L per draw [n].
-        states: t -> ∂L/∂h_t [n, B, H] for the kept t (0 = the initial state).
-        cells: t -> ∂L/∂c_t for the kept t (LSTM).
-        inputs: ∂L/∂x [n, B, T, I].
+        states: ∂L/∂h_t [T + 1, n, B, H] for t = 0 … T (0: the initial state).
+        cells: ∂L/∂c_t [T + 1, n, B, H] (LSTM), else None.
+        inputs: ∂L/∂x_t [len(kept), n, B, I] at the kept steps t ≥ 1 (in increasing t).
         weight_hh: ∂L/∂W_hh [n, G·H, H]; weight_ih: ∂L/∂W_ih [n, G·H, I].
     """
 
     cost: Tensor
-    states: Dict[int, Tensor] = field(default_factory=dict)
-    cells: Dict[int, Tensor] = field(default_factory=dict)
-    inputs: Optional[Tensor] = None
-    weight_hh: Optional[Tensor] = None
-    weight_ih: Optional[Tensor] = None
+    states: Tensor
+    cells: Optional[Tensor]
+    inputs: Tensor
+    weight_hh: Tensor
+    weight_ih: Tensor
 
 
 def bptt(cell: str, inputs: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor,
-         readout: Tensor, keep: Sequence[int], activation: str = "tanh") -> BPTT:
+         readout: Tensor, input_steps: Sequence[int], activation: str = "tanh",
+         state_grads: Optional[Tensor] = None, cell_grads: Optional[Tensor] = None) -> BPTT:
     """Run ``cell`` over all steps from zero states, then backpropagate L = Σ_b readout·h_T.
 
     Args:
@@ -173,61 +224,54 @@ def bptt(cell: str, inputs: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_i
         weight_ih, weight_hh, bias_ih, bias_hh: [m, G·H, I], [m, G·H, H], [m, G·H], [m, G·H]
             with m = n (one model per draw) or 1 (one model shared by all draws).
         readout: a [n, H]; each draw's loss is Σ_b a·h_T^b.
-        keep: the steps t (0..T) whose ∂L/∂h_t (and ∂L/∂c_t) are returned.
+        input_steps: the steps t (1 … T, increasing) whose ∂L/∂x_t are returned.
         activation: φ of ``cell=rnn``.
+        state_grads, cell_grads: where to write ∂L/∂h_t and (LSTM) ∂L/∂c_t, [T + 1, n, B, H]
+            with each [t] contiguous (say, a caller's buffer for more draws sliced along
+            draws); new tensors when None.
 
     Returns:
         The :class:`BPTT` gradients.
     """
-    spec, phi = CELLS[cell], ACTIVATIONS[activation]
     n, windows, steps, size = inputs.shape
     hidden = weight_hh.shape[-1]
     with torch.no_grad():
-        weight_hh_t = weight_hh.transpose(1, 2).contiguous()  # [m, H, G·H] for h W_hhᵀ
-        weight_hh_c = weight_hh.contiguous()  # [m, G·H, H] for δr W_hh
         flat_x = inputs.reshape(n, windows * steps, size)
-        projected = project(flat_x, weight_ih.transpose(1, 2), bias_ih).reshape(n, windows, steps, -1)
-        h = inputs.new_zeros((n, windows, hidden))
-        c = inputs.new_zeros((n, windows, hidden)) if spec.has_cell_state else None
-        states: List[Tensor] = [h]
-        cell_states: List[Optional[Tensor]] = [c]
-        saved: List[Tuple[Tensor, ...]] = []
-        for p in projected.unbind(2):
-            h, c, keep_t = spec.forward(p, project(h, weight_hh_t, bias_hh), h, c, phi)
-            states.append(h)
-            cell_states.append(c)
-            saved.append(keep_t)
-        cost = (h * readout.unsqueeze(1)).sum(dim=(1, 2))
+        # p_t = W_ih x_t + b_ih for all t in one product, step-major: each step's slice is contiguous
+        p = _PerDraw(weight_ih.transpose(1, 2))(flat_x, base=bias_ih.unsqueeze(1))
+        p = p.reshape(n, windows, steps, -1).permute(2, 0, 1, 3).contiguous()
+        states = inputs.new_zeros((steps + 1, n, windows, hidden))
+        model = CELLS[cell](p, states, bias_hh, activation)
+        model.forward(_PerDraw(weight_hh.transpose(1, 2)))  # h W_hhᵀ reads W_hhᵀ row by row
+        cost = (states[-1] * readout.unsqueeze(1)).sum(dim=(1, 2))
 
-        wanted = set(keep)
-        out = BPTT(cost=cost)
-        # step-major buffers: each step's slice is contiguous, written in place
-        d_proj = inputs.new_empty((steps, n, windows, spec.gates * hidden))
-        d_rec = d_proj if spec.same_projection_grads else torch.empty_like(d_proj)
-        dh = readout.unsqueeze(1).expand(n, windows, hidden).clone()
+        recurrent = _PerDraw(weight_hh)  # δr W_hh
+        state_grads = torch.empty_like(states) if state_grads is None else state_grads
+        if cell == "lstm" and cell_grads is None:
+            cell_grads = torch.empty_like(states)
+        elif cell != "lstm":
+            cell_grads = None
+        state_grads[steps] = readout.unsqueeze(1)
         dc: Optional[Tensor] = None
         for t in range(steps, 0, -1):
-            if t in wanted:
-                out.states[t] = dh
-            direct, dc_prev, dc_total = spec.backward(saved[t - 1], states[t - 1], cell_states[t - 1], dh, dc, phi,
-                                                      d_proj[t - 1], d_rec[t - 1])
-            if t in wanted and dc_total is not None:
-                out.cells[t] = dc_total
-            dh = project(d_rec[t - 1], weight_hh_c, None)  # δr W_hh
-            if direct is not None:
-                dh = dh + direct
-            dc = dc_prev
-            saved[t - 1] = ()  # free this step's gates as soon as they are used
-        if 0 in wanted:
-            out.states[0] = dh
-            if spec.has_cell_state:
-                out.cells[0] = dc
-        # ∂L/∂x_t = δp_t W_ih, ∂L/∂W_ih = Σ_t δp_tᵀ x_t, ∂L/∂W_hh = Σ_t δr_tᵀ h_{t−1}:
-        # one batched product each.
-        d_proj_flat = d_proj.permute(1, 2, 0, 3).reshape(n, windows * steps, -1)
-        d_rec_flat = d_rec.permute(1, 2, 0, 3).reshape(n, windows * steps, -1)
-        out.inputs = project(d_proj_flat, weight_ih.contiguous(), None).reshape(n, windows, steps, size)
-        previous = torch.stack(states[:-1], dim=2).reshape(n, windows * steps, hidden)
-        out.weight_hh = torch.bmm(d_rec_flat.transpose(1, 2), previous)
-        out.weight_ih = torch.bmm(d_proj_flat.transpose(1, 2), flat_x)
-    return out
+            dc = model.backward_step(t, state_grads[t], dc, recurrent, state_grads[t - 1],
+                                     None if cell_grads is None else cell_grads[t])
+        if cell_grads is not None:
+            cell_grads[0] = dc
+
+        # ∂L/∂x_t = δp_t W_ih (at the asked steps), ∂L/∂W_ih = Σ_t δp_tᵀ x_t and
+        # ∂L/∂W_hh = Σ_t δr_tᵀ h_{t−1}: one batched product each, over draw-major rows
+        d_proj = model.input_grads(state_grads)
+        chosen = d_proj[[t - 1 for t in input_steps]]  # [k, n, B, G·H]
+        d_inputs = _PerDraw(weight_ih)(chosen.transpose(0, 1).reshape(n, -1, d_proj.shape[-1]))
+        d_inputs = d_inputs.reshape(n, len(input_steps), windows, size).transpose(0, 1)
+
+        def draw_rows(step_major: Tensor) -> Tensor:  # [T, n, B, k] -> [n, B·T, k], flat_x's row order
+            return step_major.permute(1, 2, 0, 3).reshape(n, windows * steps, -1)
+
+        d_proj_rows = draw_rows(d_proj)
+        d_rec_rows = d_proj_rows if model.d_rec is d_proj else draw_rows(model.d_rec)
+        weight_ih_grad = torch.bmm(d_proj_rows.transpose(1, 2), flat_x)
+        weight_hh_grad = torch.bmm(d_rec_rows.transpose(1, 2), draw_rows(states[:-1]))
+    return BPTT(cost=cost, states=state_grads, cells=cell_grads, inputs=d_inputs,
+                weight_hh=weight_hh_grad, weight_ih=weight_ih_grad)

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from xvanish import reduce
 from xvanish.core import COST, GradientBatch, Group, Theory, group, require, require_int, streams
 
 from . import data as seqdata
@@ -16,10 +17,13 @@ from . import theory as rnn_theory
 from .cells import bptt
 from .config import DTYPES, RNNConfig, draw_bytes
 
-__all__ = ["CACHE_BYTES", "RNNSampler"]
+__all__ = ["CACHE_BYTES", "RNNSampler", "SUMS_BYTES_PER_GROUP"]
 
 #: Recurrent weights of one block of draws that are run through all steps together.
 CACHE_BYTES = 4 << 20
+
+#: Memory of one group's per-draw sums (:class:`~xvanish.stats.DrawSums`: six float64 fields).
+SUMS_BYTES_PER_GROUP = 6 * 8
 
 Tensor = torch.Tensor
 
@@ -141,7 +145,13 @@ class RNNSampler:
         ``vary=data`` shares one model drawn from ``init_seed``.
         """
         require_int("n", n, minimum=1)
-        per_draw = [streams(s, 2) for s in streams(seed, n)]
+        return self._draw_seeded(self._draw_seeds(n, seed))
+
+    @staticmethod
+    def _draw_seeds(n: int, seed: int) -> List[List[int]]:
+        return [streams(s, 2) for s in streams(seed, n)]
+
+    def _draw_seeded(self, per_draw: List[List[int]]) -> Dict[str, object]:
         if self.config.vary == "init":
             params = self.draw_parameters([s[0] for s in per_draw])
         else:
@@ -176,88 +186,103 @@ class RNNSampler:
         # Draws in blocks whose recurrent weights stay in cache for all T steps: reading
         # every draw's W_hh from memory at every step is what makes a naive batch slow.
         block = n if shared else max(1, CACHE_BYTES // (params["weight_hh"][0].numel() * itemsize))
-        keep = [steps - j for j in self._steps] + [0]  # t of h_{T−j}, and h_0
+        back = {steps - j: j for j in self._steps}  # t of h_{T−j} -> j
+        input_steps = sorted(back)
         readout = params["readout"].expand(n, -1)
+
+        # every block writes its state (and cell-state) gradients into one buffer for all draws
+        state_grads = x.new_empty((steps + 1, n, cfg.batch, cfg.hidden))
+        cell_grads = torch.empty_like(state_grads) if cfg.cell == "lstm" else None
 
         def run_block(part: slice):
             names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             weights = (params[k] if shared else params[k][part] for k in names)
-            return bptt(cfg.cell, x[part], *weights, readout[part], keep, cfg.activation)
+            return bptt(cfg.cell, x[part], *weights, readout[part], input_steps, cfg.activation,
+                        state_grads=state_grads[:, part], cell_grads=None if cell_grads is None else cell_grads[:, part])
 
         parts = [slice(a, min(a + block, n)) for a in range(0, n, block)]
         # Blocks are independent models: run them on torch's threads in parallel (torch
         # releases the GIL in its kernels; per-step products are too small to split).
         workers = min(torch.get_num_threads(), len(parts)) if self._device.type == "cpu" else 1
         if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                runs = list(pool.map(run_block, parts))
+            # one intra-op thread per block: blocks already fill the cores, and OpenMP teams
+            # inside each would oversubscribe them
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    runs = list(pool.map(run_block, parts))
+            finally:
+                torch.set_num_threads(threads)
         else:
             runs = [run_block(part) for part in parts]
 
-        def joined(get) -> Tensor:
-            return torch.cat([get(run) for run in runs]).reshape(n, -1)
+        def joined(get, dim: int = 0) -> Tensor:  # the blocks' draws side by side
+            return get(runs[0]) if len(runs) == 1 else torch.cat([get(run) for run in runs], dim=dim)
 
         out: Dict[str, Tensor] = {}
-        for j, t in zip(self._steps, keep):
-            out[f"state/{cfg.kmer * j}"] = joined(lambda run: run.states[t])
-        if cfg.cell == "lstm":
-            for j, t in zip(self._steps, keep):
-                out[f"cell/{cfg.kmer * j}"] = joined(lambda run: run.cells[t])
-        d_inputs = torch.cat([run.inputs for run in runs])
         for j in self._steps:
-            out[f"input/{cfg.kmer * j}"] = d_inputs[:, :, steps - 1 - j].reshape(n, -1)
-        out["initial"] = joined(lambda run: run.states[0])
-        out["weight/recurrent"] = joined(lambda run: run.weight_hh)
-        out["weight/input"] = joined(lambda run: run.weight_ih)
-        out["cost"] = torch.cat([run.cost for run in runs])
+            out[f"state/{cfg.kmer * j}"] = state_grads[steps - j].reshape(n, -1)
+        if cell_grads is not None:
+            for j in self._steps:
+                out[f"cell/{cfg.kmer * j}"] = cell_grads[steps - j].reshape(n, -1)
+        input_grads = joined(lambda run: run.inputs, dim=1)  # [len(input_steps), n, B, I]
+        for k, t in enumerate(input_steps):
+            out[f"input/{cfg.kmer * back[t]}"] = input_grads[k].reshape(n, -1)
+        out["initial"] = state_grads[0].reshape(n, -1)
+        out["weight/recurrent"] = joined(lambda run: run.weight_hh).reshape(n, -1)
+        out["weight/input"] = joined(lambda run: run.weight_ih).reshape(n, -1)
+        out["cost"] = joined(lambda run: run.cost)
         return out
 
     def sample(self, n: int, seed: int) -> GradientBatch:
         """Gradients of ``n`` draws (fresh model and window each), computed together.
 
-        All draws and all steps go through one forward and one backward pass; when n draws
-        would exceed ``memory_limit_gb`` they are computed in chunks that fit (the numbers
-        do not depend on the chunking: each draw has its own random streams).
+        All draws and all steps go through one forward and one backward pass. When n draws
+        would exceed ``memory_limit_gb`` they are drawn and computed in chunks that fit, and
+        each chunk's groups are reduced to per-draw sums before the next chunk is computed
+        (the numbers do not depend on the chunking: each draw has its own random streams).
 
         Args:
             n: number of draws (>= 1).
             seed: seed of this call's random streams.
 
         Returns:
-            A :class:`GradientBatch`: ``state/<d>`` [n, batch·H], ``cell/<d>`` (LSTM),
+            A :class:`GradientBatch` with ``state/<d>`` [n, batch·H], ``cell/<d>`` (LSTM),
             ``input/<d>`` [n, batch·I], ``weight/recurrent`` [n, G·H·H], ``weight/input``
-            [n, G·H·I] and the cost of each draw, in the config's dtype.
+            [n, G·H·I] in the config's dtype, and the cost of each draw; when the draws were
+            computed in several chunks (``info()["chunks"]``), every group comes as its
+            :class:`~xvanish.stats.DrawSums` instead.
 
         Raises:
-            ConfigError: ``measure.n_samples`` when the returned gradients of n draws alone
-                exceed ``memory_limit_gb`` (checked before anything is allocated).
+            ConfigError: ``measure.n_samples`` when even the per-draw sums of n draws exceed
+                ``memory_limit_gb`` (checked before anything is allocated).
         """
         require_int("n", n, minimum=1)
         cfg = self.config
-        returned = n * self.returned_entries() * torch.empty((), dtype=self._dtype).element_size()
-        require(returned <= cfg.memory_limit_gb * 1e9, "measure.n_samples", n,
-                f"the gradients of {n} draws take {returned / 1e9:.3g} GB (hidden={cfg.hidden}, "
-                f"{len(self._steps)} positions, weight gradients "
-                f"{cfg.gates * cfg.hidden}x{cfg.hidden + cfg.input_size}), "
-                f"more than memory_limit_gb={cfg.memory_limit_gb}; use fewer draws, record=log or raise the limit")
-        drawn = self.draw(n, seed)
-        windows = drawn.pop("windows")
-        per_chunk = max(1, int(self.config.memory_limit_gb * 1e9 // draw_bytes(self.config)))
+        per_chunk = max(1, int(cfg.memory_limit_gb * 1e9 // draw_bytes(cfg)))
         parts = [slice(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
+        sums_bytes = n * len(self.groups()) * SUMS_BYTES_PER_GROUP
+        require(len(parts) == 1 or sums_bytes <= cfg.memory_limit_gb * 1e9, "measure.n_samples", n,
+                f"even the per-draw sums of {n} draws take {sums_bytes / 1e9:.3g} GB "
+                f"({len(self.groups())} groups), more than memory_limit_gb={cfg.memory_limit_gb}; "
+                f"use fewer draws, record=log or raise the limit")
         self._chunks = len(parts)
-        shared = self.config.vary == "data"
-        results = [self.gradients({k: v if shared else v[part] for k, v in drawn.items()}, windows[part])
-                   for part in parts]
-        merged = {k: torch.cat([r[k] for r in results]) if len(results) > 1 else results[0][k] for k in results[0]}
-        cost = merged.pop("cost")
-        return GradientBatch(grads=merged, cost=cost)
+        per_draw = self._draw_seeds(n, seed)
+        costs: List[Tensor] = []
 
-    def returned_entries(self) -> int:
-        """Entries :meth:`sample` returns per draw (every group, dense), for the memory check."""
-        cfg = self.config
-        per_position = cfg.batch * (cfg.hidden * (2 if cfg.cell == "lstm" else 1) + cfg.input_size)
-        weights = cfg.gates * cfg.hidden * (cfg.hidden + cfg.input_size)
-        return len(self._steps) * per_position + cfg.batch * cfg.hidden + weights + 1
+        def chunk_gradients():
+            for part in parts:
+                drawn = self._draw_seeded(per_draw[part])
+                grads = self.gradients(drawn, drawn.pop("windows"))
+                costs.append(grads.pop("cost"))
+                yield grads
+
+        if len(parts) == 1:
+            grads = next(chunk_gradients())
+        else:  # only one chunk of dense gradients alive at a time
+            grads = reduce.chunked_group_sums(chunk_gradients())
+        return GradientBatch(grads=grads, cost=torch.cat(costs))
 
     def theory_var(self) -> Dict[str, Theory]:
         """Closed-form variances where they exist (kinds: :mod:`.theory`); none for LSTM/GRU."""
