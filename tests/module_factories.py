@@ -79,3 +79,26 @@ def fixed() -> nn.Module:
 
 
 NOT_CALLABLE = 3
+
+
+def custom_init(width: int = 4) -> nn.Module:
+    """Init code outside ``reset_parameters`` (a second draw for the last layer): rerunning the
+    modules' own initialisers cannot reproduce it, so each draw must be built by the factory."""
+    model = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, width))
+    nn.init.normal_(model[2].weight, std=0.1)
+    return model
+
+
+class _Scaled(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.scale = nn.Parameter(torch.full((width,), 0.5))  # set once, not by any reset_parameters
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
+def constant_parameter(width: int = 4) -> nn.Module:
+    """A parameter no initialiser writes: rerunning the initialisers leaves it unset, so each draw is built."""
+    return _Scaled(width)

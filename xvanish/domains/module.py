@@ -40,6 +40,12 @@ Two ways to compute the n draws, which give the same numbers (tests: 1e-10 in fl
   ``torch.func.vmap`` of ``torch.func.grad`` over ``torch.func.functional_call`` computes
   every draw in one batched forward and backward. Gradients at module outputs come from
   zero "taps" added to those outputs by forward hooks, differentiated like parameters.
+  The factory runs once; the other draws rerun that instance's own ``reset_parameters``
+  under their seeds, straight into the stack, when that reproduces the factory on the
+  first draw (bit for bit, and the generator's state after it); else the factory runs per draw.
+  An ``nn.Linear`` fed one row per draw has a weight gradient (∂L/∂output) ⊗ input: it is
+  returned as those two factors (:class:`~xvanish.core.OuterProduct`), whose statistics
+  come without building the ``[n, out·in]`` gradients.
 * ``loop``: one model and one ``loss.backward()`` per draw, the plain way.
 
 ``batching=auto`` (default) tries ``vmap`` on the first ``sample`` call and falls back to
@@ -89,6 +95,7 @@ from xvanish.core import (
     Domain,
     GradientBatch,
     Group,
+    OuterProduct,
     Theory,
     group,
     is_int,
@@ -285,6 +292,10 @@ class _Probe:
         input_grad: the model's input is floating point (an ``input`` group).
         n_params: trainable parameter entries.
         blocks: path and length of the block container (largest ModuleList/Sequential), or None.
+        factored: ``nn.Linear`` modules whose weight gradient is one outer product — called
+            once, on one row, no forward hook of their own, the weight used nowhere else — by
+            path, with their output shape: the gradient is (∂L/∂output) ⊗ input, kept as an
+            :class:`OuterProduct` by the vmap path.
     """
 
     params: Tuple[str, ...]
@@ -294,10 +305,11 @@ class _Probe:
     input_grad: bool
     n_params: int
     blocks: Optional[Tuple[str, int]]
+    factored: Dict[str, Tuple[int, ...]]
 
 
 class _FirstUse(TorchFunctionMode):
-    """Record the order in which parameter tensors first appear as arguments of torch functions.
+    """Record the order in which parameter tensors first appear as arguments of torch functions, and how often.
 
     Module call order would miss parameters used functionally (``nn.MultiheadAttention``
     passes ``out_proj.weight`` to ``F.multi_head_attention_forward`` without calling
@@ -307,13 +319,16 @@ class _FirstUse(TorchFunctionMode):
     def __init__(self, names: Dict[int, str]) -> None:
         super().__init__()
         self.names, self.order = names, []
+        self.uses: Dict[str, int] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         for leaf in pytree.tree_leaves((args, kwargs)):
             name = self.names.get(id(leaf)) if isinstance(leaf, Tensor) else None
-            if name is not None and name not in self.order:
-                self.order.append(name)
+            if name is not None:
+                if name not in self.order:
+                    self.order.append(name)
+                self.uses[name] = self.uses.get(name, 0) + 1
         return func(*args, **kwargs)
 
 
@@ -366,22 +381,30 @@ class _Taps:
 
     Adding zeros changes nothing, and ∂L/∂tap = ∂L/∂(module output): the gradient reaching
     a block, obtained like a parameter gradient — which also works inside ``torch.func``
-    transforms, where ``retain_grad`` and tensor hooks do not.
+    transforms, where ``retain_grad`` and tensor hooks do not. The modules in
+    ``keep_inputs`` also leave their input in ``inputs`` (the other factor of a dense
+    layer's weight gradient).
     """
 
-    def __init__(self, model: nn.Module, names: List[str]) -> None:
+    def __init__(self, model: nn.Module, names: List[str], keep_inputs: Tuple[str, ...] = ()) -> None:
         self.values: Optional[Dict[str, Tensor]] = None
         self.seen: List[str] = []
         self.shapes: Dict[str, Tuple[int, ...]] = {}
+        self.inputs: Dict[str, Tensor] = {}
+        self.calls: Dict[str, int] = {}
+        self._keep_inputs = set(keep_inputs)
         self._handles = [model.get_submodule(name).register_forward_hook(self._hook(name)) for name in names]
 
     def _hook(self, name: str) -> Callable[..., Any]:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             if not isinstance(output, Tensor):
                 return None
+            self.calls[name] = self.calls.get(name, 0) + 1
             if name not in self.seen:
                 self.seen.append(name)
                 self.shapes[name] = tuple(output.shape)
+            if name in self._keep_inputs:
+                self.inputs[name] = args[0]
             if self.values is not None and name in self.values:
                 return output + self.values[name]
             return None
@@ -392,8 +415,8 @@ class _Taps:
             handle.remove()
 
 
-def _build(factory: Callable[..., Any], config: ModuleConfig) -> nn.Module:
-    """Call the factory (seeded by the caller) and prepare the instance: dtype, train/eval."""
+def _call_factory(factory: Callable[..., Any], config: ModuleConfig) -> nn.Module:
+    """Call the factory (seeded by the caller): the model as it initialises it, in its own dtype."""
     keywords = config.factory_keywords()
     try:
         model = factory(**keywords)
@@ -402,7 +425,96 @@ def _build(factory: Callable[..., Any], config: ModuleConfig) -> nn.Module:
                           f"(called with {keywords})") from None
     require(isinstance(model, nn.Module), "model", config.model,
             f"the factory returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _prepare(model: nn.Module, config: ModuleConfig) -> nn.Module:
+    """A factory's instance as the draws run it: cast after its init (so the init is the factory's), train/eval."""
     return model.to(DTYPES[config.dtype]).train(config.train)
+
+
+def _build(factory: Callable[..., Any], config: ModuleConfig) -> nn.Module:
+    """Call the factory (seeded by the caller) and prepare the instance: dtype, train/eval."""
+    return _prepare(_call_factory(factory, config), config)
+
+
+def _state_tensors(model: nn.Module) -> Dict[str, Tensor]:
+    """Every tensor an initialisation sets: parameters (frozen ones too) and buffers, by name."""
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
+class _Replay:
+    """Rerun a model's own initialisation under another seed, in place of calling its factory again.
+
+    Building a model per draw costs the factory's random numbers plus constructing every
+    module and copying its tensors into the stack. Most factories initialise only through
+    each module's ``reset_parameters`` (``_reset_parameters`` in ``nn.MultiheadAttention``),
+    which constructors run children first, parents last. Calling those, in that order, on
+    one instance whose tensors point at draw i's rows of the stack draws the same numbers
+    straight into the stack, at the cost of the random numbers and the initialisers alone.
+    Whether a factory does only that cannot be read from its code, so :meth:`reproduces`
+    checks it on the draw the factory has just built: every tensor rewritten bit for bit and
+    the generator left in the same state (so nothing else drew random numbers). A factory
+    with other init code (an ``init_`` pass after construction, copied layers, tensors no
+    initialiser writes) fails the check and is built per draw.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._tensors = _state_tensors(model)
+        self._own = {name: t.data for name, t in self._tensors.items()}
+        self._initialisers: List[Callable[[], Any]] = []
+        self._collect(model)
+
+    def _collect(self, module: nn.Module) -> None:
+        for child in module.children():
+            self._collect(child)
+        initialiser = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+        if callable(initialiser):
+            self._initialisers.append(initialiser)
+
+    def run(self, seed: int, rows: Dict[str, Tensor]) -> None:
+        """Initialise under ``seed``, writing every tensor into its row (``rows[name]``)."""
+        for name, t in self._tensors.items():
+            t.data = rows[name]
+        torch.default_generator.manual_seed(seed)
+        for initialiser in self._initialisers:
+            initialiser()
+
+    def reproduces(self, seed: int, stacked: Dict[str, Tensor]) -> bool:
+        """Rerun the init of the factory's own instance (built under ``seed``) into row 0 of ``stacked``.
+
+        True when it equals the instance exactly and consumed the same random numbers. Row 0
+        starts unlike the instance everywhere, so a tensor the initialisers never write fails.
+        """
+        if not self._initialisers:
+            return False
+        after_factory = torch.get_rng_state()
+        first = {name: rows[0] for name, rows in stacked.items()}
+        for name, row in first.items():
+            row.copy_(_unlike(self._own[name]))
+        self.run(seed, first)
+        same = torch.equal(torch.get_rng_state(), after_factory) and all(
+            torch.equal(first[name], self._own[name]) for name in first)
+        if not same:
+            self.restore()
+        return same
+
+    def restore(self) -> None:
+        """Point the instance back at its own tensors (the first draw's initialisation)."""
+        for name, t in self._tensors.items():
+            t.data = self._own[name]
+
+
+def _unlike(t: Tensor) -> Tensor:
+    """A tensor of ``t``'s shape and dtype that differs from it in every entry."""
+    if t.is_floating_point() or t.is_complex():
+        return torch.full_like(t, math.nan)
+    return ~t if t.dtype == torch.bool else t + 1
+
+
+def _weight_of(layer: str) -> str:
+    """The parameter name of the weight of the module at path ``layer``."""
+    return f"{layer}.weight" if layer else "weight"
 
 
 def _trainable(model: nn.Module) -> Dict[str, nn.Parameter]:
@@ -449,6 +561,9 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
                 "the model has no trainable parameters: nothing to measure")
         batch = _index(_draw_inputs(config, 2, PROBE_SEED), 0)
         taps = _Taps(model, _chosen_modules(model, config.acts))
+        linears = {name: m for name, m in model.named_modules()
+                   if isinstance(m, nn.Linear) and type(m).forward is nn.Linear.forward}
+        linear_calls = _Taps(model, list(linears), keep_inputs=tuple(linears))
         recorder = _FirstUse({id(p): name for name, p in params.items()})
         try:
             with recorder:
@@ -458,6 +573,7 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
                               f"{type(error).__name__}: {error}") from None
         finally:
             taps.remove()
+            linear_calls.remove()
         if config.loss is None:
             require(isinstance(output, Tensor) and output.is_floating_point(), "loss", None,
                     f"the model returns {type(output).__name__}, not a floating tensor: give "
@@ -477,13 +593,23 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
                 "no module of these types or paths returns a tensor in the forward pass; types in the model: "
                 + ", ".join(sorted({type(m).__name__ for m in model.modules()})))
     order = list(recorder.order) + [name for name in params if name not in recorder.order]
+    factored = {}
+    for name, linear in linears.items():
+        weight = _weight_of(name)
+        # A forward hook of the model's own could change the output after F.linear, and the
+        # gradient at the changed output would no longer be the weight's.
+        if (weight in params and params[weight] is linear.weight and recorder.uses.get(weight) == 1
+                and linear_calls.calls.get(name) == 1 and linear_calls.inputs[name].numel() == linear.in_features
+                and not linear._forward_hooks):
+            factored[name] = linear_calls.shapes[name]
     x = _model_input(batch)
     container = _block_container(model)
     return _Probe(params=tuple(order), acts=tuple(taps.seen), act_shapes=dict(taps.shapes),
                   output_shape=tuple(output.shape) if isinstance(output, Tensor) else (),
                   input_grad=isinstance(x, Tensor) and x.is_floating_point(),
                   n_params=sum(p.numel() for p in params.values()),
-                  blocks=None if container is None else (container[0], len(container[1])))
+                  blocks=None if container is None else (container[0], len(container[1])),
+                  factored=factored)
 
 
 # --- sampler --------------------------------------------------------------------------------------
@@ -594,7 +720,8 @@ class ModuleSampler:
             seed: seed of this call's random streams.
 
         Returns:
-            ``param/<name>`` ``[n, numel]``, ``act/<module>`` ``[n, numel]``, ``input`` and the
+            ``param/<name>`` ``[n, numel]`` (on the vmap path an :class:`OuterProduct` for the
+            weight of an ``nn.Linear`` fed one row), ``act/<module>`` ``[n, numel]``, ``input`` and the
             cost of each draw, in the config's dtype.
 
         Raises:
@@ -622,32 +749,40 @@ class ModuleSampler:
         return GradientBatch(grads={self._label(k): v for k, v in batch.grads.items()}, cost=batch.cost)
 
     def stack(self, seeds: List[int]) -> Tuple[nn.Module, Dict[str, Tensor], Dict[str, Tensor]]:
-        """A template module and every draw's parameters and buffers stacked ``[m, ...]``.
+        """A template module and every draw's initialisation stacked ``[m, ...]``.
 
-        Draw i is the factory's model built under ``seeds[i]`` (:meth:`draw_seeds`).
+        Draw i is the factory's model built under ``seeds[i]`` (:meth:`draw_seeds`). The
+        factory is called once, for the first draw; the other draws rerun that instance's
+        own initialisers under their seeds (:class:`_Replay`), writing straight into the
+        stack, when doing so for the first draw reproduces the factory exactly. Otherwise
+        each draw's model is built by the factory, copied into the stack and dropped.
 
-        Each draw's model is built, copied into the stack and dropped, so memory is the
-        stack plus one model.
+        Returns:
+            The template (the first draw's model), the trainable parameters and the other
+            tensors (buffers, frozen parameters), each ``[m, ...]``, in the config's dtype.
         """
-        template: Optional[nn.Module] = None
-        params: Dict[str, Tensor] = {}
-        buffers: Dict[str, Tensor] = {}
         with _cpu_rng_restored(), torch.no_grad():
-            for i, seed in enumerate(seeds):
-                torch.default_generator.manual_seed(seed)
-                model = _build(self._factory, self.config)
-                trainable = _trainable(model)
-                if template is None:
-                    template = model
-                    params = {name: torch.empty((len(seeds), *p.shape), dtype=p.dtype) for name, p in trainable.items()}
-                    buffers = {name: torch.empty((len(seeds), *b.shape), dtype=b.dtype)
-                               for name, b in model.named_buffers()}
-                for name, p in trainable.items():
-                    params[name][i].copy_(p)
-                for name, b in model.named_buffers():
-                    buffers[name][i].copy_(b)
-        assert template is not None
-        return template, params, buffers
+            torch.default_generator.manual_seed(seeds[0])
+            template = _call_factory(self._factory, self.config)
+            tensors = _state_tensors(template)
+            stacked = {name: torch.empty((len(seeds), *t.shape), dtype=t.dtype) for name, t in tensors.items()}
+            replay = _Replay(template) if len(seeds) > 1 else None
+            if replay is not None and replay.reproduces(seeds[0], stacked):
+                for i, seed in enumerate(seeds[1:], start=1):
+                    replay.run(seed, {name: rows[i] for name, rows in stacked.items()})
+                replay.restore()
+            else:
+                for i, seed in enumerate(seeds):
+                    if i > 0:
+                        torch.default_generator.manual_seed(seed)
+                        tensors = _state_tensors(_call_factory(self._factory, self.config))
+                    for name, t in tensors.items():
+                        stacked[name][i].copy_(t)
+        template = _prepare(template, self.config)
+        trainable = _trainable(template)
+        stacked = {name: rows.to(self._dtype) if rows.is_floating_point() else rows for name, rows in stacked.items()}
+        return (template, {name: rows for name, rows in stacked.items() if name in trainable},
+                {name: rows for name, rows in stacked.items() if name not in trainable})
 
     def vmap_gradients(self, drawn: Dict[str, Any],
                        stacked: Optional[Tuple[nn.Module, Dict[str, Tensor], Dict[str, Tensor]]] = None
@@ -668,8 +803,12 @@ class ModuleSampler:
             # Buffers may be updated in place (batch-norm running statistics): one copy per draw.
             buffers = {name: b.expand(n, *b.shape[1:]).clone() for name, b in buffers.items()}
             params = {name: p[0] for name, p in params.items()}
-        taps = _Taps(template, list(probe.acts))
-        zeros = {name: torch.zeros(probe.act_shapes[name], dtype=self._dtype) for name in probe.acts}
+        # A factored layer's weight is not differentiated: its gradient is the outer product of
+        # the gradient at the layer's output (a tap, like an act's) and its input, never built.
+        factored = {_weight_of(layer): layer for layer in probe.factored}
+        tap_shapes = {**probe.factored, **probe.act_shapes}
+        taps = _Taps(template, list(tap_shapes), keep_inputs=tuple(probe.factored))
+        zeros = {name: torch.zeros(shape, dtype=self._dtype) for name, shape in tap_shapes.items()}
 
         def one_draw(p: Dict[str, Tensor], b: Dict[str, Tensor], batch: Any, r: Optional[Tensor]):
             # b is an argument, not a closure: batch norm updates its running statistics in
@@ -681,13 +820,16 @@ class ModuleSampler:
                 finally:
                     taps.values = None
                 value = self._loss(output, _with_input(batch, x), r)
-                return value, value
+                return value, (value, dict(taps.inputs))
 
             x = _model_input(batch)
+            differentiated = {name: t for name, t in p.items() if name not in factored}
+            fixed = {**b, **{name: p[name] for name in factored}}
             argnums = (0, 1, 2) if probe.input_grad else (0, 1)
-            grads, value = grad(loss_of, argnums=argnums, has_aux=True)(p, zeros, x, b)
-            # vmap returns tensors only: a placeholder where the input has no gradient (token ids).
-            return (*grads, value) if probe.input_grad else (*grads, value.new_zeros(()), value)
+            grads, (value, layer_inputs) = grad(loss_of, argnums=argnums, has_aux=True)(differentiated, zeros, x, fixed)
+            if not probe.input_grad:  # vmap returns tensors only: a placeholder for the input's (token ids)
+                grads = (*grads, value.new_zeros(()))
+            return (*grads, value, layer_inputs)
 
         in_dims = (None if shared else 0, 0, 0, None if readout is None else 0)
         try:
@@ -695,12 +837,14 @@ class ModuleSampler:
                 # Ops without a batching rule run through functorch's per-draw fallback:
                 # correct, slower, and not something a user can act on.
                 warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
-                g_params, g_acts, g_input, cost = vmap(one_draw, in_dims=in_dims, randomness="error")(
+                g_params, g_taps, g_input, cost, layer_inputs = vmap(one_draw, in_dims=in_dims, randomness="error")(
                     params, buffers, inputs, readout)
         finally:
             taps.remove()
-        out: Dict[str, Any] = {f"param/{name}": g_params[name].reshape(n, -1) for name in probe.params}
-        out.update({f"act/{name}": g_acts[name].reshape(n, -1) for name in probe.acts})
+        out: Dict[str, Any] = {f"param/{name}": OuterProduct(g_taps[factored[name]].reshape(n, -1),
+                                                             layer_inputs[factored[name]].reshape(n, -1))
+                               if name in factored else g_params[name].reshape(n, -1) for name in probe.params}
+        out.update({f"act/{name}": g_taps[name].reshape(n, -1) for name in probe.acts})
         if probe.input_grad:
             out["input"] = g_input.reshape(n, -1)
         return GradientBatch(grads=out, cost=cost.detach().reshape(n))
