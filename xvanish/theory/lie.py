@@ -47,11 +47,12 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from xvanish.theory.pauli import parse_pauli_sum, pauli_masks
 
 __all__ = [
     "Ideal", "LieAlgebra", "LieTooLarge", "MAX_BYTES", "MAX_DIM", "Prediction", "adjoint_norm_squared", "conjugate",
@@ -86,45 +87,22 @@ def _check_memory(n_matrices: int, size: int, what: str) -> None:
 # ------------------------------------------------------------------ Pauli sums
 
 
-_TERM = re.compile(r"^([XYZ])(\d+)$")
-
-
 def pauli_sum(text: str, n: int) -> PauliSum:
     """Parse ``"X0 X1 + Y0 Y1"``, ``"0.5 Z0 - Z1"`` into a Pauli sum on ``n`` qubits.
 
     Args:
         text: terms separated by ``+``/``-``; each an optional real factor and Pauli letters
-            with wire indices (``X0 Y2``, ``@``/``*`` allowed as separators).
+            with wire indices (``X0 Y2``, ``@``/``*`` allowed as separators), as the circuit
+            domain's ``observable`` (:func:`xvanish.theory.pauli.parse_pauli_sum`).
         n: number of qubits.
 
     Returns:
         ``{(x, z): coefficient}``.
 
     Raises:
-        ValueError: a bad term or a wire outside ``0 … n−1``.
+        ConfigError (a ValueError): a bad term or a wire outside ``0 … n−1``.
     """
-    out: PauliSum = {}
-    for sign, term in re.findall(r"([+-]?)\s*([^+-]+)", text.replace("@", " ").replace("*", " ")):
-        coef, x, z = -1.0 if sign == "-" else 1.0, 0, 0
-        for token in term.split():
-            match = _TERM.match(token.upper())
-            if match is None:
-                try:
-                    coef *= float(token)
-                    continue
-                except ValueError:
-                    raise ValueError(f"bad Pauli term {token!r} in {text!r}") from None
-            letter, wire = match.group(1), int(match.group(2))
-            if wire >= n or (x | z) >> wire & 1:
-                raise ValueError(f"wire {wire} in {text!r}: must be < {n} and appear once per term")
-            x |= (letter in "XY") << wire
-            z |= (letter in "YZ") << wire
-        if x == 0 and z == 0 and not term.strip():
-            continue
-        out[(x, z)] = out.get((x, z), 0.0) + coef
-    if not out:
-        raise ValueError(f"empty Pauli sum {text!r}")
-    return out
+    return pauli_masks(parse_pauli_sum(text, n))
 
 
 def _pc(a: np.ndarray) -> np.ndarray:
