@@ -38,6 +38,7 @@ __all__ = [
     "Theory",
     "asymptotic",
     "bound",
+    "draw_slices",
     "exact",
     "group",
     "is_int",
@@ -154,6 +155,17 @@ def require_number(key: str, value: Any, minimum: float | None = None, *, strict
     if minimum is not None:
         allowed += f" {'>' if strict else '>='} {minimum:g}"
     require(ok, key, value, allowed)
+
+
+def draw_slices(n: int, per_slice: int) -> list[slice]:
+    """Consecutive slices covering draws 0 … n−1, each of at most ``per_slice`` draws (at least one).
+
+    Example:
+        >>> draw_slices(5, 2)
+        [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    step = max(1, int(per_slice))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def streams(seed: int, k: int) -> list[int]:

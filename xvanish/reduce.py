@@ -50,6 +50,7 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
+from xvanish.core import draw_slices
 from xvanish.stats import DrawSums
 
 __all__ = ["BLOCK_ELEMENTS", "chunked_group_sums", "chunked_sums", "draw_sums", "group_sums", "outer_sums"]
@@ -141,8 +142,7 @@ def _dense_block(block: torch.Tensor, buffer: torch.Tensor) -> _Local:
 
 def _blocks(n: int, size: int) -> list[slice]:
     """Consecutive blocks of draws of at most BLOCK_ELEMENTS entries (one draw at least)."""
-    rows = max(1, BLOCK_ELEMENTS // max(1, size))
-    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)]
+    return draw_slices(n, BLOCK_ELEMENTS // max(1, size))
 
 
 def _buffer(blocks: list[slice], size: int, device: torch.device) -> torch.Tensor:

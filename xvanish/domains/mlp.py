@@ -85,8 +85,8 @@ import torch.nn.functional as F
 
 from xvanish import reduce
 from xvanish.devices import require_device
-from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, group, make_config,
-                          require, require_choice, require_int, require_number, streams)
+from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, draw_slices, group,
+                          make_config, require, require_choice, require_int, require_number, streams)
 from xvanish.theory import meanfield
 
 __all__ = ["ACTIVATIONS", "DOMAIN", "DTYPES", "INITS", "MLPConfig", "MLPSampler", "NORMS", "sampler"]
@@ -218,16 +218,12 @@ class _BroadcastMatvec(torch.autograd.Function):
 MATVEC_BLOCK = 1 << 18
 
 
-def _chunks(n: int, rows: int) -> List[slice]:
-    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)]
-
-
 def _multiply_sum(weight: Tensor, vector: Tensor, dim: int) -> Tensor:
     """``(weight * vector).sum(dim)`` for [n, N, N] weights, MATVEC_BLOCK entries at a time."""
     n, rows = weight.shape[0], max(1, MATVEC_BLOCK // weight[0].numel())
     if rows >= n:
         return (weight * vector).sum(dim=dim)
-    return torch.cat([(weight[part] * vector[part]).sum(dim=dim) for part in _chunks(n, rows)])
+    return torch.cat([(weight[part] * vector[part]).sum(dim=dim) for part in draw_slices(n, rows)])
 
 
 def _broadcast_matvec(weight: Tensor, u: Tensor) -> Tensor:
@@ -501,7 +497,7 @@ class MLPSampler:
         if materialize:
             return torch.bmm(grad_m, u.transpose(1, 2)).reshape(n, -1)
         rows = max(1, WEIGHT_GRAD_BLOCK // (width * width))
-        return reduce.chunked_sums(torch.bmm(grad_m[part], u[part].transpose(1, 2)) for part in _chunks(n, rows))
+        return reduce.chunked_sums(torch.bmm(grad_m[part], u[part].transpose(1, 2)) for part in draw_slices(n, rows))
 
     def _batch(self, preact_grads: List[Tensor], weight_groups: List[object], input_grad: Tensor,
                cost: Tensor) -> GradientBatch:
@@ -584,7 +580,7 @@ class MLPSampler:
         itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
         step = 16 // math.gcd(16, width * width)
         rows = max(step, STREAM_BLOCK // (width * width * itemsize) // step * step)
-        parts = _chunks(n, rows)
+        parts = draw_slices(n, rows)
         # One buffer for every block (fresh memory would page-fault the whole weight size
         # twice over); each block is used up before the next one is drawn into it. (Drawing
         # the next block in a second thread meanwhile was slower on the shared 2-core

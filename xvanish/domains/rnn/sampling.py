@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from xvanish import reduce
-from xvanish.core import COST, GradientBatch, Group, Theory, group, require, require_int, streams
+from xvanish.core import COST, GradientBatch, Group, Theory, draw_slices, group, require, require_int, streams
 
 from . import data as seqdata
 from . import theory as rnn_theory
@@ -200,7 +200,7 @@ class RNNSampler:
             return bptt(cfg.cell, x[part], *weights, readout[part], input_steps, cfg.activation,
                         state_grads=state_grads[:, part], cell_grads=None if cell_grads is None else cell_grads[:, part])
 
-        parts = [slice(a, min(a + block, n)) for a in range(0, n, block)]
+        parts = draw_slices(n, block)
         # Blocks are independent models: run them on torch's threads in parallel (torch
         # releases the GIL in its kernels; per-step products are too small to split).
         workers = min(torch.get_num_threads(), len(parts)) if self._device.type == "cpu" else 1
@@ -260,8 +260,7 @@ class RNNSampler:
         """
         require_int("n", n, minimum=1)
         cfg = self.config
-        per_chunk = max(1, int(cfg.memory_limit_gb * 1e9 // draw_bytes(cfg)))
-        parts = [slice(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
+        parts = draw_slices(n, cfg.memory_limit_gb * 1e9 // draw_bytes(cfg))
         sums_bytes = n * len(self.groups()) * SUMS_BYTES_PER_GROUP
         require(len(parts) == 1 or sums_bytes <= cfg.memory_limit_gb * 1e9, "measure.n_samples", n,
                 f"even the per-draw sums of {n} draws take {sums_bytes / 1e9:.3g} GB "

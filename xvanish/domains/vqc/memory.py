@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xvanish.core import draw_slices
+
 from ._statevector import DEFAULT_CHECKPOINT_BYTES, state_bytes
 
 __all__ = ["Memory", "estimate"]
@@ -49,8 +51,7 @@ class Memory:
 
     def chunks(self, n: int, limit_bytes: float) -> list[slice]:
         """Slices of a batch of ``n`` draws whose chunks fit ``limit_bytes`` (one when all fit)."""
-        per_chunk = max(1, int((limit_bytes - self.fixed) // self.per_draw))
-        return [slice(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
+        return draw_slices(n, (limit_bytes - self.fixed) // self.per_draw)
 
 
 def estimate(n_qubits: int, gate_count: int, method: str, rule: str) -> Memory:
