@@ -225,14 +225,17 @@ class ModuleConfig:
                 require_int(key, value, minimum=1)
                 require(key not in self.kwargs, f"kwargs.{key}", self.kwargs.get(key),
                         f"{key} is also set as the top-level key {key}={value}; give it once")
+        # Each import path is resolved here once; the sampler reuses what it names.
+        resolved: Dict[str, Optional[Callable[..., Any]]] = {"model": factory, "inputs": None, "loss": None}
         if isinstance(self.inputs, str):
-            _resolve("inputs", self.inputs)
+            resolved["inputs"] = _resolve("inputs", self.inputs)
         else:
             shape = list(self.inputs) if isinstance(self.inputs, (list, tuple)) else None
             require(shape is not None and len(shape) > 0 and all(is_int(s) and s >= 1 for s in shape), "inputs",
                     self.inputs, "must be a shape (list of integers >= 1) or an import path package.module:callable")
         if self.loss is not None:
-            _resolve("loss", self.loss)
+            resolved["loss"] = _resolve("loss", self.loss)
+        object.__setattr__(self, "_callables", resolved)
         if self.acts is not None:
             require(isinstance(self.acts, (list, tuple)) and len(self.acts) > 0
                     and all(isinstance(a, str) and a for a in self.acts), "acts", self.acts,
@@ -528,7 +531,7 @@ def _draw_inputs(config: ModuleConfig, n: int, seed: int) -> Any:
     if not isinstance(config.inputs, str):
         return torch.randn([n, *config.inputs], generator=generator, dtype=dtype)
     try:
-        batch = _resolve("inputs", config.inputs)(n, generator)
+        batch = config._callables["inputs"](n, generator)
     except Exception as error:  # the user's callable
         raise ConfigError("inputs", config.inputs, f"raised {type(error).__name__}: {error}") from None
     parts = batch if isinstance(batch, (tuple, list)) else (batch,)
@@ -581,7 +584,7 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
             value = (output * torch.randn_like(output)).sum()
         else:
             try:
-                value = _resolve("loss", config.loss)(output, batch)
+                value = config._callables["loss"](output, batch)
             except Exception as error:  # the user's loss
                 raise ConfigError("loss", config.loss, f"raised {type(error).__name__}: {error}") from None
             require(isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point(), "loss",
@@ -626,7 +629,7 @@ class ModuleSampler:
 
     def __init__(self, config: ModuleConfig) -> None:
         self.config = config
-        self._factory = _resolve("model", config.model)
+        self._factory = config._callables["model"]  # resolved by ModuleConfig (not a config key)
         self._probe: _Probe = config._probe  # set by ModuleConfig.__post_init__ (not a config key)
         self._dtype = DTYPES[config.dtype]
         self._path: Optional[str] = None if config.batching == "auto" else config.batching
@@ -709,7 +712,7 @@ class ModuleSampler:
     def _loss(self, output: Tensor, batch: Any, readout: Optional[Tensor]) -> Tensor:
         if readout is not None:
             return (output * readout).sum()
-        return _resolve("loss", self.config.loss)(output, batch).reshape(())
+        return self.config._callables["loss"](output, batch).reshape(())
 
     # -- the two paths --
     def sample(self, n: int, seed: int) -> GradientBatch:
