@@ -1,19 +1,24 @@
-"""Benchmark: the RNN domain's batched pass against the plain way, in one run.
+"""Benchmark: what a user calls, ``measure()`` on the RNN domain, against the plain way, in one run.
 
 The plain way is what a researcher writes first: one draw at a time, an ``nn.LSTMCell``
 (``nn.RNNCell``, ``nn.GRUCell``) unrolled in Python with ``retain_grad()`` on every hidden
-state, one ``backward()`` per draw. The batched way is ``xvanish.domains.rnn``: all draws
-and all steps in one pass, one backward, every per-step group kept (``record=all``).
-Both compute the same gradients (the plain way is checked against the sampler on two
-draws first: ||dg||/||g|| < 1e-5 at every step in float32).
+state, one ``backward()`` per draw, each step's gradient copied into an ``[n, k]`` row, and
+the same statistics as ``measure`` computed from those rows (:func:`xvanish.reduce.draw_sums`
+per group, then :func:`xvanish.stats.summarize_sums`). The batched way is
+``xvanish.measure(rnn.sampler(...), n)``: drawing every model and window, all draws and all
+steps in one pass, one backward, every per-step group kept (``record=all``), statistics.
+Both ways include drawing the models (the plain way uses the sampler's own draws, the cost
+of initialising an ``nn.LSTMCell`` per draw). Both compute the same gradients (the plain
+way is checked against the sampler on two draws first: ||dg||/||g|| < 1e-5 at every step in
+float32).
 
 Run::
 
     python experiments/bench_rnn.py                 # n = 256, hidden 128, 200 residues, LSTM
     python experiments/bench_rnn.py --n 64 --plain-draws 16
 
-The plain way is timed on ``--plain-draws`` draws and scaled to n (its cost is linear in
-the draws). Both ways are timed with 1 torch thread and with ``--threads`` (torch's
+The plain way is timed on ``--plain-draws`` draws and scaled to n (its cost, statistics
+included, is linear in the draws). Both ways are timed with 1 torch thread and with ``--threads`` (torch's
 default): the batched way runs its blocks of draws on parallel threads, the plain way's
 tiny operations cannot use them (and on a loaded machine extra threads slow them down).
 The last line is the conservative ratio: each way at its own best thread count.
@@ -28,36 +33,58 @@ import time
 import numpy as np
 import torch
 
+from xvanish import measure, reduce, stats
 from xvanish.domains import rnn
 
 CELLS = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}
 
 
-def plain_draw(sampler: rnn.RNNSampler, params: dict, windows: np.ndarray, i: int) -> list[torch.Tensor]:
+def plain_draw(sampler: rnn.RNNSampler, params: dict, windows: np.ndarray, i: int) -> dict[str, torch.Tensor]:
     """One draw the plain way: a torch.nn cell unrolled in Python, retain_grad at every step.
 
     Returns:
-        ∂L/∂h_t for t = T … 1 (the last state first), each [batch, H].
+        every group the sampler returns, by name (``state/<j>``, ``cell/<j>`` for LSTM,
+        ``input/<j>``, ``initial``, ``weight/recurrent``, ``weight/input``), one draw each.
     """
     cfg = sampler.config
     cell = CELLS[cfg.cell](cfg.input_size, cfg.hidden).to(params["weight_hh"].dtype)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(cell, name).copy_(params[name][i])
-    x = sampler.inputs({k: v[i:i + 1] for k, v in params.items()}, windows[i:i + 1])[0]  # [B, T, I]
-    h = x.new_zeros((cfg.batch, cfg.hidden))
-    c = x.new_zeros((cfg.batch, cfg.hidden))
-    states = []
+    x = sampler.inputs({k: v[i:i + 1] for k, v in params.items()}, windows[i:i + 1])[0].requires_grad_()  # [B, T, I]
+    h0 = x.new_zeros((cfg.batch, cfg.hidden), requires_grad=True)
+    h, c = h0, x.new_zeros((cfg.batch, cfg.hidden))
+    states, cells = [], []
     for t in range(cfg.tokens):
         if cfg.cell == "lstm":
             h, c = cell(x[:, t], (h, c))
+            c.retain_grad()
+            cells.append(c)
         else:
             h = cell(x[:, t], h)
         h.retain_grad()
         states.append(h)
     loss = (h * params["readout"][i]).sum()
     loss.backward()
-    return [s.grad for s in reversed(states)]
+    last = cfg.tokens - 1
+    out = {f"state/{j}": states[last - j].grad for j in range(cfg.tokens)}
+    out.update({f"cell/{j}": cells[last - j].grad for j in range(len(cells))})
+    out.update({f"input/{j}": x.grad[:, last - j] for j in range(cfg.tokens)})
+    out.update({"initial": h0.grad, "weight/recurrent": cell.weight_hh.grad, "weight/input": cell.weight_ih.grad})
+    return out
+
+
+def plain_way(sampler: rnn.RNNSampler, n: int, seed: int) -> dict:
+    """n draws the plain way, end to end: draw, one unrolled cell and backward per draw, rows, statistics."""
+    drawn = sampler.draw(n, seed)
+    windows = drawn.pop("windows")
+    rows: dict[str, torch.Tensor] = {}
+    for i in range(n):
+        for name, g in plain_draw(sampler, drawn, windows, i).items():
+            if name not in rows:
+                rows[name] = g.new_empty((n, g.numel()))
+            rows[name][i] = g.reshape(-1)
+    return {name: stats.summarize_sums(reduce.draw_sums(row)) for name, row in rows.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,11 +105,13 @@ def main(argv: list[str] | None = None) -> None:
     windows = drawn.pop("windows")
     batched = sampler.gradients(drawn, windows)
     for i in range(2):
-        for j, g in enumerate(plain_draw(sampler, drawn, windows, i)):
-            ref = batched[f"state/{j}"][i]
+        plain = plain_draw(sampler, drawn, windows, i)
+        assert sorted(plain) == sorted(k for k in batched if k != "cost")
+        for name, g in plain.items():
+            ref = batched[name][i]
             # float32 flushes the far states to zero in both ways: compare where they are not
             error = float((g.reshape(-1) - ref).norm() / ref.norm()) if ref.norm() > 0 else float(g.norm())
-            assert error < 1e-5, f"draw {i}, state/{j}: relative error {error:.2e}"
+            assert error < 1e-5, f"draw {i}, {name}: relative error {error:.2e}"
 
     print(f"{args.cell}, hidden {args.hidden}, {args.seq_len} residues, n = {args.n} draws, "
           f"{len(sampler.groups())} groups; plain way timed on {args.plain_draws} draws and scaled to n")
@@ -90,17 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     for threads in sorted({1, args.threads}):
         torch.set_num_threads(threads)
         start = time.perf_counter()
-        sampler.sample(args.n, args.seed)
+        measure(sampler, args.n, args.seed)
         batched_s = time.perf_counter() - start
-        drawn = sampler.draw(args.plain_draws, args.seed)
-        windows = drawn.pop("windows")
         start = time.perf_counter()
-        for i in range(args.plain_draws):
-            plain_draw(sampler, drawn, windows, i)
+        plain_way(sampler, args.plain_draws, args.seed)
         plain_s = (time.perf_counter() - start) * args.n / args.plain_draws
         best_plain, best_batched = min(best_plain, plain_s), min(best_batched, batched_s)
         print(f"  {threads} thread(s): plain (nn.{CELLS[args.cell].__name__}, retain_grad, one draw at a time) "
-              f"{plain_s:8.2f} s | xvanish batched {batched_s:6.2f} s | ratio {plain_s / batched_s:6.1f}x")
+              f"{plain_s:8.2f} s | xvanish measure() {batched_s:6.2f} s | ratio {plain_s / batched_s:6.1f}x")
     print(f"ratio, each way at its best thread count: {best_plain / best_batched:.1f}x")
 
 if __name__ == "__main__":
