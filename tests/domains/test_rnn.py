@@ -277,6 +277,19 @@ def test_windows_are_real_subsequences():
         assert any(text in seq for seq in sequences)
 
 
+def test_windows_are_uniform_over_all_windows():
+    """Segments of 3, 1 and 6 residues hold 2, 0 and 5 windows of 2: over 7,000 windows each
+    of the 7 is drawn with probability 1/7, within 5 binomial standard errors (~4e-7 two-sided
+    chance of a false alarm per window), and none straddles two segments."""
+    segments = (np.array([0, 1, 2]), np.array([3]), np.array([4, 5, 6, 7, 8, 9]))
+    sequences = seqdata.SequenceSet("test", ("a", "b", "c"), segments, 3)
+    drawn = seqdata.windows(sequences, 2, 7000, np.random.default_rng(0))
+    assert np.all(np.diff(drawn, axis=1) == 1) and not np.isin(3, drawn)  # consecutive residues of one segment
+    counts = np.bincount(drawn[:, 0], minlength=10)[[0, 1, 4, 5, 6, 7, 8]]
+    p = 1 / 7
+    assert np.all(np.abs(counts / 7000 - p) <= 5 * np.sqrt(p * (1 - p) / 7000)), counts
+
+
 def test_uniform_data_has_proteome_frequencies():
     """i.i.d. residues at the proteome's frequencies: 40,000 residues, each frequency within
     5 binomial standard errors."""

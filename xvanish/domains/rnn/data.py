@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +51,27 @@ class SequenceSet:
     segments: tuple[np.ndarray, ...]
     records: int
 
-    @property
+    # Derived tables are computed once per set (cached_property writes the instance's
+    # __dict__, which a frozen dataclass allows): a sampler draws windows per draw.
+    @cached_property
     def lengths(self) -> np.ndarray:
         return np.array([len(s) for s in self.segments], dtype=np.int64)
+
+    @cached_property
+    def _window_ends(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def window_ends(self, seq_len: int) -> np.ndarray:
+        """Cumulative count of windows of ``seq_len`` residues over the segments (per segment: the running total)."""
+        ends = self._window_ends.get(seq_len)
+        if ends is None:
+            ends = self._window_ends[seq_len] = np.cumsum(np.maximum(self.lengths - seq_len + 1, 0))
+        return ends
+
+    @cached_property
+    def _frequencies(self) -> np.ndarray:
+        counts = np.bincount(np.concatenate(self.segments), minlength=len(ALPHABET))
+        return counts / counts.sum()
 
     def longest(self) -> tuple[str, int]:
         """(record id, length) of the longest segment."""
@@ -62,8 +80,7 @@ class SequenceSet:
 
     def frequencies(self) -> np.ndarray:
         """Amino-acid frequencies over all residues, in :data:`ALPHABET` order."""
-        counts = np.bincount(np.concatenate(self.segments), minlength=len(ALPHABET))
-        return counts / counts.sum()
+        return self._frequencies.copy()
 
 
 def _open(path: Path):
@@ -142,10 +159,10 @@ def windows(sequences: SequenceSet, seq_len: int, count: int, rng: np.random.Gen
     Returns:
         int64 array [count, seq_len] of residue indices.
     """
-    lengths = sequences.lengths
-    starts = np.maximum(lengths - seq_len + 1, 0)
-    segment = rng.choice(len(lengths), size=count, p=starts / starts.sum())
-    offset = (rng.random(count) * starts[segment]).astype(np.int64)
+    ends = sequences.window_ends(seq_len)
+    window = rng.integers(ends[-1], size=count)  # one of all windows, uniformly
+    segment = np.searchsorted(ends, window, side="right")
+    offset = window - (ends[segment] - (sequences.lengths[segment] - seq_len + 1))
     return np.stack([sequences.segments[s][o:o + seq_len] for s, o in zip(segment, offset)])
 
 
