@@ -151,6 +151,22 @@ def _norm_rate(rows, family="state", lo=10, hi=150):
         np.polyfit(part.position, np.log(part.theory_var), 1)[0] / 2 if part.theory_var.notna().all() else None
 
 
+def _rate_with_jackknife(sampler, n, seed, lo=10, hi=150):
+    """Per-residue rate of ln ‖∂L/∂h‖ fitted over d in [lo, hi] from n draws, and its
+    delete-one jackknife standard error over the draws (an error bar computed here from the
+    raw gradients, independent of xvanish's own fits and intervals)."""
+    batch = sampler.sample(n, seed)
+    positions = np.array([d for d in sampler.positions() if lo <= d <= hi])
+    # per draw, the mean square of ∂L/∂h at each position: [n, P]
+    squares = np.stack([batch.grads[f"state/{d}"].double().square().mean(dim=1).numpy() for d in positions], axis=1)
+
+    def rate(rows):
+        return np.polyfit(positions, np.log(rows.mean(axis=0)), 1)[0] / 2
+
+    leave_one_out = np.array([rate(np.delete(squares, i, axis=0)) for i in range(n)])
+    return rate(squares), math.sqrt((n - 1) / n * ((leave_one_out - leave_one_out.mean()) ** 2).sum())
+
+
 @pytest.mark.parametrize("keys,expected", [
     (dict(cell="rnn"), -0.56),
     (dict(cell="rnn", init="orthogonal", rho=0.9), -0.25),
@@ -161,22 +177,27 @@ def _norm_rate(rows, family="state", lo=10, hi=150):
     (dict(cell="gru"), -0.44),
 ])
 def test_rates_match_theory_md(keys, expected):
-    """THEORY.md §3 (T = 200, hidden 128, float64, fit over 10–150 residues back): measured
-    per-residue rates of ln ‖∂L/∂h‖ within 0.03 (32 draws; seed fixed)."""
-    rows = measure(rnn.sampler(hidden=128, seq_len=200, dtype="float64", **keys), n_samples=32, seed=0)
-    measured, _ = _norm_rate(rows)
-    assert measured == pytest.approx(expected, abs=0.03)
+    """THEORY.md §3 (T = 200, hidden 128, float64, fit over 10–150 residues back): the
+    measured per-residue rate of ln ‖∂L/∂h‖ from 32 draws within 4 jackknife standard errors
+    of the quoted value, plus 0.005 for its two-decimal rounding. (For the tied-weight default
+    RNN the rate is a log of a mean pulled by the draws of largest spectral radius, THEORY.md
+    §3; the jackknife error is itself noisy there: 0.004 with this seed, 0.017 with seed 1.)"""
+    sampler = rnn.sampler(hidden=128, seq_len=200, dtype="float64", **keys)
+    measured, se = _rate_with_jackknife(sampler, 32, 0)
+    assert abs(measured - expected) <= 4 * se + 0.005, (measured, se)
 
 
 @pytest.mark.parametrize("rho", [0.9, 1.1])
 def test_meanfield_matches_orthogonal_tanh(rho):
     """Mean field (Chen, Pennington & Schoenholz 2018) against the measured rate with
-    orthogonal W: within 0.01 per residue (THEORY.md: matched within 0.003)."""
-    rows = measure(rnn.sampler(init="orthogonal", rho=rho, hidden=128, seq_len=200, dtype="float64"),
-                   n_samples=32, seed=1)
-    measured, predicted = _norm_rate(rows)
+    orthogonal W, 32 draws: within 4 jackknife standard errors plus 0.003 (THEORY.md: the
+    two matched within 0.003 at this width; mean field is exact only as H → ∞)."""
+    sampler = rnn.sampler(init="orthogonal", rho=rho, hidden=128, seq_len=200, dtype="float64")
+    measured, se = _rate_with_jackknife(sampler, 32, 1)
+    rows = measure(sampler, n_samples=32, seed=1)
     assert (rows[rows.family == "state"].theory_kind == "asymptotic").all()
-    assert measured == pytest.approx(predicted, abs=0.01)
+    _, predicted = _norm_rate(rows)
+    assert abs(measured - predicted) <= 4 * se + 0.003, (measured, predicted, se)
 
 
 def test_meanfield_chi_closed_form():
