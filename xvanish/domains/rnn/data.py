@@ -58,15 +58,18 @@ class SequenceSet:
         return np.array([len(s) for s in self.segments], dtype=np.int64)
 
     @cached_property
-    def _window_ends(self) -> dict[int, np.ndarray]:
+    def _window_tables(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return {}
 
-    def window_ends(self, seq_len: int) -> np.ndarray:
-        """Cumulative count of windows of ``seq_len`` residues over the segments (per segment: the running total)."""
-        ends = self._window_ends.get(seq_len)
-        if ends is None:
-            ends = self._window_ends[seq_len] = np.cumsum(np.maximum(self.lengths - seq_len + 1, 0))
-        return ends
+    def window_table(self, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of ``seq_len`` residues per segment, and the cumulative distribution of
+        the segment a uniformly drawn window lies in (built once per length)."""
+        table = self._window_tables.get(seq_len)
+        if table is None:
+            starts = np.maximum(self.lengths - seq_len + 1, 0)
+            cdf = np.cumsum(starts / starts.sum())
+            table = self._window_tables[seq_len] = (starts, cdf / cdf[-1])
+        return table
 
     @cached_property
     def _frequencies(self) -> np.ndarray:
@@ -159,10 +162,12 @@ def windows(sequences: SequenceSet, seq_len: int, count: int, rng: np.random.Gen
     Returns:
         int64 array [count, seq_len] of residue indices.
     """
-    ends = sequences.window_ends(seq_len)
-    window = rng.integers(ends[-1], size=count)  # one of all windows, uniformly
-    segment = np.searchsorted(ends, window, side="right")
-    offset = window - (ends[segment] - (sequences.lengths[segment] - seq_len + 1))
+    starts, cdf = sequences.window_table(seq_len)
+    # the segment by inverse CDF (each weighted by its number of windows), then a uniform
+    # start in it: the same draws as rng.choice(p=...) and rng.random, without rebuilding
+    # the choice's table on every call
+    segment = cdf.searchsorted(rng.random(count), side="right")
+    offset = (rng.random(count) * starts[segment]).astype(np.int64)
     return np.stack([sequences.segments[s][o:o + seq_len] for s, o in zip(segment, offset)])
 
 
