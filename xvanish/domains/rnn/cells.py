@@ -75,14 +75,12 @@ class _PerDraw:
 # --- the three cells ---------------------------------------------------------------------------
 # A cell gets the step-major input projections p [T, n, B, G·H] and the states buffer
 # h [T + 1, n, B, H] (h[0] = 0). forward() fills h and computes, for all steps at once, what
-# the backward needs; backward_step(t, δh_t, δc, out_dh, out_dc) writes ∂L/∂h_{t−1} into out_dh
-# (and LSTM's total ∂L/∂c_t into out_dc), the recurrent-projection gradient δr_t into
-# d_rec[t − 1], and returns the cell-state gradient carried to t − 1; input_grads() gives
-# δp [T, n, B, G·H] after the loop.
+# the backward needs; backward_step(t, δh_t, δc, W_hh, out_dh, out_dc) writes ∂L/∂h_{t−1}
+# into out_dh (and LSTM's total ∂L/∂c_t into out_dc), the recurrent-projection gradient δr_t
+# into d_rec[t − 1], and returns the cell-state gradient carried to t − 1 (LSTM; else None);
+# input_grads() gives δp [T, n, B, G·H] after the loop.
 
 class _RNNCell:
-    gates = 1
-
     def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
         self.p, self.h, self.phi = p + bias_hh.unsqueeze(1), states, ACTIVATIONS[activation]
         self.d_rec = torch.empty_like(p)
@@ -101,8 +99,6 @@ class _RNNCell:
 
 
 class _LSTMCell:
-    gates = 4
-
     def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
         self.p, self.h = p + bias_hh.unsqueeze(1), states
         self.d_rec = torch.empty_like(p)
@@ -149,8 +145,6 @@ class _LSTMCell:
 
 
 class _GRUCell:
-    gates = 3
-
     def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str) -> None:
         self.p, self.h, self.bias_hh = p, states, bias_hh.unsqueeze(1)
         self.d_rec = torch.empty_like(p)
