@@ -23,7 +23,10 @@ measurement — gets independent N(0, σ²I) noise added (their section 3).
 The n draws are one batched network (:mod:`.nets`): stacked parameters, one
 ``torch.baddbmm`` per layer, one backward pass and one ``torch.optim.Adam`` step for all
 draws per discriminator step; summing the draws' losses gives each draw's own gradient
-exactly (no term couples two draws).
+exactly (no term couples two draws). D's parameters live in one flat tensor during
+training (one fused Adam kernel), and for ``objective=gan`` its backward pass is
+written by hand (:class:`~.nets.Backprop`, buffers allocated once, no graph);
+``wgan_gp``'s gradient penalty is differentiated twice, by autograd.
 
 Random streams (``core.streams(seed, 8)``): 0 D's init, 1 G's init, 2 real data, 3 latents
 of training, 4 instance noise of training, 5 the measurements (checkpoint k seeds its own
@@ -44,9 +47,9 @@ from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config
 
 from .config import DTYPES, GANConfig
 from .data import DATASETS
-from .nets import MLP, flat, init_mlp, jacobian_sq_norms
+from .nets import MLP, Backprop, flat, init_mlp, jacobian_sq_norms, pack, views
 
-__all__ = ["DOMAIN_NAME", "GANSampler", "Networks", "checkpoints", "sampler", "theorem_2_4_bound"]
+__all__ = ["DOMAIN_NAME", "DTraining", "GANSampler", "Networks", "checkpoints", "sampler", "theorem_2_4_bound"]
 
 Tensor = torch.Tensor
 
@@ -99,6 +102,26 @@ class Networks:
 
     d: list[Tensor]
     g: list[Tensor]
+
+
+@dataclass
+class DTraining:
+    """Every draw's D under training (:meth:`GANSampler.d_training`).
+
+    Attributes:
+        params: D's stacked parameters, views of one flat tensor that ``optimizer`` updates.
+        grads: their gradients, views of the flat tensor's ``.grad``.
+        optimizer: one Adam over the flat tensor.
+        backprop: D's hand-written backward pass (``objective=gan``); None for ``wgan_gp``,
+            whose gradient penalty is differentiated twice by autograd.
+        targets: the cross-entropy targets of the rows [real…, generated…] ``[2·batch, 1]``.
+    """
+
+    params: list[Tensor]
+    grads: list[Tensor]
+    optimizer: torch.optim.Adam
+    backprop: Backprop | None
+    targets: Tensor
 
 
 @dataclass
@@ -202,6 +225,11 @@ class GANSampler:
         return self.g_net.forward(g, z) + self.dataset.shift(float(self.config.gap), self.dtype, self.device)
 
     # -- training -----------------------------------------------------------------------------
+    def noisy(self, fake: Tensor, inputs: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """D's real and generated inputs of one step: instance noise added when there is some."""
+        real = inputs["real"] + inputs["noise_real"] if "noise_real" in inputs else inputs["real"]
+        return real, fake + inputs["noise_fake"] if "noise_fake" in inputs else fake
+
     def d_loss(self, d: list[Tensor], fake: Tensor, inputs: dict[str, Tensor]) -> Tensor:
         """D's loss per draw ``[n]`` on one step's inputs and the (fixed) generated samples.
 
@@ -210,8 +238,7 @@ class GANSampler:
         the penalty's gradient per sample and flattened over every input dimension
         (Gulrajani et al. 2017, Algorithm 1).
         """
-        real = inputs["real"] + inputs["noise_real"] if "noise_real" in inputs else inputs["real"]
-        fake = fake + inputs["noise_fake"] if "noise_fake" in inputs else fake
+        real, fake = self.noisy(fake, inputs)
         f = self.d_net.logits(d, torch.cat([real, fake], dim=1))
         f_real, f_fake = f[:, : real.shape[1]], f[:, real.shape[1]:]
         if self.config.objective == "gan":
@@ -234,17 +261,41 @@ class GANSampler:
 
         ``fused``: one kernel per tensor instead of a chain of foreach ops — the same
         update (tests hold it to per-draw ``torch.optim.Adam`` defaults to 1e-10 in
-        float64), a tenth of a step's time less at 64 draws.
+        float64).
         """
         return torch.optim.Adam(params, lr=lr, betas=(self.config.d_beta1, self.config.d_beta2), fused=True)
 
-    def d_step(self, nets: Networks, opt: torch.optim.Optimizer, inputs: dict[str, Tensor]) -> None:
-        """One Adam step of every draw's D against its frozen G."""
+    def d_training(self, d: list[Tensor]) -> DTraining:
+        """Every draw's D, starting from the parameters ``d``, ready for :meth:`d_step`.
+
+        The parameters are copied into one flat tensor, so Adam's step is one fused kernel
+        over all layers and draws.
+        """
+        buffer, params = pack(d)
+        buffer.grad = torch.zeros_like(buffer)
+        grads = views(buffer.grad, d)
+        batch = self.config.batch
+        backprop = Backprop(self.d_net, params, grads, 2 * batch) if self.config.objective == "gan" else None
+        targets = torch.cat([torch.ones(batch, 1, dtype=self.dtype, device=self.device),
+                             torch.zeros(batch, 1, dtype=self.dtype, device=self.device)])
+        return DTraining(params, grads, self.optimizer([buffer], self.config.d_lr), backprop, targets)
+
+    def d_step(self, g: list[Tensor], training: DTraining, inputs: dict[str, Tensor]) -> None:
+        """One Adam step of every draw's D against its frozen G (parameters ``g``)."""
         with torch.no_grad():
-            fake = self.generate(nets.g, inputs["z"])
-        opt.zero_grad(set_to_none=True)
-        self.d_loss(nets.d, fake, inputs).sum().backward()
-        opt.step()
+            fake = self.generate(g, inputs["z"])
+        if training.backprop is None:
+            d = [p.detach().requires_grad_() for p in training.params]  # leaves sharing the flat tensor
+            grads = torch.autograd.grad(self.d_loss(d, fake, inputs).sum(), d)
+            with torch.no_grad():
+                for grad, value in zip(training.grads, grads):
+                    grad.copy_(value)
+        else:
+            with torch.no_grad():
+                f = training.backprop.forward(torch.cat(self.noisy(fake, inputs), dim=1))
+                # ∂/∂f of d_loss's softplus(−f_real).mean + softplus(f_fake).mean: (σ(f) − target)/B
+                training.backprop.backward(torch.sigmoid(f).sub_(training.targets).div_(self.config.batch))
+        training.optimizer.step()
 
     def pretrain(self, n: int, gens: list[torch.Generator]) -> Networks:
         """G and D trained together ``g_pretrain`` steps (one D step, one G step on fresh
@@ -253,17 +304,16 @@ class GANSampler:
         nets = self.init_networks(n, gens)
         if cfg.g_pretrain == 0:
             return nets
-        pre = Networks(init_mlp(self.d_net.sizes, n, gens[PRE_D_INIT], self.dtype, self.device), nets.g)
-        for p in pre.d + pre.g:
-            p.requires_grad_(True)
-        d_opt, g_opt = self.optimizer(pre.d, cfg.d_lr), self.optimizer(pre.g, cfg.g_lr)
+        pre_d = self.d_training(init_mlp(self.d_net.sizes, n, gens[PRE_D_INIT], self.dtype, self.device))
+        g = [p.clone().requires_grad_() for p in nets.g]
+        g_opt = self.optimizer(g, cfg.g_lr)
         for _ in range(cfg.g_pretrain):
-            self.d_step(pre, d_opt, self.step_inputs(gens, n))
+            self.d_step(g, pre_d, self.step_inputs(gens, n))
             z = self.latents(gens[LATENT], n)
             g_opt.zero_grad(set_to_none=True)
-            self.g_loss(self.d_net.logits(pre.d, self.generate(pre.g, z))).sum().backward()
+            self.g_loss(self.d_net.logits(pre_d.params, self.generate(g, z))).sum().backward()
             g_opt.step()
-        return Networks(nets.d, [p.detach() for p in pre.g])
+        return Networks(nets.d, [p.detach() for p in g])
 
     # -- measurement --------------------------------------------------------------------------
     def measurement_inputs(self, seed_stream: int, k: int, n: int) -> dict[str, Tensor]:
@@ -333,10 +383,9 @@ class GANSampler:
         require_int("n", n, minimum=1)
         gens = self.generators(seed)
         measure_stream = streams(seed, N_STREAMS)[MEASURE]
-        nets = self.pretrain(n, gens)
-        for p in nets.d:
-            p.requires_grad_(True)
-        opt = self.optimizer(nets.d, self.config.d_lr)
+        start = self.pretrain(n, gens)
+        training = self.d_training(start.d)
+        nets = Networks(training.params, start.g)
         run = _Run(n)
         grads: dict[str, Tensor] = {}
         due = set(self.checkpoints)
@@ -354,7 +403,7 @@ class GANSampler:
                 if point.norm is not None:
                     run.norms[k] = point.norm
             if k < self.config.d_steps:
-                self.d_step(nets, opt, self.step_inputs(gens, n))
+                self.d_step(nets.g, training, self.step_inputs(gens, n))
         self._run = run
         return GradientBatch(grads={g.name: grads[g.name] for g in self.groups()})
 
