@@ -151,20 +151,27 @@ def _norm_rate(rows, family="state", lo=10, hi=150):
         np.polyfit(part.position, np.log(part.theory_var), 1)[0] / 2 if part.theory_var.notna().all() else None
 
 
-def _rate_with_jackknife(sampler, n, seed, lo=10, hi=150):
-    """Per-residue rate of ln ‖∂L/∂h‖ fitted over d in [lo, hi] from n draws, and its
-    delete-one jackknife standard error over the draws (an error bar computed here from the
-    raw gradients, independent of xvanish's own fits and intervals)."""
+#: Independent replicates behind each measured rate (32 draws each).
+RATE_REPLICATES = 6
+
+
+def _rate(sampler, n, seed, lo=10, hi=150):
+    """Per-residue rate of ln ‖∂L/∂h‖ fitted over d in [lo, hi] from n draws (raw gradients:
+    independent of xvanish's own fits and intervals)."""
     batch = sampler.sample(n, seed)
     positions = np.array([d for d in sampler.positions() if lo <= d <= hi])
-    # per draw, the mean square of ∂L/∂h at each position: [n, P]
-    squares = np.stack([batch.grads[f"state/{d}"].double().square().mean(dim=1).numpy() for d in positions], axis=1)
+    mean_squares = [float(batch.grads[f"state/{d}"].double().square().mean()) for d in positions]
+    return np.polyfit(positions, np.log(mean_squares), 1)[0] / 2
 
-    def rate(rows):
-        return np.polyfit(positions, np.log(rows.mean(axis=0)), 1)[0] / 2
 
-    leave_one_out = np.array([rate(np.delete(squares, i, axis=0)) for i in range(n)])
-    return rate(squares), math.sqrt((n - 1) / n * ((leave_one_out - leave_one_out.mean()) ** 2).sum())
+def _replicated_rate(sampler):
+    """Mean rate over RATE_REPLICATES independent batches of 32 draws, and its standard error
+    from their spread. Replicates, not a jackknife within one batch: for tied weights the
+    rate is the log of a mean pulled by the draws of largest spectral radius (THEORY.md §3),
+    and one batch's jackknife error came out between 0.003 and 0.05 from seed to seed for
+    the default RNN, whose rates over 8 seeds spread by 0.029."""
+    rates = np.array([_rate(sampler, 32, seed) for seed in range(RATE_REPLICATES)])
+    return rates.mean(), rates.std(ddof=1) / math.sqrt(RATE_REPLICATES)
 
 
 @pytest.mark.parametrize("keys,expected", [
@@ -178,22 +185,20 @@ def _rate_with_jackknife(sampler, n, seed, lo=10, hi=150):
 ])
 def test_rates_match_theory_md(keys, expected):
     """THEORY.md §3 (T = 200, hidden 128, float64, fit over 10–150 residues back): the
-    measured per-residue rate of ln ‖∂L/∂h‖ from 32 draws within 4 jackknife standard errors
-    of the quoted value, plus 0.005 for its two-decimal rounding. (For the tied-weight default
-    RNN the rate is a log of a mean pulled by the draws of largest spectral radius, THEORY.md
-    §3; the jackknife error is itself noisy there: 0.004 with this seed, 0.017 with seed 1.)"""
-    sampler = rnn.sampler(hidden=128, seq_len=200, dtype="float64", **keys)
-    measured, se = _rate_with_jackknife(sampler, 32, 0)
+    measured per-residue rate of ln ‖∂L/∂h‖ within 4 standard errors (over independent
+    replicates) of the quoted value, plus 0.005 for its two-decimal rounding."""
+    measured, se = _replicated_rate(rnn.sampler(hidden=128, seq_len=200, dtype="float64", **keys))
     assert abs(measured - expected) <= 4 * se + 0.005, (measured, se)
 
 
 @pytest.mark.parametrize("rho", [0.9, 1.1])
 def test_meanfield_matches_orthogonal_tanh(rho):
     """Mean field (Chen, Pennington & Schoenholz 2018) against the measured rate with
-    orthogonal W, 32 draws: within 4 jackknife standard errors plus 0.003 (THEORY.md: the
-    two matched within 0.003 at this width; mean field is exact only as H → ∞)."""
+    orthogonal W: within 4 standard errors (over independent replicates) plus 0.003
+    (THEORY.md: the two matched within 0.003 at this width; mean field is exact only as
+    H → ∞)."""
     sampler = rnn.sampler(init="orthogonal", rho=rho, hidden=128, seq_len=200, dtype="float64")
-    measured, se = _rate_with_jackknife(sampler, 32, 1)
+    measured, se = _replicated_rate(sampler)
     rows = measure(sampler, n_samples=32, seed=1)
     assert (rows[rows.family == "state"].theory_kind == "asymptotic").all()
     _, predicted = _norm_rate(rows)
