@@ -66,6 +66,26 @@ def test_dense_sums_equal_numpy(dtype, block, monkeypatch):
     _assert_summaries_equal(reduce.draw_sums(values), _numpy_sums(values))
 
 
+@pytest.mark.parametrize("stack", [reduce.STACK_ELEMENTS, 40])  # one stack; stacks of one and two groups
+def test_many_draw_sums_equal_one_group_at_a_time(stack, monkeypatch):
+    """Groups of two widths and two dtypes, zeros, NaN and inf among them, reduced together:
+    each group's sums equal draw_sums of that group alone (the same row-wise arithmetic) and
+    numpy's reference."""
+    monkeypatch.setattr(reduce, "STACK_ELEMENTS", stack)
+    gen = torch.Generator().manual_seed(3)
+    groups = {f"w{j}": torch.randn(5, 4, generator=gen) * (j + 1) + j for j in range(3)}
+    groups["narrow"] = torch.randn(5, 2, generator=gen)
+    groups["double"] = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    groups["w1"][2, 1] = 0
+    groups["w2"][3, 0] = math.nan
+    groups["double"][1] = math.inf
+    got = reduce.many_draw_sums(groups)
+    assert sorted(got) == sorted(groups)
+    for name, values in groups.items():
+        _assert_summaries_equal(got[name], reduce.draw_sums(values), rel=1e-15)
+        _assert_summaries_equal(got[name], _numpy_sums(values))
+
+
 def test_chunked_sums_equal_one_pass():
     gen = torch.Generator().manual_seed(1)
     values = torch.randn(11, 6, generator=gen) * 2 + 5

@@ -460,9 +460,15 @@ def measure(
         raise RuntimeError(f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared "
                            f"{sorted(names)}")
     theory = theory_values(sampler)
+    dense_torch = {name: v for name, v in values.items() if hasattr(v, "detach") and not isinstance(v, OuterProduct)}
+    if len(dense_torch) > 1:  # many small groups are reduced together (stacked), not one by one
+        from xvanish import reduce
+
+        values.update(reduce.many_draw_sums(dense_torch))
+        del dense_torch
     rows = []
     for spec in declared:
-        sums = _group_sums(values.pop(spec.name))  # drop each raw group once it is reduced
+        sums = _group_sums(values.pop(spec.name))
         if sums.n != n_samples:
             raise RuntimeError(f"sampler returned {sums.n} draws for group {spec.name!r}, asked for {n_samples}")
         # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
