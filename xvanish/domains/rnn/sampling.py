@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ CACHE_BYTES = 4 << 20
 SUMS_BYTES_PER_GROUP = 6 * 8
 
 Tensor = torch.Tensor
+T = TypeVar("T")
 
 
 def _haar(out: Tensor, gen: torch.Generator, gain: float) -> Tensor:
@@ -33,6 +34,26 @@ def _haar(out: Tensor, gen: torch.Generator, gain: float) -> Tensor:
     into Q: Mezzadri 2007), filled into ``out``."""
     q, r = torch.linalg.qr(out.normal_(generator=gen))
     return out.copy_(q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2) * gain)
+
+
+def _on_threads(function: Callable[[slice], T], parts: List[slice], device: torch.device) -> List[T]:
+    """``function(part)`` for every part, on torch's threads when there are several (CPU).
+
+    torch releases the GIL inside its kernels, so independent parts run in parallel. Each
+    runs on one intra-op thread meanwhile: the parts already fill the cores, and OpenMP
+    teams inside each would oversubscribe them (measured: 1.0–1.4 s instead of 1.6–1.9 s
+    for the benchmark's measure() on 2 cores). torch's thread count is restored after.
+    """
+    workers = min(torch.get_num_threads(), len(parts)) if device.type == "cpu" else 1
+    if workers <= 1:
+        return [function(part) for part in parts]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(function, parts))
+    finally:
+        torch.set_num_threads(threads)
 
 
 class RNNSampler:
@@ -116,8 +137,12 @@ class RNNSampler:
                   "bias_ih": torch.zeros((m, gh), **options), "bias_hh": torch.zeros((m, gh), **options),
                   "embedding": torch.empty((m, cfg.vocabulary if cfg.embed else 0, cfg.embed), **options),
                   "readout": torch.empty((m, cfg.hidden), **options)}
-        for i, seed in enumerate(seeds):
-            self._fill_draw(torch.Generator(device=self._device).manual_seed(seed), params, i)
+        def fill(part: slice) -> None:
+            for i in range(part.start, part.stop):
+                self._fill_draw(torch.Generator(device=self._device).manual_seed(seeds[i]), params, i)
+
+        # each draw has its own generator: the draws can be filled on several threads
+        _on_threads(fill, draw_slices(m, -(-m // torch.get_num_threads())), self._device)
         return {k: v.to(self._dtype) for k, v in params.items()}
 
     def _sequence_set(self) -> seqdata.SequenceSet:
@@ -201,21 +226,9 @@ class RNNSampler:
                         state_grads=state_grads[:, part], cell_grads=None if cell_grads is None else cell_grads[:, part])
 
         parts = draw_slices(n, block)
-        # Blocks are independent models: run them on torch's threads in parallel (torch
-        # releases the GIL in its kernels; per-step products are too small to split).
-        workers = min(torch.get_num_threads(), len(parts)) if self._device.type == "cpu" else 1
-        if workers > 1:
-            # one intra-op thread per block: blocks already fill the cores, and OpenMP teams
-            # inside each would oversubscribe them
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    runs = list(pool.map(run_block, parts))
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            runs = [run_block(part) for part in parts]
+        # Blocks are independent models: run them on torch's threads in parallel (per-step
+        # products are too small to split).
+        runs = _on_threads(run_block, parts, self._device)
 
         def joined(get, dim: int = 0) -> Tensor:  # the blocks' draws side by side
             return get(runs[0]) if len(runs) == 1 else torch.cat([get(run) for run in runs], dim=dim)
