@@ -102,3 +102,32 @@ class _Scaled(nn.Module):
 def constant_parameter(width: int = 4) -> nn.Module:
     """A parameter no initialiser writes: rerunning the initialisers leaves it unset, so each draw is built."""
     return _Scaled(width)
+
+
+class _KeywordCall(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(input=x))  # a forward hook sees no positional input
+
+
+def keyword_linear(width: int = 4) -> nn.Module:
+    """An nn.Linear called with its input as a keyword: probed and measured like any layer, not factored."""
+    return _KeywordCall(width)
+
+
+class _FailingReset(nn.Linear):
+    def reset_parameters(self) -> None:
+        if not hasattr(self, "_built"):  # the constructor's own call initialises normally
+            super().reset_parameters()
+            self._built = True
+            return
+        raise RuntimeError("this initialiser only runs in the constructor")
+
+
+def failing_reset(width: int = 4) -> nn.Module:
+    """reset_parameters that raises when called again: rerunning the initialisers must fall
+    back to one factory call per draw, not fail."""
+    return nn.Sequential(_FailingReset(width, width), nn.Tanh())

@@ -406,7 +406,7 @@ class _Taps:
             if name not in self.seen:
                 self.seen.append(name)
                 self.shapes[name] = tuple(output.shape)
-            if name in self._keep_inputs:
+            if name in self._keep_inputs and args:  # a layer called with keywords only is not factored
                 self.inputs[name] = args[0]
             if self.values is not None and name in self.values:
                 return output + self.values[name]
@@ -501,6 +501,16 @@ class _Replay:
         if not same:
             self.restore()
         return same
+
+    def safely_reproduces(self, seed: int, stacked: Dict[str, Tensor]) -> bool:
+        """:meth:`reproduces`, False (the instance restored) when an initialiser raises on the
+        stack's rows: the user's code was written for its own tensors, and the factory per
+        draw still works."""
+        try:
+            return self.reproduces(seed, stacked)
+        except Exception:  # noqa: BLE001 - any failure of user code means: do not replay
+            self.restore()
+            return False
 
     def restore(self) -> None:
         """Point the instance back at its own tensors (the first draw's initialisation)."""
@@ -602,7 +612,8 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
         # A forward hook of the model's own could change the output after F.linear, and the
         # gradient at the changed output would no longer be the weight's.
         if (weight in params and params[weight] is linear.weight and recorder.uses.get(weight) == 1
-                and linear_calls.calls.get(name) == 1 and linear_calls.inputs[name].numel() == linear.in_features
+                and linear_calls.calls.get(name) == 1 and name in linear_calls.inputs
+                and linear_calls.inputs[name].numel() == linear.in_features
                 and not linear._forward_hooks):
             factored[name] = linear_calls.shapes[name]
     x = _model_input(batch)
@@ -770,10 +781,12 @@ class ModuleSampler:
             tensors = _state_tensors(template)
             stacked = {name: torch.empty((len(seeds), *t.shape), dtype=t.dtype) for name, t in tensors.items()}
             replay = _Replay(template) if len(seeds) > 1 else None
-            if replay is not None and replay.reproduces(seeds[0], stacked):
-                for i, seed in enumerate(seeds[1:], start=1):
-                    replay.run(seed, {name: rows[i] for name, rows in stacked.items()})
-                replay.restore()
+            if replay is not None and replay.safely_reproduces(seeds[0], stacked):
+                try:
+                    for i, seed in enumerate(seeds[1:], start=1):
+                        replay.run(seed, {name: rows[i] for name, rows in stacked.items()})
+                finally:
+                    replay.restore()
             else:
                 for i, seed in enumerate(seeds):
                     if i > 0:
