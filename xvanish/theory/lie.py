@@ -91,9 +91,9 @@ def pauli_sum(text: str, n: int) -> PauliSum:
     """Parse ``"X0 X1 + Y0 Y1"``, ``"0.5 Z0 - Z1"`` into a Pauli sum on ``n`` qubits.
 
     Args:
-        text: terms separated by ``+``/``-``; each an optional real factor and Pauli letters
-            with wire indices (``X0 Y2``, ``@``/``*`` allowed as separators), as the circuit
-            domain's ``observable`` (:func:`xvanish.theory.pauli.parse_pauli_sum`).
+        text: terms separated by ``+``/``-``; each an optional real factor first, then Pauli
+            letters with wire indices (``0.5 X0 Y2``; ``@``/``*`` allowed as separators), as the
+            circuit domain's ``observable`` (:func:`xvanish.theory.pauli.parse_pauli_sum`).
         n: number of qubits.
 
     Returns:

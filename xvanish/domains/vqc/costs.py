@@ -12,13 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import pennylane as qml
 
-from xvanish.theory.pauli import parse_pauli_string, parse_pauli_sum, pauli_masks
+from xvanish.theory.pauli import PAULI_LETTERS, parse_pauli_string, parse_pauli_sum, pauli_masks
 
 __all__ = ["COSTS", "CostSpec", "SHOT_DRAWS", "parse_pauli_string", "parse_pauli_sum", "pauli_masks",
            "zeros_per_basis_state"]
 
+_PAULI_OPS: dict[str, Callable[..., qml.operation.Operator]] = {
+    letter: getattr(qml, f"Pauli{letter}") for letter in PAULI_LETTERS}
 
-_PAULI_OPS: dict[str, Callable[..., qml.operation.Operator]] = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
+
 def _pauli_observable(n_qubits: int, text: str) -> qml.operation.Operator:
     terms = []
     for factor, letters in parse_pauli_sum(text, n_qubits):
