@@ -48,6 +48,14 @@ def test_a_bound_reads_as_a_ceiling_and_gives_no_theory_rate():
     assert "(theory —)" in text  # fits report theory_rate only for exact/asymptotic values
 
 
+def test_a_series_without_the_report_group_says_so_instead_of_an_empty_table(series):
+    """A variant that does not measure the report group (WGAN-GP: no saturating loss) gets
+    one line saying so, not a header over no rows and a 'not fitted' line."""
+    lines = format_series(dataclasses.replace(series, rows=series.rows.iloc[:0])).splitlines()
+    assert lines[1] == "  this series has no group preact/1"
+    assert not any("var [95% CI]" in line or "not fitted" in line for line in lines)
+
+
 def test_fit_line_names_rate_interval_theory_and_law(series):
     record = series.fit
     words = {"exponential": "rate of ln Var per depth", "power": "exponent of Var in depth"}[record["law"]]

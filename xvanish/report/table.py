@@ -84,6 +84,12 @@ def format_series(series: Series) -> str:
     if series.label is not None:
         title = f"[{series.label}] " + title
     rows = series.rows
+    if rows.empty:  # a variant that does not measure the report group (WGAN-GP has no saturating loss)
+        lines = [title, f"  this series has no group {series.group}"]
+        if series.profile_family is not None and series.categories is None:
+            lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
+                         + fit_line(series.profile_fit, "position"))
+        return "\n".join(lines)
     x_texts = [_x_text(series, row) for row in rows.itertuples(index=False)]
     width = max([len(series.scale_name), 6, *map(len, x_texts)])
     kinds = theory_kinds(rows)
