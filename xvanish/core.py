@@ -381,7 +381,11 @@ def point_seed(run_seed: int, param: str | None = None, value: Any = None) -> in
 
 
 def _group_sums(values: Any) -> stats.DrawSums:
-    """Per-draw sums of one group value; torch values are reduced in torch (xvanish.reduce)."""
+    """Per-draw sums of one group value; torch values are reduced in torch (xvanish.reduce).
+
+    :func:`measure` has already reduced dense torch groups; what is left here are sums, outer
+    products and numpy arrays.
+    """
     if isinstance(values, stats.DrawSums):
         return values
     if isinstance(values, OuterProduct) or hasattr(values, "detach"):
@@ -461,7 +465,7 @@ def measure(
                            f"{sorted(names)}")
     theory = theory_values(sampler)
     dense_torch = {name: v for name, v in values.items() if hasattr(v, "detach") and not isinstance(v, OuterProduct)}
-    if len(dense_torch) > 1:  # many small groups are reduced together (stacked), not one by one
+    if dense_torch:  # groups of one shape are reduced together (stacked), not one by one
         from xvanish import reduce
 
         values.update(reduce.many_draw_sums(dense_torch))
