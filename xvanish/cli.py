@@ -196,7 +196,8 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     if cfg.report.plot:
         from xvanish.report.plots import plot_series  # matplotlib only when a plot is wanted
 
-        title = f"{name}: {run_plan.group} vs {core_plan.param}"
+        title = (f"{name}: {run_plan.group} vs {core_plan.param}" if len(core_plan.values) > 1
+                 else f"{name} at {core_plan.param}={core_plan.values[0]}")  # one value: the profile alone
         replace_atomic(out_dir / PLOT_NAME, lambda tmp: plot_series(series, tmp, title=title))
     summary = run_summary(df=df, fits=fits, series=series, domain=name, config=_recorded_config(cfg, run_plan),
                           wall_seconds=time.perf_counter() - started)

@@ -148,7 +148,9 @@ def test_a_35_job_grid_is_coloured_by_one_key_and_marked_by_the_other(png):
     # 7 colours + 5 markers (+ two headings) instead of 35 entries.
     assert texts[:14] == (["domain.weight_var:"] + [f"  {w}" for w in weights]
                           + ["domain.bias_var:"] + [f"  {b}" for b in biases])
-    profile = _lines(_axes(figure)["variance:1"], "measured")
+    # one depth per job: the profile is the only panel (no one-column "variance vs depth")
+    assert "variance:1" not in _axes(figure)
+    profile = _lines(_axes(figure)["variance:0"], "measured")
     styles = [(to_rgba(line.get_color()), line.get_marker()) for line in profile]
     assert len(set(styles)) == 35
     for (color, marker), facet in zip(styles, facets):

@@ -56,6 +56,11 @@ def test_a_series_without_the_report_group_says_so_instead_of_an_empty_table(ser
     assert not any("var [95% CI]" in line or "not fitted" in line for line in lines)
 
 
+def test_one_sweep_value_says_there_is_nothing_to_fit(series):
+    lines = format_series(dataclasses.replace(series, rows=series.rows.iloc[:1])).splitlines()
+    assert lines[3] == "  one depth value: nothing to fit across depth"
+
+
 def test_fit_line_names_rate_interval_theory_and_law(series):
     record = series.fit
     words = {"exponential": "rate of ln Var per depth", "power": "exponent of Var in depth"}[record["law"]]

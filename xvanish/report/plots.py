@@ -2,7 +2,7 @@
 
 Row 1 always: the headline group's variance vs the swept key (left) and the profile of its
 family along position at the largest scale (right; the variance of the cost itself where
-there is no profile). Two more rows appear only where they inform:
+there is no profile). A run of one sweep value with a profile shows the profile alone. Two more rows appear only where they inform:
 
 * **zoom**: when a panel spans so many decades that the series which stay put become one
   smear (deep_mlp: 1e-115 … 1e5, six of ten series within a few decades), a second panel
@@ -238,7 +238,10 @@ def _columns(series: Sequence[Series], styles) -> list[_Column]:
                     first.scale_name, f"Var[{first.group}]", f"variance vs {first.scale_name}",
                     categories=categories)
     if any(len(one.profile_rows) for one in series):
-        return [scale, _profile_column(series, styles)]
+        profile = _profile_column(series, styles)
+        # One sweep value (rnn_memory: seq_len=200): a "variance vs" panel would be one column
+        # of dots on an empty axis; the profile is the whole story.
+        return [profile] if all(len(one.rows) <= 1 for one in series) else [scale, profile]
     # No positioned groups (one parameter's gradient): show how the cost itself concentrates.
     cost = _Column(_scale_traces(series, styles, lambda one: one.cost_rows, lambda one: None),
                    first.scale_name, "Var[cost]", "variance of the cost itself", categories=categories)
@@ -474,7 +477,7 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
     for column in columns:
         key.update(column.key)
     # Draw first, size the legend from the key it needs; the figure grows to hold it.
-    axes = figure.subplots(len(rows), 2, squeeze=False, height_ratios=[h for _, h in rows])
+    axes = figure.subplots(len(rows), len(columns), squeeze=False, height_ratios=[h for _, h in rows])
     for r, (role, _) in enumerate(rows):
         for c, column in enumerate(columns):
             ax = axes[r][c]
@@ -497,9 +500,9 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
     # One legend outside the axes: the series (or the colour/marker facets), then the key.
     handles = [handle for handle, _ in encoding.entries] + list(key.values())
     labels = [label for _, label in encoding.entries] + list(key)
-    columns, width = _legend_layout(labels, height)
-    figure.set_size_inches(11 + width, height)
-    figure.legend(handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncols=columns,
+    legend_columns, width = _legend_layout(labels, height)
+    figure.set_size_inches(5.5 * len(columns) + width, height)
+    figure.legend(handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncols=legend_columns,
                   frameon=False)
     if title:
         figure.suptitle(title, fontsize=10)

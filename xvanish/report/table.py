@@ -112,7 +112,8 @@ def format_series(series: Series) -> str:
         if series.profile_family is not None:
             lines.append(f"  profile of {series.profile_family}: one per {series.scale_name} value (see the plot)")
         return "\n".join(lines)
-    lines.append("  " + fit_line(series.fit, series.scale_name))
+    lines.append(f"  one {series.scale_name} value: nothing to fit across {series.scale_name}" if len(rows) == 1
+                 else "  " + fit_line(series.fit, series.scale_name))
     if series.profile_family is not None:
         lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
                      + fit_line(series.profile_fit, "position"))
