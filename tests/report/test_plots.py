@@ -16,7 +16,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 from synthetic import series_of
 
-from xvanish.report.plots import (BOUND_LABEL, FIT_LABEL, MARKERS, THEORY_LABELS, ZERO_LABEL, law_curve,
+from xvanish.report.plots import (BOUND_LABEL, FIT_LABEL, MIN_DRAWN_R2, MARKERS, THEORY_LABELS, ZERO_LABEL, law_curve,
                                   plot_series, series_styles, zoom_subset)
 
 DEPTHS = [2, 4, 8, 16]
@@ -70,6 +70,18 @@ def test_both_panels_draw_the_tables_numbers(png):
     fit_line = _lines(axes["variance:0"], "fit")[1]
     assert np.allclose(fit_line.get_ydata(), law_curve(series[1].fit, fit_line.get_xdata()), rtol=1e-12)
     assert axes["variance:1"].get_title() == "profile at depth=16"
+
+
+def test_a_law_that_does_not_describe_the_points_is_not_drawn(png):
+    """The same series with the fit's R² set below MIN_DRAWN_R2: no fit line in either panel
+    (the table still reports the fit)."""
+    series = series_of(_two_variants())
+    for one in series:
+        one.fit = {**one.fit, "r2": MIN_DRAWN_R2 - 0.01}
+        one.profile_fit = {**one.profile_fit, "r2": MIN_DRAWN_R2 - 0.01}
+    axes = _axes(plot_series(series, png))
+    assert not _lines(axes["variance:0"], "fit") and not _lines(axes["variance:1"], "fit")
+    assert _lines(axes["variance:0"], "measured")
 
 
 def test_the_legend_is_outside_every_panel_and_names_series_and_styles(png):

@@ -12,6 +12,8 @@ there is no profile). A run of one sweep value with a profile shows the profile 
   fraction of entries exactly 0, on a linear 0–100% axis. In the log panels a variance
   of exactly 0 cannot be drawn; it is marked by a ▼ at the axis floor instead of vanishing.
 
+A fitted law is drawn only where its R² is at least ``MIN_DRAWN_R2`` (0.9).
+
 Theory is drawn by kind: a prediction (``exact`` dashed, ``asymptotic`` dash-dotted) is a
 line; a ``bound`` is a dotted ceiling with the excluded region above it hatched. A
 categorical sweep axis (``activation=[tanh,relu]``) gets categorical ticks, points per
@@ -68,6 +70,10 @@ KEY_COLOR = "0.35"
 #: A panel spanning more decades than this may get a zoom (see :func:`zoom_subset`).
 ZOOM_MIN_DECADES = 30.0
 LEGEND_FONTSIZE = 7
+
+
+#: A fitted law is drawn only where it explains at least this share of ln Var's variation.
+MIN_DRAWN_R2 = 0.9
 
 
 def law_curve(record: dict | None, x: np.ndarray) -> np.ndarray | None:
@@ -332,6 +338,10 @@ def _draw_fit(ax, trace: _Trace, key: dict) -> None:
     record = trace.fit
     x_min, x_max = (record or {}).get("x_min"), (record or {}).get("x_max")
     if x_min is None or x_max is None or trace.half_width is not None:
+        return
+    # A law that does not describe the points (a GAN profile over discriminator steps rises,
+    # then falls) would draw a shape that is not there; the table still gives it, with R².
+    if not record.get("r2", 0.0) >= MIN_DRAWN_R2:
         return
     x = np.linspace(float(x_min), float(x_max), 100)
     y = law_curve(record, x)
