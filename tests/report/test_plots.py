@@ -16,8 +16,18 @@ from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 from synthetic import series_of
 
-from xvanish.report.plots import (BOUND_LABEL, FIT_LABEL, MIN_DRAWN_R2, MARKERS, THEORY_LABELS, ZERO_LABEL, law_curve,
-                                  plot_series, series_styles, zoom_subset)
+from xvanish.report.plots import (
+    BOUND_LABEL,
+    FIT_LABEL,
+    MARKERS,
+    MIN_DRAWN_R2,
+    THEORY_LABELS,
+    ZERO_LABEL,
+    law_curve,
+    plot_series,
+    series_styles,
+    zoom_subset,
+)
 
 DEPTHS = [2, 4, 8, 16]
 
