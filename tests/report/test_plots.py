@@ -83,12 +83,17 @@ def test_both_panels_draw_the_tables_numbers(png):
 
 
 def test_a_law_that_does_not_describe_the_points_is_not_drawn(png):
-    """The same series with the fit's R² set below MIN_DRAWN_R2: no fit line in either panel
-    (the table still reports the fit)."""
+    """The fit records with R² below MIN_DRAWN_R2: a law still within a factor 2 of the points
+    (a flat series) is drawn; moved 10× off them, it is not (the table still reports it)."""
     series = series_of(_two_variants())
     for one in series:
         one.fit = {**one.fit, "r2": MIN_DRAWN_R2 - 0.01}
         one.profile_fit = {**one.profile_fit, "r2": MIN_DRAWN_R2 - 0.01}
+    axes = _axes(plot_series(series, png))
+    assert len(_lines(axes["variance:0"], "fit")) == len(_lines(axes["variance:1"], "fit")) == len(series)
+    for one in series:
+        one.fit = {**one.fit, "intercept": one.fit["intercept"] + math.log(10)}
+        one.profile_fit = {**one.profile_fit, "intercept": one.profile_fit["intercept"] + math.log(10)}
     axes = _axes(plot_series(series, png))
     assert not _lines(axes["variance:0"], "fit") and not _lines(axes["variance:1"], "fit")
     assert _lines(axes["variance:0"], "measured")

@@ -12,7 +12,8 @@ there is no profile). A run of one sweep value with a profile shows the profile 
   fraction of entries exactly 0, on a linear 0–100% axis. In the log panels a variance
   of exactly 0 cannot be drawn; it is marked by a ▼ at the axis floor instead of vanishing.
 
-A fitted law is drawn only where its R² is at least ``MIN_DRAWN_R2`` (0.9).
+A fitted law is drawn only where it describes the points: R² ≥ ``MIN_DRAWN_R2`` (0.9), or
+within a factor ``MAX_DRAWN_FACTOR`` (2) of them in log RMS (a flat series: R² says nothing).
 
 Theory is drawn by kind: a prediction (``exact`` dashed, ``asymptotic`` dash-dotted) is a
 line; a ``bound`` is a dotted ceiling with the excluded region above it hatched. A
@@ -72,8 +73,11 @@ ZOOM_MIN_DECADES = 30.0
 LEGEND_FONTSIZE = 7
 
 
-#: A fitted law is drawn only where it explains at least this share of ln Var's variation.
+#: A fitted law is drawn only where it describes the points: it explains at least this share
+#: of ln Var's variation, or (a flat series has nothing to explain) it stays within a factor
+#: of MAX_DRAWN_FACTOR of them, root mean square on the log scale.
 MIN_DRAWN_R2 = 0.9
+MAX_DRAWN_FACTOR = 2.0
 
 
 def law_curve(record: dict | None, x: np.ndarray) -> np.ndarray | None:
@@ -334,6 +338,17 @@ def _draw_measured(ax, trace: _Trace, key: dict) -> None:
         key.setdefault(ZERO_LABEL, Line2D([], [], color=KEY_COLOR, marker="v", ls="none", ms=6))
 
 
+def _close_to_points(trace: _Trace, record: dict) -> bool:
+    """Whether the law is within MAX_DRAWN_FACTOR of the fitted range's positive points (log RMS)."""
+    var = trace.rows["var"].to_numpy(dtype=float)
+    inside = (trace.x >= float(record["x_min"])) & (trace.x <= float(record["x_max"])) & (var > 0)
+    law = law_curve(record, trace.x[inside])
+    if law is None or not inside.any():
+        return False
+    residual = np.log(var[inside]) - np.log(law)
+    return bool(np.sqrt(np.mean(residual**2)) <= math.log(MAX_DRAWN_FACTOR))
+
+
 def _draw_fit(ax, trace: _Trace, key: dict) -> None:
     record = trace.fit
     x_min, x_max = (record or {}).get("x_min"), (record or {}).get("x_max")
@@ -341,7 +356,7 @@ def _draw_fit(ax, trace: _Trace, key: dict) -> None:
         return
     # A law that does not describe the points (a GAN profile over discriminator steps rises,
     # then falls) would draw a shape that is not there; the table still gives it, with R².
-    if not record.get("r2", 0.0) >= MIN_DRAWN_R2:
+    if not (record.get("r2", 0.0) >= MIN_DRAWN_R2 or _close_to_points(trace, record)):
         return
     x = np.linspace(float(x_min), float(x_max), 100)
     y = law_curve(record, x)
