@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, TypeVar
 
@@ -14,7 +15,7 @@ from xvanish.core import COST, GradientBatch, Group, Theory, draw_slices, group,
 
 from . import data as seqdata
 from . import theory as rnn_theory
-from .cells import bptt
+from .cells import BPTT, Workspace, bptt
 from .config import DTYPES, RNNConfig, draw_bytes
 
 __all__ = ["CACHE_BYTES", "RNNSampler", "SUMS_BYTES_PER_GROUP"]
@@ -214,38 +215,34 @@ class RNNSampler:
         back = {steps - j: j for j in self._steps}  # t of h_{T−j} -> j
         input_steps = sorted(back)
         readout = params["readout"].expand(n, -1)
+        # every block writes its results into the buffers for all draws
+        results = BPTT.empty(cfg.cell, x, params["weight_hh"], len(input_steps))
+        workspaces = threading.local()  # one per thread, reused by its blocks
 
-        # every block writes its state (and cell-state) gradients into one buffer for all draws
-        state_grads = x.new_empty((steps + 1, n, cfg.batch, cfg.hidden))
-        cell_grads = torch.empty_like(state_grads) if cfg.cell == "lstm" else None
-
-        def run_block(part: slice):
+        def run_block(part: slice) -> None:
+            if not hasattr(workspaces, "work"):
+                workspaces.work = Workspace()
             names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             weights = (params[k] if shared else params[k][part] for k in names)
-            return bptt(cfg.cell, x[part], *weights, readout[part], input_steps, cfg.activation,
-                        state_grads=state_grads[:, part], cell_grads=None if cell_grads is None else cell_grads[:, part])
+            bptt(cfg.cell, x[part], *weights, readout[part], input_steps, cfg.activation,
+                 out=results.draws(part), workspace=workspaces.work)
 
-        parts = draw_slices(n, block)
         # Blocks are independent models: run them on torch's threads in parallel (per-step
         # products are too small to split).
-        runs = _on_threads(run_block, parts, self._device)
-
-        def joined(get, dim: int = 0) -> Tensor:  # the blocks' draws side by side
-            return get(runs[0]) if len(runs) == 1 else torch.cat([get(run) for run in runs], dim=dim)
+        _on_threads(run_block, draw_slices(n, block), self._device)
 
         out: Dict[str, Tensor] = {}
         for j in self._steps:
-            out[f"state/{cfg.kmer * j}"] = state_grads[steps - j].reshape(n, -1)
-        if cell_grads is not None:
+            out[f"state/{cfg.kmer * j}"] = results.states[steps - j].reshape(n, -1)
+        if results.cells is not None:
             for j in self._steps:
-                out[f"cell/{cfg.kmer * j}"] = cell_grads[steps - j].reshape(n, -1)
-        input_grads = joined(lambda run: run.inputs, dim=1)  # [len(input_steps), n, B, I]
+                out[f"cell/{cfg.kmer * j}"] = results.cells[steps - j].reshape(n, -1)
         for k, t in enumerate(input_steps):
-            out[f"input/{cfg.kmer * back[t]}"] = input_grads[k].reshape(n, -1)
-        out["initial"] = state_grads[0].reshape(n, -1)
-        out["weight/recurrent"] = joined(lambda run: run.weight_hh).reshape(n, -1)
-        out["weight/input"] = joined(lambda run: run.weight_ih).reshape(n, -1)
-        out["cost"] = joined(lambda run: run.cost)
+            out[f"input/{cfg.kmer * back[t]}"] = results.inputs[k].reshape(n, -1)
+        out["initial"] = results.states[0].reshape(n, -1)
+        out["weight/recurrent"] = results.weight_hh.reshape(n, -1)
+        out["weight/input"] = results.weight_ih.reshape(n, -1)
+        out["cost"] = results.cost
         return out
 
     def sample(self, n: int, seed: int) -> GradientBatch:
