@@ -104,3 +104,32 @@ def test_statistics_do_not_depend_on_the_shift_of_the_sums():
     for key in ("mean", "var", "var_lo", "var_hi", "mean_sq", "mean_abs"):
         assert first[key] == pytest.approx(second[key], rel=1e-10), key
     assert first["mean_sq"] == pytest.approx(np.mean(values**2), rel=1e-12)
+
+
+def test_many_groups_at_once_equal_one_group_at_a_time():
+    """summarize_many stacks groups of equal n; each summary must be summarize_sums's,
+    exactly, including the groups the stacked formulas cannot take whole (a draw with no
+    finite entry, n < 2) and the jackknife replicates of flagged groups only."""
+    rng = np.random.default_rng(11)
+    groups = []
+    for n in (1, 2, 7, 40):
+        for case in range(5):
+            values = rng.laplace(size=(n, 6)) * 10.0 ** rng.integers(-20, 20)
+            if case == 1:
+                values[0] = np.nan  # a draw without a finite entry
+            elif case == 2:
+                values[:] = 2.5  # zero variance
+            elif case == 3:
+                values[rng.random(values.shape) < 0.4] = -np.inf
+            elif case == 4:
+                values += 1e8  # large mean: the sums are shifted
+            groups.append(stats.draw_sums(values))
+    flags = [i % 3 == 0 for i in range(len(groups))]
+    many = stats.summarize_many(groups, jackknife=flags)
+    for sums, flag, summary in zip(groups, flags, many):
+        one = stats.summarize_sums(sums, jackknife=flag)
+        assert one.keys() == summary.keys()
+        for key, value in one.items():
+            assert value == summary[key] or (math.isnan(value) and math.isnan(summary[key])), (sums.n, key)
+    with pytest.raises(ValueError, match="flags"):
+        stats.summarize_many(groups, jackknife=[True])

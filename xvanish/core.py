@@ -470,14 +470,17 @@ def measure(
 
         values.update(reduce.many_draw_sums(dense_torch))
         del dense_torch
-    rows = []
+    group_sums = []
     for spec in declared:
         sums = _group_sums(values.pop(spec.name))
         if sums.n != n_samples:
             raise RuntimeError(f"sampler returned {sums.n} draws for group {spec.name!r}, asked for {n_samples}")
-        # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
-        # across groups that share these draws (the per-layer profile).
-        summary = stats.summarize_sums(sums, jackknife=spec.position is not None)
+        group_sums.append(sums)
+    # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
+    # across groups that share these draws (the per-layer profile).
+    summaries = stats.summarize_many(group_sums, jackknife=[spec.position is not None for spec in declared])
+    rows = []
+    for spec, sums, summary in zip(declared, group_sums, summaries):
         jackknife = {column: summary.pop(column, math.nan) for column in stats.JACKKNIFE_COLUMNS}
         prediction = theory.get(spec.name)
         rows.append({
