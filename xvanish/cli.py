@@ -45,7 +45,7 @@ from xvanish.report.table import format_report
 from xvanish.schema import (broken_domains, domain_of, domain_to_register, packaged_options, register_configs,
                             register_domain)
 
-__all__ = ["describe_error", "main", "plan_run", "run"]
+__all__ = ["CheckEveryJob", "PlanEveryJob", "describe_error", "main", "plan_run", "run"]
 
 log = logging.getLogger("xvanish")
 
@@ -222,15 +222,23 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-class PlanEveryJob(Callback):
-    """Before a multirun starts any job, plan every job: a bad value in the last job stops
-    the sweep before the first one runs.
+class CheckEveryJob(Callback):
+    """Before a multirun starts any job, check every job's composed config (:meth:`check_job`):
+    a bad value in the last job stops the sweep before the first one runs.
 
     This works where the job list is known in advance: Hydra's basic sweeper (used with
     every launcher: basic, joblib, submitit, ray). Sweepers that choose jobs as they go
-    (optuna, nevergrad) are left alone; each of their jobs is still planned before it
-    measures anything.
+    (optuna, nevergrad) are left alone; each of their jobs is still checked when it starts.
+    A Hydra app of its own (experiments/long_range_task.py) subclasses this with its check.
     """
+
+    def check_job(self, job_cfg: DictConfig) -> None:
+        """Raise :class:`ConfigError` for the first bad key of one job's config."""
+        raise NotImplementedError
+
+    def load_job(self, loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
+        """One job's composed config."""
+        return loader.load_sweep_config(config, list(job))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
@@ -246,16 +254,26 @@ class PlanEveryJob(Callback):
         jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
         loader = GlobalHydra.instance().config_loader()
         for number, job in enumerate(jobs):
-            job_cfg = _load_job_config(loader, config, job)
+            job_cfg = self.load_job(loader, config, job)
             try:
-                plan_run(job_cfg, domain_name(job_cfg))
+                self.check_job(job_cfg)
             except ConfigError as error:
                 # Hydra turns an exception raised in a callback into a warning and goes on;
                 # SystemExit is not an Exception, so it stops the multirun here.
                 print(f"error: {error} (multirun job {number}: {' '.join(job)}; no job was started)",
                       file=sys.stderr)
                 raise SystemExit(EXIT_BAD_INPUT) from None
-        log.info("multirun: all %d jobs planned before the first started", len(jobs))
+        log.info("multirun: all %d jobs checked before the first started", len(jobs))
+
+
+class PlanEveryJob(CheckEveryJob):
+    """:class:`CheckEveryJob` for ``python -m xvanish``: every job is planned (:func:`plan_run`)."""
+
+    def load_job(self, loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
+        return _load_job_config(loader, config, job)
+
+    def check_job(self, job_cfg: DictConfig) -> None:
+        plan_run(job_cfg, domain_name(job_cfg))
 
 
 def _load_job_config(loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from xvanish.core import write_csv_atomic
 from xvanish.report.outputs import PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, write_json_atomic
 
-__all__ = ["AggregateCallback", "aggregate", "find_jobs"]
+__all__ = ["AggregateCallback", "aggregate", "find_jobs", "job_info"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def find_jobs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=number)
 
 
-def _job_info(job: Path) -> dict[str, Any]:
+def job_info(job: Path) -> dict[str, Any]:
     overrides_file = job / ".hydra" / "overrides.yaml"
     overrides = list(OmegaConf.load(overrides_file)) if overrides_file.exists() else []
     meta = job / ".hydra" / "hydra.yaml"
@@ -75,7 +75,7 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
     from xvanish.report.headline import build_series, headline_record  # pandas-heavy, lazily
 
     sweep_dir = Path(sweep_dir)
-    jobs = [_job_info(job) for job in find_jobs(sweep_dir)]
+    jobs = [job_info(job) for job in find_jobs(sweep_dir)]
     for job in jobs:
         job["values"] = _override_values(job["overrides"])
     keys = list(dict.fromkeys(key for job in jobs for key in job["values"]))
