@@ -21,7 +21,9 @@ The plain way is timed on ``--plain-draws`` draws and scaled to n (its cost, sta
 included, is linear in the draws). Both ways are timed with 1 torch thread and with ``--threads`` (torch's
 default): the batched way runs its blocks of draws on parallel threads, the plain way's
 tiny operations cannot use them (and on a loaded machine extra threads slow them down).
-The last line is the conservative ratio: each way at its own best thread count.
+Each way is timed ``--repeats`` times per thread count, the two ways alternating, and the
+fastest time of each is kept. The last line is the conservative ratio: each way at its own
+best thread count.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads of the second timing (the first uses 1); default: torch's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timings of each way per thread count; the fastest is kept (timeit's rule: "
+                             "the others measure the machine's interruptions, not the code)")
     args = parser.parse_args(argv)
     sampler = rnn.sampler(cell=args.cell, hidden=args.hidden, seq_len=args.seq_len, record="all")
 
@@ -114,19 +119,22 @@ def main(argv: list[str] | None = None) -> None:
             assert error < 1e-5, f"draw {i}, {name}: relative error {error:.2e}"
 
     print(f"{args.cell}, hidden {args.hidden}, {args.seq_len} residues, n = {args.n} draws, "
-          f"{len(sampler.groups())} groups; plain way timed on {args.plain_draws} draws and scaled to n")
+          f"{len(sampler.groups())} groups; plain way timed on {args.plain_draws} draws and scaled to n; "
+          f"fastest of {args.repeats} timings each")
     # First calls pay one-time costs (imports, allocator warm-up) that a run of many points does not.
     measure(sampler, 2, args.seed)
     plain_way(sampler, 2, args.seed)
     best_plain = best_batched = math.inf
     for threads in sorted({1, args.threads}):
         torch.set_num_threads(threads)
-        start = time.perf_counter()
-        measure(sampler, args.n, args.seed)
-        batched_s = time.perf_counter() - start
-        start = time.perf_counter()
-        plain_way(sampler, args.plain_draws, args.seed)
-        plain_s = (time.perf_counter() - start) * args.n / args.plain_draws
+        batched_s = plain_s = math.inf
+        for _ in range(args.repeats):  # alternating, so a slow spell of the machine hits both ways
+            start = time.perf_counter()
+            measure(sampler, args.n, args.seed)
+            batched_s = min(batched_s, time.perf_counter() - start)
+            start = time.perf_counter()
+            plain_way(sampler, args.plain_draws, args.seed)
+            plain_s = min(plain_s, (time.perf_counter() - start) * args.n / args.plain_draws)
         best_plain, best_batched = min(best_plain, plain_s), min(best_batched, batched_s)
         print(f"  {threads} thread(s): plain (nn.{CELLS[args.cell].__name__}, retain_grad, one draw at a time) "
               f"{plain_s:8.2f} s | xvanish measure() {batched_s:6.2f} s | ratio {plain_s / batched_s:6.1f}x")
