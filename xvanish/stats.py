@@ -236,8 +236,9 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
     A group with a draw that has no finite entry (left out of its interval: n changes) or
     with n < 2 gets its interval from :func:`variance_ci` alone.
     """
-    def stack(field: str) -> np.ndarray:
-        return np.stack([np.asarray(getattr(g, field), dtype=np.float64) for g in groups])
+    def stack(field: str) -> np.ndarray:  # one group: a view, no copy
+        rows = [np.asarray(getattr(g, field), dtype=np.float64) for g in groups]
+        return rows[0][None] if len(rows) == 1 else np.stack(rows)
 
     n = groups[0].n
     counts, totals, squares = stack("count"), stack("total"), stack("total_sq")
@@ -259,7 +260,7 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
             "var": var,
             "var_lo": lo,
             "var_hi": hi,
-            "mean_sq": np.stack([g.unshifted_sq() for g in groups]).sum(axis=1) / finite_total,
+            "mean_sq": np.array([g.unshifted_sq().sum() for g in groups]) / finite_total,
             "mean_abs": stack("total_abs").sum(axis=1) / finite_total,
             "zero_frac": stack("zeros").sum(axis=1) / entries,
             "nonfinite_frac": stack("nonfinite").sum(axis=1) / entries,
