@@ -339,6 +339,16 @@ def test_multirun_checks_every_job_before_the_first_starts(tmp_path):
     assert not list(tmp_path.rglob("results.csv"))  # job 0 did not run either
 
 
+def test_a_badly_typed_sweep_value_is_one_line_before_any_job(tmp_path):
+    """A sweep 8,abc has no single value to quote, and the job with abc fails to compose:
+    still one line naming the sweep as typed, exit 2, no job started."""
+    proc = xvanish("-m", *TINY[1:], values_arg([2, 3]), "domain.width=8,abc", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == cli.EXIT_BAD_INPUT
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: domain.width=8,abc: must be of type int")
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == proc.stderr.strip().splitlines()[-1:]
+    assert not list(tmp_path.rglob("results.csv"))
+
+
 def test_help_lists_every_domain_with_its_keys(run_main):
     code, out = run_main("--help")
     assert code == 0

@@ -140,3 +140,12 @@ def test_a_bad_job_stops_the_multirun_before_any_job(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "error: seed=-1: must be an integer >= 0 (multirun job 1: seed=-1 " + " ".join(TINY) + "; no job was started)"]
     assert not (tmp_path / "s").exists()
+
+
+def test_a_badly_typed_seed_in_a_multirun_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "-m", "seed=0,abc", *TINY, f"hydra.sweep.dir={tmp_path / 's'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: seed=0,abc: must be of type int (multirun job 1:")
+    assert not (tmp_path / "s").exists()

@@ -254,14 +254,15 @@ class CheckEveryJob(Callback):
         jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
         loader = GlobalHydra.instance().config_loader()
         for number, job in enumerate(jobs):
-            job_cfg = self.load_job(loader, config, job)
             try:
-                self.check_job(job_cfg)
-            except ConfigError as error:
+                self.check_job(self.load_job(loader, config, job))
+            except Exception as error:  # a bad range (ConfigError) or a bad type (composition)
+                if not is_bad_input(error):
+                    raise
                 # Hydra turns an exception raised in a callback into a warning and goes on;
                 # SystemExit is not an Exception, so it stops the multirun here.
-                print(f"error: {error} (multirun job {number}: {' '.join(job)}; no job was started)",
-                      file=sys.stderr)
+                print(f"error: {describe_error(error)} (multirun job {number}: {' '.join(job)}; "
+                      "no job was started)", file=sys.stderr)
                 raise SystemExit(EXIT_BAD_INPUT) from None
         log.info("multirun: all %d jobs checked before the first started", len(jobs))
 
@@ -314,7 +315,11 @@ def _command_line_values() -> dict[str, str]:
             override = OverridesParser.create().parse_override(argument)
         except HydraException:
             continue
-        values[override.get_key_element().lstrip("+~")] = override.get_value_element_as_str()
+        try:
+            value = override.get_value_element_as_str()
+        except HydraException:  # a sweep (0,abc) has no single value: show it as typed
+            value = argument.split("=", 1)[1]
+        values[override.get_key_element().lstrip("+~")] = value
     return values
 
 
