@@ -34,7 +34,7 @@ figure (every seed overlaid) at the sweep root and prints the largest Δ per mod
 
 (``-m model=lstm_chrono,rnn_default`` is one job per model.) Bad input — an unknown model,
 seed < 0, deltas empty or not increasing integers >= 1, updates < 1, batch odd or < 2,
-lr <= 0, threshold outside (0, 1] — ends with one line ``error: <key>=<value>: <what is
+lr <= 0, threshold outside (0, 1], an output or sweep dir that already holds results — ends with one line ``error: <key>=<value>: <what is
 allowed>`` on stderr and exit code 2 before any training, as ``python -m xvanish`` does; a
 multirun checks every job's config before the first job starts (:class:`CheckEveryJob`).
 
@@ -240,6 +240,8 @@ def run(cfg: DictConfig, out: Path, figure: Path) -> dict:
     """
     base, variants = load_models()
     chosen = check(cfg, variants)
+    require(not (out / RESULT_NAME).exists(), "output directory", str(out),
+            f"already holds {RESULT_NAME}; results are never overwritten: choose another hydra.run.dir")
     seed, deltas, threshold = cfg.seed, list(cfg.deltas), cfg.threshold
     sequences = seqdata.load("proteome")
     half = balanced_half(sequences.frequencies())
@@ -271,11 +273,21 @@ def run(cfg: DictConfig, out: Path, figure: Path) -> dict:
 
 
 class CheckEveryJob(cli.CheckEveryJob):
-    """Before a multirun starts any job, :func:`check` every job's config: a bad seed in
-    the last job stops the sweep before the first trains."""
+    """Before a multirun starts any job, :func:`check` every job's config (a bad seed in
+    the last job stops the sweep before the first trains), and refuse a sweep dir that
+    already holds results (the combined file would mix in the old jobs)."""
 
     def check_job(self, job_cfg: DictConfig) -> None:
         check(job_cfg, load_models()[1])
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        old = sorted(sweep_dir.rglob(RESULT_NAME)) if sweep_dir.is_dir() else []
+        if old:
+            print(f"error: hydra.sweep.dir={sweep_dir}: already holds {len(old)} {RESULT_NAME} "
+                  "(results are never overwritten or mixed): choose another sweep dir", file=sys.stderr)
+            raise SystemExit(cli.EXIT_BAD_INPUT)
+        super().on_multirun_start(config, **kwargs)
 
 
 def combine(sweep_dir: Path, figure: Path | None = None) -> dict | None:
@@ -304,6 +316,7 @@ def combine(sweep_dir: Path, figure: Path | None = None) -> dict | None:
     combined = {"results": results, **shared, "sweep_dir": str(sweep_dir), "jobs": jobs, "missing": missing}
     write_json_atomic(combined, sweep_dir / RESULT_NAME)
     names = [variant["name"] for variant in load_models()[1]]
+    names += sorted({result["model"] for result in results} - set(names))  # models no longer configured
     figure = figure or sweep_dir / FIGURE_NAME
     plot(results, names, shared.get("threshold", 0.9), shared.get("updates", "per job"), figure)
     print(format_table(sorted(results, key=lambda r: names.index(r["model"])), shared.get("threshold")))

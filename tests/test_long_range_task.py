@@ -149,3 +149,23 @@ def test_a_badly_typed_seed_in_a_multirun_is_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: seed=0,abc: must be of type int (multirun job 1:")
     assert not (tmp_path / "s").exists()
+
+
+def test_results_are_never_overwritten_or_mixed(monkeypatch, single_run, multirun):
+    """A run into a dir that holds results, or a multirun into a sweep dir that does, stops
+    with one line and exit 2 and leaves the old files as they were (a combined file must
+    not mix in an earlier sweep's jobs)."""
+    tmp, _ = single_run
+    before = (tmp / "run" / lrt.RESULT_NAME).read_bytes()
+    code, err = _main(monkeypatch, *TINY, f"hydra.run.dir={tmp / 'run'}")
+    assert code == 2 and err.strip().startswith(f"error: output directory='{tmp / 'run'}': already holds")
+    assert (tmp / "run" / lrt.RESULT_NAME).read_bytes() == before
+    sweep, _ = multirun
+    combined = (sweep / lrt.RESULT_NAME).read_bytes()
+    done = subprocess.run([sys.executable, str(SCRIPT), "-m", "seed=5", *TINY, f"hydra.sweep.dir={sweep}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: hydra.sweep.dir={sweep}: already holds 3 {lrt.RESULT_NAME} (results are never overwritten or "
+        "mixed): choose another sweep dir"]
+    assert (sweep / lrt.RESULT_NAME).read_bytes() == combined
