@@ -106,12 +106,39 @@ def test_statistics_do_not_depend_on_the_shift_of_the_sums():
     assert first["mean_sq"] == pytest.approx(np.mean(values**2), rel=1e-12)
 
 
+def _naive_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """variance_ci's docstring, one draw at a time in plain Python: the pooled variance of
+    the finite entries, each draw's influence on it, Bonett's log interval. Draws without a
+    finite entry are left out; the entries are centred first (the interval does not depend
+    on a shift, and Σg² of a large mean would cancel)."""
+    rows = [row[np.isfinite(row)] for row in values]
+    rows = [row for row in rows if row.size]
+    n, entries = len(rows), np.concatenate(rows) if rows else np.empty(0)
+    if entries.size < 2:
+        return math.nan, math.nan, math.nan
+    var = float(np.var(entries, ddof=1))
+    rows = [row - entries.mean() for row in rows]
+    mean = float(np.concatenate(rows).mean())
+    if n < 2 or not math.isfinite(var):
+        return var, math.nan, math.nan
+    if var == 0.0:
+        return 0.0, 0.0, 0.0
+    biased, c_bar = var * (entries.size - 1) / entries.size, entries.size / n
+    influence = [(float(np.sum(row**2)) - row.size * (biased + mean**2) - 2 * mean * (float(row.sum()) - row.size * mean))
+                 / c_bar for row in rows]
+    z = 1.959963984540054
+    adjust = n / (n - z)
+    spread = adjust * z * float(np.std(influence, ddof=1)) / math.sqrt(n) / var * math.sqrt(n / (n - 1))
+    with np.errstate(over="ignore"):  # n = 2: c = n/(n − z) ≈ 51, the upper end may overflow
+        return var, adjust * var * float(np.exp(-spread)), adjust * var * float(np.exp(spread))
+
+
 def test_many_groups_at_once_equal_one_group_at_a_time():
     """summarize_many stacks groups of equal n; each summary must be summarize_sums's,
     exactly, including the groups the stacked formulas cannot take whole (a draw with no
     finite entry, n < 2) and the jackknife replicates of flagged groups only."""
     rng = np.random.default_rng(11)
-    groups = []
+    groups, raw = [], []
     for n in (1, 2, 7, 40):
         for case in range(5):
             values = rng.laplace(size=(n, 6)) * 10.0 ** rng.integers(-20, 20)
@@ -124,12 +151,26 @@ def test_many_groups_at_once_equal_one_group_at_a_time():
             elif case == 4:
                 values += 1e8  # large mean: the sums are shifted
             groups.append(stats.draw_sums(values))
+            raw.append(values)
     flags = [i % 3 == 0 for i in range(len(groups))]
     many = stats.summarize_many(groups, jackknife=flags)
-    for sums, flag, summary in zip(groups, flags, many):
+    for sums, flag, summary, values in zip(groups, flags, many, raw):
         one = stats.summarize_sums(sums, jackknife=flag)
         assert one.keys() == summary.keys()
         for key, value in one.items():
             assert value == summary[key] or (math.isnan(value) and math.isnan(summary[key])), (sums.n, key)
+        # ... and both equal references written out here from the raw values, independently
+        # of the stacked code (float64 two-pass sums against shifted sums: 1e-9 relative,
+        # far above their rounding, far below any formula error)
+        expected = _naive_interval(values)
+        for key, reference in zip(("var", "var_lo", "var_hi"), expected):
+            assert summary[key] == pytest.approx(reference, rel=1e-9, nan_ok=True), (sums.n, key)
+        if flag and np.isfinite(values).all():
+            edges = np.linspace(0, sums.n, min(stats.JACKKNIFE_BLOCKS, sums.n // 2) + 1).astype(int)
+            for b in range(len(edges) - 1):
+                left = np.delete(values, slice(edges[b], edges[b + 1]), axis=0)
+                reference = float(np.var(left, ddof=1)) if left.shape[0] * left.shape[1] > 1 else 0.0
+                if reference > 0:
+                    assert summary[f"lnvar_jk{b}"] == pytest.approx(math.log(reference), abs=1e-9), (sums.n, b)
     with pytest.raises(ValueError, match="flags"):
         stats.summarize_many(groups, jackknife=[True])

@@ -168,16 +168,24 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
         ``(var, lo, hi)``; NaNs when fewer than two draws carry finite values.
     """
     keep = counts > 0
-    counts, sums, squares = counts[keep], sums[keep], squares[keep]
-    n = counts.size
-    var, mean = (float(x) for x in _pooled_variance(counts, sums, squares))
-    if n < 2 or not math.isfinite(var):
-        return var, math.nan, math.nan
-    if var == 0.0:
-        return 0.0, 0.0, 0.0
-    relative_se = float(np.std(_influence(counts, sums, squares, var, mean), ddof=1)) / math.sqrt(n) / var
-    lo, hi = _log_interval(var, relative_se, n, confidence)
-    return var, float(lo), float(hi)
+    var, lo, hi = _interval(counts[keep][None], sums[keep][None], squares[keep][None], confidence)
+    return float(var[0]), float(lo[0]), float(hi[0])
+
+
+def _interval(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
+              confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`variance_ci` of every row of ``[G, n]`` per-draw sums whose draws all have a
+    finite entry: ``(var, lo, hi)``, each ``[G]``. The rules in one place: no interval for
+    n < 2 draws or a non-finite variance; a zero variance has the interval [0, 0]."""
+    n = counts.shape[-1]
+    var, mean = _pooled_variance(counts, sums, squares)
+    if n < 2:
+        return var, np.full(var.shape, math.nan), np.full(var.shape, math.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        relative_se = np.std(_influence(counts, sums, squares, var, mean), axis=-1, ddof=1) / math.sqrt(n) / var
+        lo, hi = _log_interval(var, relative_se, n, confidence)
+    lo, hi = (np.where(var == 0.0, 0.0, np.where(np.isfinite(var), x, math.nan)) for x in (lo, hi))
+    return var, lo, hi
 
 
 def summarize(values: np.ndarray, confidence: float = CONFIDENCE,
@@ -233,8 +241,8 @@ def summarize_many(groups: Sequence[DrawSums], confidence: float = CONFIDENCE,
 def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bool]) -> list[dict[str, float]]:
     """:func:`summarize_sums` of groups of equal n, as rows of ``[G, n]`` arrays.
 
-    A group with a draw that has no finite entry (left out of its interval: n changes) or
-    with n < 2 gets its interval from :func:`variance_ci` alone.
+    A group with a draw that has no finite entry gets its interval from :func:`variance_ci`,
+    which leaves such draws out.
     """
     def stack(field: str) -> np.ndarray:  # one group: a view, no copy
         rows = [np.asarray(getattr(g, field), dtype=np.float64) for g in groups]
@@ -245,16 +253,10 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
     shifts = np.array([g.shift for g in groups])
     entries = np.array([float(n * g.size) for g in groups])
     finite_total, total_sum = counts.sum(axis=1), totals.sum(axis=1)
-    var, mean = _pooled_variance(counts, totals, squares)
+    var, lo, hi = _interval(counts, totals, squares, confidence)
+    for g in np.flatnonzero((counts <= 0).any(axis=1)):  # such draws leave the interval: n changes
+        var[g], lo[g], hi[g] = variance_ci(counts[g], totals[g], squares[g], confidence)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if n >= 2:
-            relative_se = np.std(_influence(counts, totals, squares, var, mean), axis=1, ddof=1) / math.sqrt(n) / var
-            lo, hi = _log_interval(var, relative_se, n, confidence)
-            lo, hi = (np.where(var == 0.0, 0.0, np.where(np.isfinite(var), x, math.nan)) for x in (lo, hi))
-        else:
-            lo, hi = np.full(len(groups), math.nan), np.full(len(groups), math.nan)
-        for g in np.flatnonzero((counts <= 0).any(axis=1)) if n >= 2 else range(len(groups)):
-            var[g], lo[g], hi[g] = variance_ci(counts[g], totals[g], squares[g], confidence)
         columns = {
             "mean": shifts + total_sum / finite_total,
             "var": var,
@@ -276,7 +278,7 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
 
 
 def _jackknife_stacked(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, n_blocks: int) -> np.ndarray:
-    """:func:`_jackknife_from_sums` of every row of ``[G, n]`` arrays: ``[G, blocks]``."""
+    """:func:`jackknife_log_variance` of every row of ``[G, n]`` per-draw sums: ``[G, blocks]``."""
     n = counts.shape[1]
     blocks = min(n_blocks, n // 2)
     if blocks < 2:
@@ -309,10 +311,4 @@ def jackknife_log_variance(values: np.ndarray, n_blocks: int = JACKKNIFE_BLOCKS)
     if values.ndim == 1:
         values = values[:, None]
     counts, sums, squares, _, _ = _row_sums(values)
-    return _jackknife_from_sums(counts, sums, squares, n_blocks)
-
-
-def _jackknife_from_sums(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
-                         n_blocks: int) -> np.ndarray:
-    """:func:`jackknife_log_variance` from per-draw sums (see :func:`_row_sums`)."""
     return _jackknife_stacked(counts[None], sums[None], squares[None], n_blocks)[0]
