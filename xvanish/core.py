@@ -381,17 +381,10 @@ def point_seed(run_seed: int, param: str | None = None, value: Any = None) -> in
 
 
 def _group_sums(values: Any) -> stats.DrawSums:
-    """Per-draw sums of one group value; torch values are reduced in torch (xvanish.reduce).
-
-    :func:`measure` has already reduced dense torch groups; what is left here are sums, outer
-    products and numpy arrays.
-    """
+    """Per-draw sums of one group value that :func:`measure` has not reduced in torch: sums
+    as they are, numpy arrays reduced here."""
     if isinstance(values, stats.DrawSums):
         return values
-    if isinstance(values, OuterProduct) or hasattr(values, "detach"):
-        from xvanish import reduce  # torch only when a domain hands over torch tensors
-
-        return reduce.group_sums(values)
     return stats.draw_sums(np.asarray(values))
 
 
@@ -464,12 +457,11 @@ def measure(
         raise RuntimeError(f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared "
                            f"{sorted(names)}")
     theory = theory_values(sampler)
-    dense_torch = {name: v for name, v in values.items() if hasattr(v, "detach") and not isinstance(v, OuterProduct)}
-    if dense_torch:  # groups of one shape are reduced together (stacked), not one by one
-        from xvanish import reduce
+    torch_values = {name: v for name, v in values.items() if isinstance(v, OuterProduct) or hasattr(v, "detach")}
+    if torch_values:  # reduced where they live, dense groups of one shape together (stacked)
+        from xvanish import reduce  # torch only when a domain hands over torch tensors
 
-        values.update(reduce.many_draw_sums(dense_torch))
-        del dense_torch
+        values.update(reduce.many_group_sums(torch_values))
     group_sums = []
     for spec in declared:
         sums = _group_sums(values.pop(spec.name))

@@ -43,6 +43,7 @@ never imports torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Dict
@@ -54,7 +55,7 @@ from xvanish.core import draw_slices
 from xvanish.stats import DrawSums
 
 __all__ = ["BLOCK_ELEMENTS", "STACK_ELEMENTS", "chunked_group_sums", "chunked_sums", "draw_sums", "group_sums",
-           "many_draw_sums", "outer_sums"]
+           "many_draw_sums", "many_group_sums", "outer_sums"]
 
 #: Most entries copied to float64 at once (2 MiB): a block of draws of a dense group, or
 #: of materialised outer-product draws. One draw larger than this is one block.
@@ -188,19 +189,42 @@ def many_draw_sums(groups: Mapping[str, torch.Tensor]) -> Dict[str, DrawSums]:
     small torch calls whatever its size, and a model with hundreds of small groups (an
     RNN's per-step gradients) would pay them hundreds of times.
     """
+    return {name: local.draw_sums(size) for name, (local, size) in _many_locals(groups).items()}
+
+
+def _many_locals(groups: Mapping[str, torch.Tensor]) -> Dict[str, tuple[_Local, int]]:
+    """Local moments and entries per draw of dense groups, stacked (:func:`many_draw_sums`)."""
     alike: Dict[tuple, list] = {}
     for name, values in groups.items():
         flat = values.detach().reshape(values.shape[0], -1)
         alike.setdefault((tuple(flat.shape), flat.dtype, flat.device), []).append((name, flat))
-    out: Dict[str, DrawSums] = {}
+    out: Dict[str, tuple[_Local, int]] = {}
     for ((n, size), _, _), members in alike.items():
         for part in draw_slices(len(members), STACK_ELEMENTS // max(1, n * size)):
             stack = members[part]
-            rows = stack[0][1] if len(stack) == 1 else torch.stack([flat for _, flat in stack]).reshape(-1, size)
-            local = _dense_local(rows)
+            local = _dense_local(torch.cat([flat for _, flat in stack]))
             for j, (name, _) in enumerate(stack):
-                out[name] = local.rows(slice(j * n, (j + 1) * n)).draw_sums(size)
+                out[name] = (local.rows(slice(j * n, (j + 1) * n)), size)
     return out
+
+
+def many_group_sums(values: Mapping[str, Any]) -> Dict[str, DrawSums]:
+    """The per-draw sums of every group of a batch as a sampler returns them (see
+    GradientBatch): sums pass through, outer products are reduced from their factors, and
+    dense groups together (:func:`many_draw_sums`)."""
+    from xvanish.core import OuterProduct
+
+    out: Dict[str, DrawSums] = {}
+    dense: Dict[str, torch.Tensor] = {}
+    for name, value in values.items():
+        if isinstance(value, DrawSums):
+            out[name] = value
+        elif isinstance(value, OuterProduct):
+            out[name] = outer_sums(value.left, value.right)
+        else:
+            dense[name] = torch.as_tensor(value)
+    out.update(many_draw_sums(dense))
+    return {name: out[name] for name in values}
 
 
 def chunked_sums(chunks: Iterable[torch.Tensor]) -> DrawSums:
@@ -232,10 +256,11 @@ def chunked_group_sums(chunks: Iterable[Mapping[str, torch.Tensor]]) -> Dict[str
         if parts and set(chunk) != set(parts):
             raise ValueError(f"chunks have groups {sorted(parts)} and {sorted(chunk)}")
         for name, values in chunk.items():
-            values = values.detach().reshape(values.shape[0], -1)
-            if sizes.setdefault(name, values.shape[1]) != values.shape[1]:
-                raise ValueError(f"chunks of {name!r} have {sizes[name]} and {values.shape[1]} entries per draw")
-            parts.setdefault(name, []).append(_dense_local(values))
+            size = math.prod(values.shape[1:])
+            if sizes.setdefault(name, size) != size:
+                raise ValueError(f"chunks of {name!r} have {sizes[name]} and {size} entries per draw")
+        for name, (local, _) in _many_locals(chunk).items():  # a chunk's groups reduced together
+            parts.setdefault(name, []).append(local)
     if not parts:
         raise ValueError("chunked sums need at least one chunk")
     return {name: _Local.cat(locals_).draw_sums(sizes[name]) for name, locals_ in parts.items()}
@@ -389,10 +414,4 @@ def outer_sums(left: Any, right: Any, *, factored: bool = True) -> DrawSums:
 
 def group_sums(values: Any) -> DrawSums:
     """The per-draw sums of one group value as a sampler returns it (see GradientBatch)."""
-    from xvanish.core import OuterProduct
-
-    if isinstance(values, DrawSums):
-        return values
-    if isinstance(values, OuterProduct):
-        return outer_sums(values.left, values.right)
-    return draw_sums(torch.as_tensor(values))
+    return many_group_sums({"group": values})["group"]
