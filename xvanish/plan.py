@@ -167,7 +167,6 @@ class Plan:
     """A checked run (see :func:`plan`): what will be measured, in order; nothing built yet.
 
     Attributes:
-        domain: the :class:`~xvanish.core.Domain` (or ``None`` for a bare factory).
         factory: builds one sampler from a point's keywords.
         param: the swept key.
         values: the swept values.
@@ -178,7 +177,6 @@ class Plan:
         numeric: the axis is numeric (a categorical axis gets rows per value, no decay fit).
     """
 
-    domain: Domain | None
     factory: Callable[..., Sampler]
     param: str
     values: list[Any]
@@ -300,7 +298,6 @@ def plan(
     fixed: Mapping[str, Any] | None = None,
     linked: Mapping[str, Sequence[Any]] | None = None,
     variants: Sequence[Variant] | None = None,
-    origins: Mapping[str, str] | None = None,
     key_prefix: str = "",
 ) -> Plan:
     """Check a run completely and return its :class:`Plan`; no sampler is built.
@@ -317,8 +314,6 @@ def plan(
         fixed: the other keys of the domain.
         linked: keys that change along with ``param``: key -> one value per sweep value.
         variants: series overlaid in one run; each point runs once per variant.
-        origins: where the user set each key (``{"depth": "sweep.values"}``), for messages;
-            the command line passes its config paths.
         key_prefix: put before a domain key in messages (the command line's ``domain.``).
 
     Returns:
@@ -331,7 +326,6 @@ def plan(
     values = list(values)
     fixed = dict(fixed or {})
     linked = {key: list(series) for key, series in (linked or {}).items()}
-    origins = dict(origins or {})
     require_int("measure.n_samples", n_samples, minimum=2)
     require_int("measure.seed", seed, minimum=0)
     require(len(values) > 0, "sweep.values", values, f"must list at least one value of {param}")
@@ -352,15 +346,15 @@ def plan(
         where = f"variants[{index}]" if variant is not None else ""
         overrides = dict(variant.overrides) if variant is not None else {}
         series_linked = {**linked, **(dict(variant.linked) if variant is not None else {})}
-        point_origins = {**origins, **{key: f"{where}.domain.{key}" for key in overrides}}
+        point_origins = {key: f"{where}.domain.{key}" for key in overrides}
         for key, series in series_linked.items():
             origin = (f"{where}.linked.{key}" if variant is not None and key in variant.linked
-                      else origins.get(key, f"sweep.linked.{key}"))
+                      else f"sweep.linked.{key}")
             point_origins[key] = origin
             require(key != param, origin, series, f"must not be the swept key {param}")
             require(isinstance(series, (list, tuple)) and len(series) == len(values), origin, series,
                     f"must be a list with one value per sweep value ({len(values)})")
-        point_origins.setdefault(param, origins.get(param, "sweep.values"))
+        point_origins.setdefault(param, "sweep.values")
         for position, value in enumerate(values):
             keywords = {**fixed, **overrides, **{k: s[position] for k, s in series_linked.items()}, param: value}
             columns = {param: value}  # a factory of no known domain: only the swept value is known
@@ -370,7 +364,7 @@ def plan(
             points.append(Point(variant=None if variant is None else variant.name, index=position,
                                 value=keywords[param], keywords=keywords,
                                 seed=point_seed(seed, param, keywords[param]), columns=columns))
-    return Plan(domain=found, factory=factory, param=param, values=[p.value for p in points[:len(values)]],
+    return Plan(factory=factory, param=param, values=[p.value for p in points[:len(values)]],
                 points=points, variants=names or [None], n_samples=int(n_samples), seed=int(seed),
                 numeric=numeric)
 
