@@ -236,10 +236,6 @@ class CheckEveryJob(Callback):
         """Raise :class:`ConfigError` for the first bad key of one job's config."""
         raise NotImplementedError
 
-    def load_job(self, loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
-        """One job's composed config."""
-        return loader.load_sweep_config(config, list(job))
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
             log.info("sweeper %s: each job is checked when it starts", config.hydra.sweeper.get("_target_"))
@@ -255,7 +251,7 @@ class CheckEveryJob(Callback):
         loader = GlobalHydra.instance().config_loader()
         for number, job in enumerate(jobs):
             try:
-                self.check_job(self.load_job(loader, config, job))
+                self.check_job(_load_job_config(loader, config, job))
             except Exception as error:  # a bad range (ConfigError) or a bad type (composition)
                 if not is_bad_input(error):
                     raise
@@ -269,9 +265,6 @@ class CheckEveryJob(Callback):
 
 class PlanEveryJob(CheckEveryJob):
     """:class:`CheckEveryJob` for ``python -m xvanish``: every job is planned (:func:`plan_run`)."""
-
-    def load_job(self, loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
-        return _load_job_config(loader, config, job)
 
     def check_job(self, job_cfg: DictConfig) -> None:
         plan_run(job_cfg, domain_name(job_cfg))

@@ -87,8 +87,7 @@ def format_series(series: Series) -> str:
     if rows.empty:  # a variant that does not measure the report group (WGAN-GP has no saturating loss)
         lines = [title, f"  this series has no group {series.group}"]
         if series.profile_family is not None and series.categories is None:
-            lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
-                         + fit_line(series.profile_fit, "position"))
+            lines.append(_profile_line(series))
         return "\n".join(lines)
     x_texts = [_x_text(series, row) for row in rows.itertuples(index=False)]
     width = max([len(series.scale_name), 6, *map(len, x_texts)])
@@ -115,9 +114,14 @@ def format_series(series: Series) -> str:
     lines.append(f"  one {series.scale_name} value: nothing to fit across {series.scale_name}" if len(rows) == 1
                  else "  " + fit_line(series.fit, series.scale_name))
     if series.profile_family is not None:
-        lines.append(f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
-                     + fit_line(series.profile_fit, "position"))
+        lines.append(_profile_line(series))
     return "\n".join(lines)
+
+
+def _profile_line(series: Series) -> str:
+    """``  profile of preact at depth=64: <fit line>``."""
+    return (f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
+            + fit_line(series.profile_fit, "position"))
 
 
 def format_report(series: Sequence[Series]) -> str:
