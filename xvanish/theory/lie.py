@@ -56,8 +56,8 @@ from xvanish.theory.pauli import parse_pauli_sum, pauli_masks
 
 __all__ = [
     "Ideal", "LieAlgebra", "LieTooLarge", "MAX_BYTES", "MAX_DIM", "Prediction", "adjoint_norm_squared", "conjugate",
-    "distinct", "fold_layers", "lie_algebra", "pauli_sum", "predict", "product_state", "purity", "tfim_generators",
-    "xy_generators",
+    "distinct", "fold_layers", "lie_algebra", "pauli_sum", "predict", "product_state", "purity", "sum_key",
+    "tfim_generators", "xy_generators",
 ]
 
 #: Refuse algebras (or invariant subspaces) larger than this: the dense adjoint matrices
@@ -237,11 +237,16 @@ def fold_layers(layers: list[tuple[list[PauliSum], list[tuple[str, int, int]]]]
     return out, list(reversed(before))
 
 
+def sum_key(h: PauliSum) -> tuple:
+    """A hashable canonical key of a Pauli sum: its terms sorted, coefficients rounded to 12 digits."""
+    return tuple(sorted((k, round(v, 12)) for k, v in h.items()))
+
+
 def distinct(sums: list[PauliSum]) -> list[PauliSum]:
     """The distinct Pauli sums of a list (order kept), e.g. the folded generators of all layers."""
     seen, out = set(), []
     for h in sums:
-        key = tuple(sorted((k, round(v, 12)) for k, v in h.items()))
+        key = sum_key(h)
         if key not in seen:
             seen.add(key)
             out.append(h)
@@ -458,9 +463,8 @@ def _closure_sums(generators: list[PauliSum], n: int) -> list[PauliSum]:
     for ps in qml.lie_closure(sentences, pauli=True):
         s: dict[tuple[int, int], complex] = {}
         for pw, v in ps.items():
-            x = sum(1 << w for w, p in pw.items() if p in "XY")
-            z = sum(1 << w for w, p in pw.items() if p in "YZ")
-            s[(x, z)] = complex(v)
+            (key,) = pauli_masks([(1.0, [(p, w) for w, p in pw.items()])])
+            s[key] = complex(v)
         values = np.array(list(s.values()))
         # commutators come back as i·(Hermitian) or Hermitian: keep the real-valued form
         part = values.real if np.abs(values.real).max() >= np.abs(values.imag).max() else values.imag
@@ -659,7 +663,7 @@ def predict(alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, 
     outside = bool(rest)
     if outside:
         # the split depends on O and g only: kept on the algebra for the next gate's prediction
-        cache_key = ("outside", tuple(sorted((k, round(v, 12)) for k, v in rest.items())))
+        cache_key = ("outside", sum_key(rest))
         if cache_key not in alg.cache:
             keys, rows = _module(rest, alg.generators, n, max_dim)
             alg.cache[cache_key] = (keys, *_irreducible_parts(alg, rows, keys))

@@ -31,6 +31,7 @@ al.'s method.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -43,6 +44,7 @@ import torch
 
 from xvanish.core import ConfigError, require
 from xvanish.theory import haar
+from xvanish.theory.pauli import pauli_masks
 
 __all__ = [
     "ANSATZE", "AnsatzSpec", "BOUNDARIES", "Circuit", "Draws", "INITS", "INPUT_STATES", "InitSpec",
@@ -106,13 +108,13 @@ class AnsatzSpec:
         layer0_mean_p_squared: E⟨P⟩² of each slot's generator in the state just before it
             in layer 0, for uniform angles (F3; see :func:`haar.mean_pauli_square_random_axis`).
         unitary_design: whether deep circuits approach a unitary 2-design (RY+CZ circuits are
-            real and approach an orthogonal design instead: no closed form offered).
+            real and approach an orthogonal design instead: no closed form offered); such a
+            gate set generates su(2ⁿ) for n ≥ 2, so the Lie theory uses the 2-design closed
+            forms without building the algebra.
         lie_layer: ``(layer, n, periodic) -> (generators, fixed)``: the Pauli generators H of
             the layer's gates exp(−iθH) as ``[(slot, wire, {(x, z): coefficient})]`` (bit
             masks as in :mod:`xvanish.theory.lie`) and the fixed Clifford gates after them
             ``[("CZ" | "CNOT", a, b)]``, for the Lie-algebraic theory; ``None``: not offered.
-        universal: the gate set generates su(2ⁿ) for n ≥ 2 (the 2-design closed forms apply
-            without building the algebra).
         two_term_shift: every angle enters a gate whose generator has two eigenvalues ±½,
             so the two-term parameter shift is exact; otherwise the gradient is computed
             exactly by the back-end's adjoint/backprop.
@@ -126,7 +128,6 @@ class AnsatzSpec:
     layer0_mean_p_squared: tuple[float, ...]
     unitary_design: bool
     lie_layer: Callable[[int, int, bool], tuple[list, list]] | None = None
-    universal: bool = False
     two_term_shift: bool = True
 
 
@@ -170,18 +171,9 @@ def _cz_bricks(layer: int, n: int) -> list[qml.operation.Operation]:
 _HEA_GATES = (qml.RY, qml.RZ)
 
 
-def _pauli(letter: str, wire: int) -> tuple[int, int]:
-    """Bit masks (x, z) of one Pauli letter on ``wire`` (:mod:`xvanish.theory.lie` coding)."""
-    return (int(letter in "XY") << wire, int(letter in "YZ") << wire)
-
-
 def _half(*letters_wires: tuple[str, int]) -> dict[tuple[int, int], float]:
-    """{P: ½} for the string P: the generator of exp(−iθP/2)."""
-    x = z = 0
-    for letter, wire in letters_wires:
-        px, pz = _pauli(letter, wire)
-        x, z = x | px, z | pz
-    return {(x, z): 0.5}
+    """{P: ½} for the string P (bit masks of :mod:`xvanish.theory.lie`): the generator of exp(−iθP/2)."""
+    return pauli_masks([(0.5, list(letters_wires))])
 
 
 def _edge(wire: int, n: int, periodic: bool) -> int | None:
@@ -234,8 +226,7 @@ def _xy_pair(angle: Any, wires: list[int]) -> qml.operation.Operation:
 
 def _xy_generator(a: int, b: int) -> dict[tuple[int, int], float]:
     """IsingXY(θ) = exp(iθ(XX+YY)/4) = exp(−iθH) with H = −(XX+YY)/4."""
-    m = (1 << a) | (1 << b)
-    return {(m, 0): -0.25, (m, m): -0.25}
+    return pauli_masks([(-0.25, [("X", a), ("X", b)]), (-0.25, [("Y", a), ("Y", b)])])
 
 
 def _layered_lie(generators: Callable[[int, int], list], fixed: Callable[[int, int], list]) -> Callable:
@@ -244,12 +235,9 @@ def _layered_lie(generators: Callable[[int, int], list], fixed: Callable[[int, i
     return layer
 
 
-def _cnot_ring_gates(layer: int, n: int) -> list:
-    return [("CNOT", op.wires[0], op.wires[1]) for op in _cnot_ring(layer, n)]
-
-
-def _cz_gates(entangler: Callable) -> Callable:
-    return lambda layer, n: [("CZ", op.wires[0], op.wires[1]) for op in entangler(layer, n)]
+def _fixed_gates(name: str, entangler: Callable) -> Callable:
+    """``(layer, n) -> [(name, a, b)]``: an entangler's two-qubit gates in :mod:`xvanish.theory.lie`'s form."""
+    return lambda layer, n: [(name, op.wires[0], op.wires[1]) for op in entangler(layer, n)]
 
 #: McClean's start state RY(π/4)|0⟩ on every wire, as a Bloch vector.
 MCCLEAN_START_BLOCH = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
@@ -266,8 +254,7 @@ ANSATZE: dict[str, AnsatzSpec] = {
         unitary_design=True,
         # the drawn axis varies per draw: the algebra of the union {X, Y, Z}/2 per wire (+ CZ ladder)
         lie_layer=_layered_lie(lambda layer, n: [(0, w, _half((p, w))) for w in range(n) for p in "XYZ"],
-                               _cz_gates(_cz_ladder)),
-        universal=True,
+                               _fixed_gates("CZ", _cz_ladder)),
     ),
     # RY on |0⟩: ⟨Y⟩ = 0; RZ after RY(a)|0⟩ with a ~ U[0, 2π): E⟨Z⟩² = E cos²a = ½.
     "hea": AnsatzSpec(
@@ -279,8 +266,7 @@ ANSATZE: dict[str, AnsatzSpec] = {
         layer0_mean_p_squared=(0.0, 0.5),
         unitary_design=True,
         lie_layer=_layered_lie(lambda layer, n: [(s, w, _half(("YZ"[s], w))) for w in range(n) for s in range(2)],
-                               _cnot_ring_gates),
-        universal=True,
+                               _fixed_gates("CNOT", _cnot_ring)),
     ),
     "alternating": AnsatzSpec(
         slots=1,
@@ -290,7 +276,7 @@ ANSATZE: dict[str, AnsatzSpec] = {
         draws_axes=False,
         layer0_mean_p_squared=(0.0,),
         unitary_design=False,
-        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half(("Y", w))) for w in range(n)], _cz_gates(_cz_bricks)),
+        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half(("Y", w))) for w in range(n)], _fixed_gates("CZ", _cz_bricks)),
     ),
     "tfim": AnsatzSpec(
         slots=2,
@@ -414,7 +400,8 @@ def _inverse_ops(ops: list[qml.operation.Operation]) -> list[qml.operation.Opera
 class Circuit:
     """The gate lists of one circuit family, broadcast over a batch or for one draw.
 
-    Built once per sampler (:func:`xvanish.domains.vqc.sampling.resolve`); the back-ends in
+    Built once per sampler (:func:`xvanish.domains.vqc.sampling.resolve`) and not changed
+    after (:meth:`present` and :meth:`forward_indices` are computed once); the back-ends in
     :mod:`.methods` act on it, an observable and :class:`Draws`.
 
     Attributes:
@@ -439,12 +426,17 @@ class Circuit:
         self.wires = list(range(self.n))
 
     def present(self) -> np.ndarray:
-        """``[n_qubits, slots]`` booleans: which (wire, slot) of a built-in layer has a gate
-        (all but the open chain's missing last edge)."""
+        """``[n_qubits, slots]`` booleans (read-only, built once): which (wire, slot) of a
+        built-in layer has a gate (all but the open chain's missing last edge)."""
+        return self._present
+
+    @functools.cached_property
+    def _present(self) -> np.ndarray:
         mask = np.ones((self.n, self.spec.slots), dtype=bool)
         for wire in range(self.n):
             for slot in range(self.spec.slots):
                 mask[wire, slot] = self.spec.rotation(slot, 0.0, 0, wire, self.n, self.periodic) is not None
+        mask.flags.writeable = False
         return mask
 
     @property
@@ -521,13 +513,17 @@ class Circuit:
 
     def forward_indices(self) -> list[int | None]:
         """Tape parameter index of every forward angle of a built-in draw (one per gate), in
-        ``angles`` order; ``None`` for a slot without a gate (its gradient is 0)."""
+        ``angles`` order; ``None`` for a slot without a gate (its gradient is 0). Built once."""
+        return list(self._forward_indices)
+
+    @functools.cached_property
+    def _forward_indices(self) -> tuple[int | None, ...]:
         start = len(self.spec.start(self.n))
         mask = self.present().ravel()
         per_layer = int(mask.sum())
         stride = per_layer * (2 if self.identity else 1)
         within = np.cumsum(mask) - 1
-        return [start + layer * stride + int(within[k]) if mask[k] else None
-                for layer in range(self.n_layers) for k in range(len(mask))]
+        return tuple(start + layer * stride + int(within[k]) if mask[k] else None
+                     for layer in range(self.n_layers) for k in range(len(mask)))
 
 

@@ -25,7 +25,6 @@ import numpy as np
 
 from xvanish.theory import lie
 
-from .circuits import input_bits
 from .costs import parse_pauli_sum, pauli_masks
 
 __all__ = ["LieModel", "build"]
@@ -40,7 +39,8 @@ class LieModel:
         algebra: the DLA (``universal`` algebras carry no basis).
         observable: the folded cost observable (Pauli sum).
         bloch: the input state's Bloch vectors ``[n, 3]``.
-        scale: ``C = offset + scale·⟨O⟩``: variances scale by ``scale²``.
+        offset, scale: ``C = offset + scale·⟨O⟩``: the mean maps to ``offset + scale·mean``,
+            variances scale by ``scale²``.
         generators: per layer, ``{(wire, slot): folded H}``.
     """
 
@@ -49,6 +49,7 @@ class LieModel:
     observable: dict | None = None
     bloch: np.ndarray | None = None
     scale: float = 1.0
+    offset: float = 0.0
     generators: list[dict[tuple[int, int], dict]] = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
 
@@ -60,7 +61,7 @@ class LieModel:
         out = self.algebra.summary()
         if self.reason is None and not self.algebra.universal:
             pred = self.prediction()
-            out.update(mean_cost=pred.mean_cost, var_cost=self.scale ** 2 * pred.var_cost,
+            out.update(mean_cost=self.offset + self.scale * pred.mean_cost, var_cost=self.scale ** 2 * pred.var_cost,
                        observable_outside_g=pred.outside, kind="asymptotic")
         return out
 
@@ -73,7 +74,7 @@ class LieModel:
         grads = {}
         for gate in gates:
             h = self.generators[gate[0]][(gate[1], gate[2])]
-            key = tuple(sorted((k, round(v, 12)) for k, v in h.items()))
+            key = lie.sum_key(h)
             if key not in self._cache:
                 self._cache[key] = lie.predict(self.algebra, self.bloch, self.observable, {"g": h}).var_grad["g"]
             grads[gate] = self._cache[key]
@@ -85,7 +86,7 @@ def build(config: Any, plan: Any) -> LieModel:
     spec, n = plan.circuit.spec, config.n_qubits
     if spec is None or spec.lie_layer is None:
         return LieModel("templates: their generators are not extracted")
-    if spec.universal and n >= 2:
+    if spec.unitary_design and n >= 2:
         return LieModel("universal: the 2-design closed forms (xvanish.theory.haar)",
                         lie.lie_algebra([], n, universal=True))
     if config.init != "uniform":
@@ -107,9 +108,9 @@ def build(config: Any, plan: Any) -> LieModel:
         observable = pauli_masks(parse_pauli_sum(config.observable, n))
     else:  # local: C = ½ − ⟨ΣZ_j⟩/(2n)
         observable = {(0, 1 << w): 1.0 for w in range(n)}
-    bits = input_bits(config.input_state, n)
-    bloch = lie.product_state("plus" if bits is None else bits, n)
-    model = LieModel(None, algebra, lie.conjugate(observable, observable_gates), bloch, plan.scale, generators)
+    bloch = lie.product_state(config.input_state, n)
+    model = LieModel(None, algebra, lie.conjugate(observable, observable_gates), bloch, plan.scale, plan.offset,
+                     generators)
     try:
         model.prediction()  # an observable outside g builds its invariant subspace here: may be refused
     except lie.LieTooLarge as error:
