@@ -76,7 +76,6 @@ Example:
 """
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -84,7 +83,7 @@ import torch
 import torch.nn.functional as F
 
 from xvanish import reduce
-from xvanish.devices import require_device
+from xvanish.devices import on_threads, require_device
 from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, draw_slices, group,
                           make_config, require, require_choice, require_int, require_number, streams)
 from xvanish.theory import meanfield
@@ -421,13 +420,7 @@ class MLPSampler:
             self._fill_weights(weights[layer], generators[layer])
             biases[layer].normal_(0.0, math.sqrt(cfg.bias_var), generator=generators[layer])
 
-        workers = min(torch.get_num_threads(), depth) if self._device.type == "cpu" else 1
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(draw_layer, range(depth)))  # list(): re-raise any error
-        else:
-            for layer in range(depth):
-                draw_layer(layer)
+        on_threads(draw_layer, range(depth), self._device)
         readout = self._draw_readout(generators, m)
         return _Parameters(*(t.to(self._dtype) for t in (weights, biases, readout)))
 

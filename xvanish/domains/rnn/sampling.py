@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, TypeVar
+import typing
+from dataclasses import fields
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 
 from xvanish import reduce
 from xvanish.core import COST, GradientBatch, Group, Theory, draw_slices, group, require, require_int, streams
+from xvanish.devices import on_threads
+from xvanish.stats import DrawSums
 
 from . import data as seqdata
 from . import theory as rnn_theory
@@ -23,11 +26,12 @@ __all__ = ["CACHE_BYTES", "RNNSampler", "SUMS_BYTES_PER_GROUP"]
 #: Recurrent weights of one block of draws that are run through all steps together.
 CACHE_BYTES = 4 << 20
 
-#: Memory of one group's per-draw sums (:class:`~xvanish.stats.DrawSums`: six float64 fields).
-SUMS_BYTES_PER_GROUP = 6 * 8
+#: Memory of one group's per-draw sums: :class:`~xvanish.stats.DrawSums`'s array fields,
+#: float64 each (the scalar fields are per group, not per draw).
+SUMS_BYTES_PER_GROUP = np.dtype(np.float64).itemsize * sum(
+    1 for f in fields(DrawSums) if typing.get_type_hints(DrawSums)[f.name] is np.ndarray)
 
 Tensor = torch.Tensor
-T = TypeVar("T")
 
 
 def _haar(out: Tensor, gen: torch.Generator, gain: float) -> Tensor:
@@ -35,26 +39,6 @@ def _haar(out: Tensor, gen: torch.Generator, gain: float) -> Tensor:
     into Q: Mezzadri 2007), filled into ``out``."""
     q, r = torch.linalg.qr(out.normal_(generator=gen))
     return out.copy_(q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2) * gain)
-
-
-def _on_threads(function: Callable[[slice], T], parts: List[slice], device: torch.device) -> List[T]:
-    """``function(part)`` for every part, on torch's threads when there are several (CPU).
-
-    torch releases the GIL inside its kernels, so independent parts run in parallel. Each
-    runs on one intra-op thread meanwhile: the parts already fill the cores, and OpenMP
-    teams inside each would oversubscribe them (measured: 1.0–1.4 s instead of 1.6–1.9 s
-    for the benchmark's measure() on 2 cores). torch's thread count is restored after.
-    """
-    workers = min(torch.get_num_threads(), len(parts)) if device.type == "cpu" else 1
-    if workers <= 1:
-        return [function(part) for part in parts]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(function, parts))
-    finally:
-        torch.set_num_threads(threads)
 
 
 class RNNSampler:
@@ -143,7 +127,7 @@ class RNNSampler:
                 self._fill_draw(torch.Generator(device=self._device).manual_seed(seeds[i]), params, i)
 
         # each draw has its own generator: the draws can be filled on several threads
-        _on_threads(fill, draw_slices(m, -(-m // torch.get_num_threads())), self._device)
+        on_threads(fill, draw_slices(m, -(-m // torch.get_num_threads())), self._device)
         return {k: v.to(self._dtype) for k, v in params.items()}
 
     def _sequence_set(self) -> seqdata.SequenceSet:
@@ -177,11 +161,20 @@ class RNNSampler:
     def _draw_seeds(n: int, seed: int) -> List[List[int]]:
         return [streams(s, 2) for s in streams(seed, n)]
 
-    def _draw_seeded(self, per_draw: List[List[int]]) -> Dict[str, object]:
+    def _shared_parameters(self) -> Optional[Dict[str, Tensor]]:
+        """``vary=data``'s one model (from ``init_seed``); None for ``vary=init``."""
+        if self.config.vary == "init":
+            return None
+        return self.draw_parameters([streams(self.config.init_seed, 1)[0]])
+
+    def _draw_seeded(self, per_draw: List[List[int]],
+                     shared: Optional[Dict[str, Tensor]] = None) -> Dict[str, object]:
+        """Parameters and windows of the draws ``per_draw``; ``shared``: ``vary=data``'s
+        model when the caller has drawn it already (drawn here when None)."""
         if self.config.vary == "init":
             params = self.draw_parameters([s[0] for s in per_draw])
         else:
-            params = self.draw_parameters([streams(self.config.init_seed, 1)[0]])
+            params = self._shared_parameters() if shared is None else shared
         return {**params, "windows": self.draw_windows([s[1] for s in per_draw])}
 
     # -- model --
@@ -229,7 +222,7 @@ class RNNSampler:
 
         # Blocks are independent models: run them on torch's threads in parallel (per-step
         # products are too small to split).
-        _on_threads(run_block, draw_slices(n, block), self._device)
+        on_threads(run_block, draw_slices(n, block), self._device)
 
         out: Dict[str, Tensor] = {}
         for j in self._steps:
@@ -278,11 +271,12 @@ class RNNSampler:
                 f"use fewer draws, record=log or raise the limit")
         self._chunks = len(parts)
         per_draw = self._draw_seeds(n, seed)
+        shared = self._shared_parameters()  # vary=data: one model for every chunk, drawn once
         costs: List[Tensor] = []
 
         def chunk_gradients():
             for part in parts:
-                drawn = self._draw_seeded(per_draw[part])
+                drawn = self._draw_seeded(per_draw[part], shared)
                 grads = self.gradients(drawn, drawn.pop("windows"))
                 costs.append(grads.pop("cost"))
                 yield grads
