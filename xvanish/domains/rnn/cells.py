@@ -109,13 +109,24 @@ class Workspace:
 # recurrent-projection gradient δr_t into d_rec[t − 1], and returns the cell-state gradient
 # carried to t − 1 (LSTM; else None); input_grads() gives δp [T, n, B, G·H] after the loop.
 
-class _RNNCell:
+class _SummedCell:
+    """A cell whose gates see p_t + r_t only as a sum (rnn, lstm): δp_t = δr_t."""
+
     #: b_hh enters only through p_t + r_t: bptt adds it to b_ih once, for all steps.
     folds_recurrent_bias = True
 
     def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str, work: Workspace) -> None:
-        self.p, self.h, self.phi, self.work = p, states, ACTIVATIONS[activation], work
+        self.p, self.h, self.work = p, states, work
         self.d_rec = work.take("d_rec", p.shape, p)
+
+    def input_grads(self, state_grads: Tensor) -> Tensor:
+        return self.d_rec
+
+
+class _RNNCell(_SummedCell):
+    def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str, work: Workspace) -> None:
+        super().__init__(p, states, bias_hh, activation, work)
+        self.phi = ACTIVATIONS[activation]
 
     def forward(self, recurrent_t: _PerDraw) -> None:
         pre = self.work.take("pre", self.p.shape, self.p)
@@ -126,17 +137,8 @@ class _RNNCell:
     def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> None:
         recurrent(torch.mul(dh, self.slope[t - 1], out=self.d_rec[t - 1]), out=out_dh)
 
-    def input_grads(self, state_grads: Tensor) -> Tensor:
-        return self.d_rec
 
-
-class _LSTMCell:
-    folds_recurrent_bias = True
-
-    def __init__(self, p: Tensor, states: Tensor, bias_hh: Tensor, activation: str, work: Workspace) -> None:
-        self.p, self.h, self.work = p, states, work
-        self.d_rec = work.take("d_rec", p.shape, p)
-
+class _LSTMCell(_SummedCell):
     def forward(self, recurrent_t: _PerDraw) -> None:
         hidden, work = self.h.shape[-1], self.work
         act = work.take("act", self.p.shape, self.p)  # σ(i), σ(f), tanh(g), σ(o) per step
@@ -184,9 +186,6 @@ class _LSTMCell:
         recurrent(d_rec, out=out_dh)
         return dc_total * forget
 
-    def input_grads(self, state_grads: Tensor) -> Tensor:
-        return self.d_rec
-
 
 class _GRUCell:
     #: b_hn is multiplied by the reset gate: it stays with the recurrent product.
@@ -211,13 +210,18 @@ class _GRUCell:
         reset, keep = gates.split(hidden, dim=-1)
         # per unit of δh_t: δ(pre-n) = (1 − z)(1 − n²), δ(pre-r) = δ(pre-n) r_n r(1 − r),
         # δ(pre-z) = (h_{t−1} − n) z(1 − z); δr_t = (δpre-r, δpre-z, δpre-n ⊙ r), δp_t =
-        # (δpre-r, δpre-z, δpre-n); and δh_{t−1} also gets δh_t ⊙ z directly.
-        to_n = (1 - keep) * (1 - n * n)
-        to_reset = to_n * rec[..., 2 * hidden:] * reset * (1 - reset)
-        to_keep = (self.h[:-1] - n) * keep * (1 - keep)
-        self.rec_coef = torch.cat([to_reset, to_keep, to_n * reset], dim=-1)
-        self.input_coef = torch.cat([to_reset, to_keep, to_n], dim=-1)
-        self.keep = keep
+        # (δpre-r, δpre-z, δpre-n); and δh_{t−1} also gets δh_t ⊙ z directly. Written in
+        # place, the free blocks holding 1 − z and 1 − r meanwhile.
+        coef = work.take("rec_coef", self.p.shape, self.p)
+        to_reset, to_keep, to_rec_n = coef.split(hidden, dim=-1)
+        to_n = work.take("to_n", n.shape, n)
+        torch.neg(keep, out=to_rec_n).add_(1)  # 1 − z
+        torch.mul(n, n, out=to_n).neg_().add_(1).mul_(to_rec_n)
+        torch.neg(reset, out=to_keep).add_(1)  # 1 − r
+        torch.mul(to_n, rec[..., 2 * hidden:], out=to_reset).mul_(reset).mul_(to_keep)
+        torch.sub(self.h[:-1], n, out=to_keep).mul_(keep).mul_(to_rec_n)
+        torch.mul(to_n, reset, out=to_rec_n)
+        self.rec_coef, self.to_n, self.keep = coef, to_n, keep
 
     def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> None:
         blocks = (*dh.shape[:-1], 3, dh.shape[-1])
@@ -226,9 +230,12 @@ class _GRUCell:
         recurrent(d_rec, base=dh * self.keep[t - 1], out=out_dh)
 
     def input_grads(self, state_grads: Tensor) -> Tensor:
-        after = state_grads[1:]  # δh_t for t = 1 … T
-        blocks = (*after.shape[:-1], 3, after.shape[-1])
-        return (self.input_coef.view(blocks) * after.unsqueeze(-2)).flatten(-2)
+        # δp = δr but for the last block: δpre-n, not δpre-n ⊙ r
+        hidden = self.h.shape[-1]
+        d_proj = self.work.take("d_proj", self.d_rec.shape, self.d_rec)
+        d_proj[..., :2 * hidden].copy_(self.d_rec[..., :2 * hidden])
+        torch.mul(self.to_n, state_grads[1:], out=d_proj[..., 2 * hidden:])  # δh_t for t = 1 … T
+        return d_proj
 
 
 CELLS = {"rnn": _RNNCell, "lstm": _LSTMCell, "gru": _GRUCell}
