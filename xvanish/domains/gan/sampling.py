@@ -114,14 +114,15 @@ class DTraining:
         optimizer: one Adam over the flat tensor.
         backprop: D's hand-written backward pass (``objective=gan``); None for ``wgan_gp``,
             whose gradient penalty is differentiated twice by autograd.
-        targets: the cross-entropy targets of the rows [real…, generated…] ``[2·batch, 1]``.
+        targets: the cross-entropy targets of the rows [real…, generated…] ``[2·batch, 1]``
+            (``objective=gan``, with ``backprop``); None for ``wgan_gp``.
     """
 
     params: list[Tensor]
     grads: list[Tensor]
     optimizer: torch.optim.Adam
     backprop: Backprop | None
-    targets: Tensor
+    targets: Tensor | None
 
 
 @dataclass
@@ -231,18 +232,17 @@ class GANSampler:
         return real, fake + inputs["noise_fake"] if "noise_fake" in inputs else fake
 
     def d_loss(self, d: list[Tensor], fake: Tensor, inputs: dict[str, Tensor]) -> Tensor:
-        """D's loss per draw ``[n]`` on one step's inputs and the (fixed) generated samples.
+        """The critic's loss per draw ``[n]`` (``wgan_gp``) on one step's inputs and the
+        (fixed) generated samples.
 
-        ``gan``: −E log D(x_real) − E log(1 − D(x_fake)) in the stable softplus form;
-        ``wgan_gp``: E c(x_fake) − E c(x_real) + λ E(‖∇ₓ c(x̂)‖ − 1)², x̂ = αx_real + (1−α)x_fake,
-        the penalty's gradient per sample and flattened over every input dimension
-        (Gulrajani et al. 2017, Algorithm 1).
+        E c(x_fake) − E c(x_real) + λ E(‖∇ₓ c(x̂)‖ − 1)², x̂ = αx_real + (1−α)x_fake, the
+        penalty's gradient per sample and flattened over every input dimension (Gulrajani
+        et al. 2017, Algorithm 1). ``gan``'s loss has no autograd form here: its gradient is
+        written by hand in :meth:`d_step`.
         """
         real, fake = self.noisy(fake, inputs)
         f = self.d_net.logits(d, torch.cat([real, fake], dim=1))
         f_real, f_fake = f[:, : real.shape[1]], f[:, real.shape[1]:]
-        if self.config.objective == "gan":
-            return F.softplus(-f_real).mean(dim=1) + F.softplus(f_fake).mean(dim=1)
         alpha = inputs["alpha"]
         mixed = (alpha * real + (1 - alpha) * fake).detach().requires_grad_()
         critic = self.d_net.forward(d, mixed).sum()
@@ -275,9 +275,11 @@ class GANSampler:
         buffer.grad = torch.zeros_like(buffer)
         grads = views(buffer.grad, d)
         batch = self.config.batch
-        backprop = Backprop(self.d_net, params, grads, 2 * batch) if self.config.objective == "gan" else None
-        targets = torch.cat([torch.ones(batch, 1, dtype=self.dtype, device=self.device),
-                             torch.zeros(batch, 1, dtype=self.dtype, device=self.device)])
+        backprop, targets = None, None
+        if self.config.objective == "gan":
+            backprop = Backprop(self.d_net, params, grads, 2 * batch)
+            targets = torch.cat([torch.ones(batch, 1, dtype=self.dtype, device=self.device),
+                                 torch.zeros(batch, 1, dtype=self.dtype, device=self.device)])
         return DTraining(params, grads, self.optimizer([buffer], self.config.d_lr), backprop, targets)
 
     def d_step(self, g: list[Tensor], training: DTraining, inputs: dict[str, Tensor]) -> None:
@@ -293,7 +295,9 @@ class GANSampler:
         else:
             with torch.no_grad():
                 f = training.backprop.forward(torch.cat(self.noisy(fake, inputs), dim=1))
-                # ∂/∂f of d_loss's softplus(−f_real).mean + softplus(f_fake).mean: (σ(f) − target)/B
+                # D's loss per draw, −E log D(x_real) − E log(1 − D(x_fake)) =
+                # softplus(−f_real).mean + softplus(f_fake).mean over the B rows of each half;
+                # its ∂/∂f is (σ(f) − target)/B (target 1 for real rows, 0 for generated).
                 training.backprop.backward(torch.sigmoid(f).sub_(training.targets).div_(self.config.batch))
         training.optimizer.step()
 
