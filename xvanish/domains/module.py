@@ -455,7 +455,7 @@ class _Replay:
     which constructors run children first, parents last. Calling those, in that order, on
     one instance whose tensors point at draw i's rows of the stack draws the same numbers
     straight into the stack, at the cost of the random numbers and the initialisers alone.
-    Whether a factory does only that cannot be read from its code, so :meth:`reproduces`
+    Whether a factory does only that cannot be read from its code, so :meth:`safely_reproduces`
     checks it on the draw the factory has just built: every tensor rewritten bit for bit and
     the generator left in the same state (so nothing else drew random numbers). A factory
     with other init code (an ``init_`` pass after construction, copied layers, tensors no
@@ -483,34 +483,30 @@ class _Replay:
         for initialiser in self._initialisers:
             initialiser()
 
-    def reproduces(self, seed: int, stacked: Dict[str, Tensor]) -> bool:
+    def safely_reproduces(self, seed: int, stacked: Dict[str, Tensor]) -> bool:
         """Rerun the init of the factory's own instance (built under ``seed``) into row 0 of ``stacked``.
 
         True when it equals the instance exactly and consumed the same random numbers. Row 0
         starts unlike the instance everywhere, so a tensor the initialisers never write fails.
+        False, the instance restored, otherwise — also when an initialiser raises on the
+        stack's rows: the user's code was written for its own tensors, and the factory per
+        draw still works.
         """
         if not self._initialisers:
             return False
-        after_factory = torch.get_rng_state()
-        first = {name: rows[0] for name, rows in stacked.items()}
-        for name, row in first.items():
-            row.copy_(_unlike(self._own[name]))
-        self.run(seed, first)
-        same = torch.equal(torch.get_rng_state(), after_factory) and all(
-            torch.equal(first[name], self._own[name]) for name in first)
+        try:
+            after_factory = torch.get_rng_state()
+            first = {name: rows[0] for name, rows in stacked.items()}
+            for name, row in first.items():
+                row.copy_(_unlike(self._own[name]))
+            self.run(seed, first)
+            same = torch.equal(torch.get_rng_state(), after_factory) and all(
+                torch.equal(first[name], self._own[name]) for name in first)
+        except Exception:  # noqa: BLE001 - any failure of user code means: do not replay
+            same = False
         if not same:
             self.restore()
         return same
-
-    def safely_reproduces(self, seed: int, stacked: Dict[str, Tensor]) -> bool:
-        """:meth:`reproduces`, False (the instance restored) when an initialiser raises on the
-        stack's rows: the user's code was written for its own tensors, and the factory per
-        draw still works."""
-        try:
-            return self.reproduces(seed, stacked)
-        except Exception:  # noqa: BLE001 - any failure of user code means: do not replay
-            self.restore()
-            return False
 
     def restore(self) -> None:
         """Point the instance back at its own tensors (the first draw's initialisation)."""
