@@ -120,19 +120,46 @@ def balanced_half(frequencies: np.ndarray) -> np.ndarray:
 
 def examples(sequences, half: np.ndarray, delta: int, count: int, rng: np.random.Generator):
     """``count`` windows [count, Δ + 1] labelled half[first residue, Δ before the last],
-    balanced exactly (equal numbers of each class)."""
-    length = delta + 1
+    balanced exactly (equal numbers of each class): from batches of 4·count windows, the
+    first ones of each class in window order until each has count // 2, then shuffled."""
+    length, wanted = delta + 1, count // 2
     chosen: dict[bool, list[np.ndarray]] = {True: [], False: []}
-    while min(len(v) for v in chosen.values()) < count // 2:
+    have = {True: 0, False: 0}
+    while min(have.values()) < wanted:
         windows = seqdata.windows(sequences, length, 4 * count, rng)
-        for window in windows:
-            label = bool(half[window[-1 - delta]])
-            if len(chosen[label]) < count // 2:
-                chosen[label].append(window)
-    x = np.stack(chosen[True] + chosen[False])
-    y = np.array([1] * (count // 2) + [0] * (count // 2))
+        labels = half[windows[:, -1 - delta]]
+        for label, members in ((True, labels), (False, ~labels)):
+            taken = windows[np.flatnonzero(members)[: wanted - have[label]]]
+            chosen[label].append(taken)
+            have[label] += len(taken)
+    x = np.concatenate(chosen[True] + chosen[False])
+    y = np.array([1] * wanted + [0] * wanted)
     order = rng.permutation(len(y))
     return torch.as_tensor(x[order]), torch.as_tensor(y[order], dtype=torch.float32)
+
+
+@dataclass
+class TaskData:
+    """The windows of one (seed, Δ): ``x``/``y`` the training batches in update order, then
+    the test set. They depend on the seed and Δ alone: every model trains and is tested on them."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def task_seeds(seed: int, delta: int) -> list[int]:
+    """The (data, init, test) seeds of one (seed, Δ)."""
+    return streams(seed * 1_000_003 + delta, 3)
+
+
+def task_data(sequences, half: np.ndarray, delta: int, seed: int, updates: int, batch: int) -> TaskData:
+    """The training (``updates`` batches of ``batch``) and test (1,000) windows of (seed, Δ)."""
+    data_seed, _, test_seed = task_seeds(seed, delta)
+    x, y = examples(sequences, half, delta, batch * updates, np.random.default_rng(data_seed))
+    x_test, y_test = examples(sequences, half, delta, 1000, np.random.default_rng(test_seed))
+    return TaskData(x, y, x_test, y_test)
 
 
 class Classifier(torch.nn.Module):
@@ -156,24 +183,22 @@ class Classifier(torch.nn.Module):
         return self.readout(out[:, -1]).squeeze(-1)
 
 
-def train(keys: dict, delta: int, sequences, half, seed: int, updates: int, batch: int, lr: float) -> float:
-    """Test accuracy after ``updates`` Adam steps on fresh balanced batches."""
-    data_seed, init_seed, test_seed = streams(seed * 1_000_003 + delta, 3)
-    rng = np.random.default_rng(data_seed)
+def train(keys: dict, delta: int, data: TaskData, seed: int, updates: int, batch: int, lr: float) -> float:
+    """Test accuracy after ``updates`` Adam steps on the balanced batches of ``data``
+    (:func:`task_data` of the same seed and Δ)."""
+    init_seed = task_seeds(seed, delta)[1]
     torch.manual_seed(init_seed)  # nothing else random is drawn in torch here
     model = Classifier({**keys, "seq_len": delta + 1}, init_seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    x_all, y_all = examples(sequences, half, delta, batch * updates, rng)
     for step in range(updates):
         part = slice(step * batch, (step + 1) * batch)
         optimiser.zero_grad()
-        loss_fn(model(x_all[part]), y_all[part]).backward()
+        loss_fn(model(data.x[part]), data.y[part]).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # exploding RNNs stay trainable
         optimiser.step()
-    x_test, y_test = examples(sequences, half, delta, 1000, np.random.default_rng(test_seed))
     with torch.no_grad():
-        return float(((model(x_test) > 0).float() == y_test).float().mean())
+        return float(((model(data.x_test) > 0).float() == data.y_test).float().mean())
 
 
 def load_models() -> tuple[dict, list[dict]]:
@@ -247,20 +272,27 @@ def run(cfg: DictConfig, out: Path, figure: Path) -> dict:
     half = balanced_half(sequences.frequencies())
     label_residues = "".join(a for a, h in zip(seqdata.ALPHABET, half) if h)
     print("label residues:", label_residues, f"(proteome frequency {sequences.frequencies()[half].sum():.3f})")
-    results = []
+    results = [{"model": variant["name"], "seed": seed, "largest_delta": 0, "accuracy": {}} for variant in chosen]
     start = time.perf_counter()
-    for variant in chosen:
-        keys = {**base, **variant["domain"]}
-        learnt, accuracies = 0, {}
-        for delta in deltas:
-            accuracies[delta] = train(keys, delta, sequences, half, seed, cfg.updates, cfg.batch, cfg.lr)
-            if accuracies[delta] < threshold:
-                break
-            learnt = delta
-        results.append({"model": variant["name"], "seed": seed, "largest_delta": learnt, "accuracy": accuracies})
-        print(f"seed {seed} {variant['name']:>20}: largest Δ at ≥ {threshold:.0%}: {learnt:4d}   "
-              + "  ".join(f"Δ={d}: {a:.3f}" for d, a in accuracies.items())
+    # Δ by Δ: one Δ's windows are built once for every model still learning (and only one
+    # Δ's are held at a time); each model's numbers are those of training it alone.
+    for delta in deltas:
+        learning = [(variant, result) for variant, result in zip(chosen, results)
+                    if all(a >= threshold for a in result["accuracy"].values())]
+        if not learning:
+            break
+        data = task_data(sequences, half, delta, seed, cfg.updates, cfg.batch)
+        for variant, result in learning:
+            accuracy = train({**base, **variant["domain"]}, delta, data, seed, cfg.updates, cfg.batch, cfg.lr)
+            result["accuracy"][delta] = accuracy
+            if accuracy >= threshold:
+                result["largest_delta"] = delta
+        print(f"seed {seed} Δ={delta}: " + "  ".join(f"{variant['name']} {result['accuracy'][delta]:.3f}"
+                                                   for variant, result in learning)
               + f"   ({time.perf_counter() - start:.0f} s)", flush=True)
+    for result in results:
+        print(f"seed {seed} {result['model']:>20}: largest Δ at ≥ {threshold:.0%}: {result['largest_delta']:4d}   "
+              + "  ".join(f"Δ={d}: {a:.3f}" for d, a in result["accuracy"].items()), flush=True)
     summary = {"results": results, "deltas": deltas, "updates": cfg.updates, "batch": cfg.batch, "lr": cfg.lr,
                "threshold": threshold, "label_residues": label_residues}
     write_json_atomic(summary, out / RESULT_NAME)
