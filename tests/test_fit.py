@@ -122,3 +122,22 @@ def test_profile_interval_accounts_for_layers_sharing_draws():
             hits[method] += profile["rate_lo"] <= true <= profile["rate_hi"]
     assert hits["jackknife"] / 200 >= 0.84
     assert hits["ols"] / 200 <= 0.72
+
+
+def test_a_flat_theory_has_rate_zero_not_rounding_noise():
+    # A closed form evaluated per scale is flat up to a few ulps (here the reciprocal of
+    # a product computed two ways): its fitted slope is ~1e-16, which must print as 0.
+    scales = np.array([2.0, 4.0, 8.0, 16.0, 32.0, 48.0])
+    flat = (0.1 * scales) / scales * (1 + np.array([0, 1, -2, 3, -1, 2]) * np.finfo(float).eps)
+    raw = fit_line(scales, np.log(flat)).slope
+    assert raw != 0.0  # the rounding noise this guards against
+    fits = fit_decay(_rows(scales, np.exp(-0.01 * scales), theory=flat))
+    assert (fits["theory_rate"] == 0.0).all()
+
+
+def test_a_small_real_theory_slope_is_kept():
+    # 1e-9 per unit is ~1e7 ulps of ln V over the range: far above rounding, so reported.
+    scales = np.arange(2.0, 11.0)
+    fits = fit_decay(_rows(scales, np.exp(-0.3 * scales), theory=np.exp(1e-9 * scales)))
+    exponential = fits[fits.law == "exponential"].iloc[0]
+    assert exponential["theory_rate"] == pytest.approx(1e-9, rel=1e-5)

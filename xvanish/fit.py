@@ -112,7 +112,22 @@ def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:
         return math.nan
     if "theory_kind" in rows.columns and not rows["theory_kind"].isin(PREDICTION_KINDS).all():
         return math.nan
-    return fit_line(x, np.log(theory)).slope
+    log_theory = np.log(theory)
+    slope = fit_line(x, log_theory).slope
+    return 0.0 if abs(slope) <= _rounding_slope(x, log_theory) else slope
+
+
+def _rounding_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """The largest OLS slope that rounding alone can put on ``y`` (a flat theory stays 0).
+
+    A closed form evaluated at each scale carries a relative error of a few ulps, so ln of
+    it is off by up to ``δ = 64·ε·max(1, |y|)``; errors bounded by δ move the slope by at
+    most ``δ·Σ|x − x̄| / Σ(x − x̄)²``. Below that, a prediction that is the same at every
+    scale would print as ``2.6e-15`` instead of ``0``.
+    """
+    centred = np.asarray(x, float) - np.mean(x)
+    delta = 64 * np.finfo(float).eps * max(1.0, float(np.max(np.abs(y))))
+    return float(delta * np.sum(np.abs(centred)) / np.sum(centred**2))
 
 
 def _jackknife_replicates(rows: pd.DataFrame) -> np.ndarray | None:
