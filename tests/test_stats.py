@@ -174,3 +174,45 @@ def test_many_groups_at_once_equal_one_group_at_a_time():
                     assert summary[f"lnvar_jk{b}"] == pytest.approx(math.log(reference), abs=1e-9), (sums.n, b)
     with pytest.raises(ValueError, match="flags"):
         stats.summarize_many(groups, jackknife=[True])
+
+
+def _pool(sets: list[np.ndarray]) -> tuple[tuple[float, float, float, float], dict[str, float]]:
+    """Pooled statistics of independent sets of draws, and the direct summary of all of them."""
+    rows = [stats.summarize(s) for s in sets]
+    n_draws = np.array([s.shape[0] for s in sets])
+    entries = n_draws * sets[0].shape[1]
+    pooled = stats.pool_summaries(n_draws, entries, *([r[c] for r in rows] for c in ("mean", "var", "var_lo", "var_hi")))
+    return pooled, stats.summarize(np.concatenate(sets))
+
+
+def test_pooled_mean_and_variance_are_those_of_all_draws_together():
+    rng = np.random.default_rng(21)
+    sets = [rng.normal(0.5 + 0.1 * j, 1.0, (n, 6)) for j, n in enumerate((30, 70, 200))]
+    (mean, var, _, _), direct = _pool(sets)
+    assert mean == pytest.approx(direct["mean"], rel=1e-12)
+    assert var == pytest.approx(direct["var"], rel=1e-12)
+
+
+def test_pooling_one_set_gives_back_its_own_interval():
+    # interval_relative_se inverts the interval rule: a change to one without the other fails here.
+    values = np.random.default_rng(22).laplace(0.0, 1.0, (40, 3))
+    (_, var, lo, hi), direct = _pool([values])
+    assert (var, lo, hi) == pytest.approx((direct["var"], direct["var_lo"], direct["var_hi"]), rel=1e-12)
+
+
+def test_pooled_interval_matches_the_direct_interval_and_covers():
+    # Three seeds' sets (60, 100, 140 draws of 4 correlated Laplace entries, variance 2 + 1):
+    # the pooled SE differs from the direct one only by each set's own centring, so its
+    # log-width stays within 5% of the direct interval's (measured 0.948–1.030 over 2000
+    # replications; held at 10%). Gaussian sets (variance 1): coverage within 3 binomial SE of 0.95.
+    rng = np.random.default_rng(23)
+    widths, hits = [], 0
+    for _ in range(300):
+        sets = [rng.laplace(0.3, 1.0, (n, 4)) + rng.standard_normal((n, 1)) for n in (60, 100, 140)]
+        (_, _, lo, hi), direct = _pool(sets)
+        widths.append(math.log(hi / lo) / math.log(direct["var_hi"] / direct["var_lo"]))
+    assert 0.9 <= min(widths) and max(widths) <= 1.1
+    for _ in range(REPLICATIONS):
+        (_, _, lo, hi), _ = _pool([rng.standard_normal((n, 1)) for n in (60, 100, 140)])
+        hits += lo <= 1.0 <= hi
+    assert abs(hits / REPLICATIONS - 0.95) <= COVERAGE_SLACK, hits / REPLICATIONS

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "draw_sums", "jackknife_log_variance", "summarize",
-           "summarize_many", "summarize_sums", "variance_ci"]
+__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "draw_sums", "interval_relative_se", "jackknife_log_variance",
+           "pool_summaries", "summarize", "summarize_many", "summarize_sums", "variance_ci"]
 
 #: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
 JACKKNIFE_BLOCKS = 10
@@ -140,6 +140,54 @@ def _log_interval(var: Any, relative_se: Any, n: int, confidence: float) -> tupl
     adjust = n / (n - z)
     spread = adjust * z * relative_se * math.sqrt(n / (n - 1))
     return adjust * var * np.exp(-spread), adjust * var * np.exp(spread)
+
+
+def interval_relative_se(var: Any, lo: Any, hi: Any, n: Any, confidence: float = CONFIDENCE) -> Any:
+    """SE(V)/V recovered from an interval :func:`_log_interval` made (its inverse, elementwise).
+
+    Lets summaries that kept only ``var, var_lo, var_hi, n`` (a results.csv) be pooled.
+    """
+    z = _normal_quantile(0.5 + confidence / 2)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.log(np.asarray(hi, dtype=np.float64) / np.asarray(lo, dtype=np.float64)) / 2
+        return spread / (n / (n - z) * z * np.sqrt(n / (n - 1)))
+
+
+def pool_summaries(n_draws: np.ndarray, entries: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                   var_lo: np.ndarray, var_hi: np.ndarray,
+                   confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """One group's statistics from summaries of independent sets of draws (e.g. runs with other seeds).
+
+    The pooled mean and unbiased variance are exact: those of all the entries taken together,
+    ``V = [Σ(N_j − 1)V_j + Σ N_j(m_j − m)²] / (N − 1)`` with ``N_j`` finite entries in set j.
+    The sets are independent and each ``V_j`` is a mean of its draws' influences weighted by
+    ``N_j/N`` in the pooled variance, so ``SE(V)² = Σ (N_j/N)² SE(V_j)²``, each ``SE(V_j)``
+    recovered from its interval (:func:`interval_relative_se`); the interval is then built by
+    the same rule as for one set, with ``n = Σ n_j`` draws.
+
+    Args:
+        n_draws: draws per set, ``[J]``.
+        entries: finite entries per set (draws × entries per draw × finite fraction), ``[J]``.
+        mean, var, var_lo, var_hi: each set's statistics, ``[J]``.
+        confidence: level of the pooled interval (that of the sets' intervals too).
+
+    Returns:
+        ``(mean, var, var_lo, var_hi)`` of the pooled sets.
+    """
+    n_draws, entries, mean, var = (np.asarray(x, dtype=np.float64) for x in (n_draws, entries, mean, var))
+    total = entries.sum()
+    pooled_mean = float(np.sum(entries * mean) / total)
+    pooled_var = float((np.sum((entries - 1) * var) + np.sum(entries * (mean - pooled_mean) ** 2)) / (total - 1))
+    se = var * interval_relative_se(var, var_lo, var_hi, n_draws, confidence)
+    relative_se = math.sqrt(float(np.sum((entries / total) ** 2 * se**2))) / pooled_var if pooled_var > 0 else math.nan
+    n = int(n_draws.sum())
+    if pooled_var == 0.0:
+        return pooled_mean, 0.0, 0.0, 0.0
+    if not math.isfinite(relative_se) or n < 2:
+        return pooled_mean, pooled_var, math.nan, math.nan
+    lo, hi = _log_interval(pooled_var, relative_se, n, confidence)
+    return pooled_mean, pooled_var, float(lo), float(hi)
 
 
 @functools.lru_cache(maxsize=16)

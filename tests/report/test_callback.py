@@ -2,12 +2,15 @@
 
 import json
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import synthetic
 from matplotlib.colors import to_rgba
 from omegaconf import OmegaConf
 
+from xvanish import stats
 from xvanish.core import write_csv_atomic
 from xvanish.fit import fit_decay
 from xvanish.report.callback import AggregateCallback, aggregate, find_jobs
@@ -156,3 +159,51 @@ def test_variants_are_a_facet_of_each_series(tmp_path, captured):
     ((series, _),) = captured
     assert [(one.label, one.facets) for one in series] == [
         (f"domain.decay={d} {v}", {"domain.decay": str(d), "variant": v}) for d in (0.5, 0.8) for v in "ab"]
+
+
+def _write_seed_job(sweep_dir, num, width, seed, draws):
+    """A job whose rows are the real statistics of ``draws[(scale, group)]`` (arrays [n, k])."""
+    job = sweep_dir / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create([f"domain.width={width}", f"measure.seed={seed}"]), job / ".hydra" / "overrides.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": {"job": {"num": num}}}), job / ".hydra" / "hydra.yaml")
+    df = synthetic.results([2, 3, 4], lambda s, l: 1.0, n_params=5).assign(width=width, seed=seed)
+    for index, row in df.iterrows():
+        values = draws[(width, seed, row["scale"], row["group"])]
+        df.loc[index, list(stats.summarize(values))] = list(stats.summarize(values).values())
+        df.loc[index, "n_samples"] = values.shape[0]
+    write_csv_atomic(df, job / "results.csv")
+    fits = fit_decay(df)
+    write_json_atomic(run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
+                                  config={}, wall_seconds=0.5), job / "summary.json")
+    return df
+
+
+def test_a_multirun_over_seeds_is_pooled_into_one_result_per_point(tmp_path):
+    # Independent reference: the statistics of all seeds' draws concatenated, computed
+    # directly. Mean and variance are exact (1e-12); the interval comes from the seeds'
+    # standard errors, within 10% in log-width of the direct one (tests/test_stats.py).
+    rng = np.random.default_rng(5)
+    draws, num = {}, 0
+    for width in (8, 16):
+        for seed in (0, 1, 2):
+            n = 40 + 20 * seed  # seeds need not have the same number of draws
+            for scale in (2.0, 3.0, 4.0):
+                for group in ["input", *(f"preact/{l}" for l in range(1, int(scale) + 1))]:
+                    draws[(width, seed, scale, group)] = rng.laplace(0.1, np.exp(-0.3 * scale), (n, 5))
+            _write_seed_job(tmp_path, num, width, seed, draws)
+            num += 1
+    result = aggregate(tmp_path)
+    pooled = pd.read_csv(tmp_path / "pooled.csv")
+    assert len(pooled) == 2 * (3 + 4 + 5)  # per width: at depth s, s positions and the input group
+    for row in pooled.itertuples():
+        direct = stats.summarize(np.concatenate([draws[(row.width, seed, row.scale,
+                                                        row.group)] for seed in (0, 1, 2)]))
+        assert row.var == pytest.approx(direct["var"], rel=1e-12)
+        assert row.mean == pytest.approx(direct["mean"], rel=1e-12, abs=1e-15)
+        assert row.n_samples == 40 + 60 + 80 and row.seed == "0,1,2" and row.n_seeds == 3
+        ratio = np.log(row.var_hi / row.var_lo) / np.log(direct["var_hi"] / direct["var_lo"])
+        assert 0.9 <= ratio <= 1.1
+    assert result["pooled"]["over"] == ["measure.seed"] and result["pooled"]["seeds"] == ["0", "1", "2"]
+    labels = [entry["series"] for entry in result["pooled"]["headline"]]
+    assert labels == ["domain.width=8 pooled over measure.seed", "domain.width=16 pooled over measure.seed"]

@@ -10,6 +10,10 @@ writes at the sweep root:
   jobs (e.g. ``domain.activation``);
 * ``summary.json``: per job its directory, overrides, headline fits, wall time and
   non-finite count; jobs without results are listed under ``missing``;
+* ``pooled.csv`` when a seed key (``measure.seed``, ``seed``) is swept: the jobs that
+  differ only in their seed pooled into one row per point and group (all their draws;
+  :mod:`xvanish.report.pooling`), fitted and printed like a single run, its headline in
+  summary.json's ``pooled``; the plot then shows the pooled series;
 * ``plot.png``: the jobs' headline series overlaid, drawn as a single run's plot is
   (:mod:`xvanish.report.plots`: theory by kind, legend outside, zoom and zero-fraction
   panels where they inform). Each series carries its swept values and variant as
@@ -34,8 +38,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from xvanish.core import write_csv_atomic
 from xvanish.report.outputs import PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, write_json_atomic
+from xvanish.report.pooling import SEED_KEYS, pool_seeds
 
-__all__ = ["AggregateCallback", "aggregate", "find_jobs", "job_info"]
+__all__ = ["POOLED_NAME", "AggregateCallback", "aggregate", "find_jobs", "job_info"]
+
+#: The multirun's rows pooled over its seeds (written when a seed key is swept).
+POOLED_NAME = "pooled.csv"
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +136,60 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
     result = {"sweep_dir": str(sweep_dir), "swept_keys": swept, "n_jobs": len(jobs),
               "jobs": records, "missing": missing,
               "headline": headlines}
+    seed_keys = [key for key in swept if key in SEED_KEYS]
+    if seed_keys:
+        pooled_series, result["pooled"] = _pool_over_seeds(combined, swept, seed_keys, sweep_dir)
+        series = pooled_series or series  # the plot shows the pooled result; per-seed rows stay in results.csv
     write_json_atomic(result, sweep_dir / SUMMARY_NAME)
     if series:
         from xvanish.report.plots import plot_series
 
         replace_atomic(sweep_dir / PLOT_NAME, lambda tmp: plot_series(series, tmp, title=f"multirun: {sweep_dir.name}"))
     return result
+
+
+def _pool_over_seeds(combined: pd.DataFrame, swept: list[str], seed_keys: list[str],
+                     sweep_dir: Path) -> tuple[list, dict[str, Any]]:
+    """Pool the jobs that differ only in their seed; write pooled.csv; return its series and record.
+
+    Each configuration of the other swept keys is one pooled series, fitted as a single
+    run is (the first job's ``fit`` settings and headline group) and printed as a table.
+    """
+    from xvanish.fit import fit_decay
+    from xvanish.report.headline import build_series, headline_record
+    from xvanish.report.table import format_series
+
+    def column(key: str) -> str:
+        return f"override.{key}" if f"override.{key}" in combined.columns else key
+
+    others = [column(key) for key in swept if key not in seed_keys]
+    pooled = pool_seeds(combined, [column(key) for key in seed_keys], others)
+    write_csv_atomic(pooled, sweep_dir / POOLED_NAME)
+    settings = _first_job_summary(sweep_dir)
+    fit_cfg = (settings.get("config") or {}).get("fit") or {}
+    group = settings.get("headline_group")
+    series, headlines = [], []
+    parts = pooled.groupby(others, sort=False, dropna=False) if others else [((), pooled)]
+    for values, part in parts:
+        values = values if isinstance(values, tuple) else (values,)
+        label = " ".join(f"{key}={value}" for key, value in zip(others, values))
+        fits = fit_decay(part, quantity=fit_cfg.get("quantity", "var"), profile_skip=fit_cfg.get("profile_skip", 0))
+        for one in build_series(part, fits, group) if group is not None else []:
+            one.label = " ".join(x for x in (label, one.label or "", f"pooled over {', '.join(seed_keys)}") if x)
+            one.facets = {key: str(value) for key, value in zip(others, values)}
+            headlines.append(dict(headline_record(one), series=one.label))
+            series.append(one)
+            log.info("multirun: pooled over %s\n%s", ", ".join(seed_keys), format_series(one))
+    seeds = sorted({str(v) for key in seed_keys for v in combined[column(key)].dropna()})
+    return series, {"over": seed_keys, "seeds": seeds, "file": POOLED_NAME, "headline": headlines}
+
+
+def _first_job_summary(sweep_dir: Path) -> dict[str, Any]:
+    """The summary.json of the first job that left one (its fit settings and headline group)."""
+    for job in find_jobs(sweep_dir):
+        if (job / SUMMARY_NAME).exists():
+            return json.loads((job / SUMMARY_NAME).read_text())
+    return {}
 
 
 class AggregateCallback(Callback):
