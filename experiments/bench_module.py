@@ -32,6 +32,7 @@ import torch
 from xvanish import measure
 from xvanish.core import GradientBatch
 from xvanish.domains import module
+from xvanish.domains.module import build, paths
 
 MODEL = "xvanish.examples.resnet:residual_mlp"
 
@@ -51,7 +52,7 @@ class PlainLoop(LikeSampler):
     def sample(self, n, seed):
         drawn = self.sampler.draw(n, seed)
         inputs, readout = drawn["inputs"], drawn["readout"]
-        factory = module._resolve("model", MODEL)
+        factory = paths._resolve("model", MODEL)
         rows = {}
         cost = torch.empty(n)
         with torch.random.fork_rng(devices=[]):
@@ -125,7 +126,7 @@ def main() -> None:
 
     drawn = sampler.draw(n, seed)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        tensors = list(module._build(sampler._factory, sampler.config).parameters())
+        tensors = list(build._build(sampler._factory, sampler.config).parameters())
 
     def random_numbers():
         """What the factory's initialisation of every draw costs at the least: its random numbers."""

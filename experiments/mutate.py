@@ -121,7 +121,7 @@ MUTATIONS: list[Mutation] = [
              "adjoint_norm_squared(h, rows, keys, n) / dim", ("tests/theory/test_lie.py",)),
     # --- module probe
     Mutation("module_block_positions_from_0", "per-block profiles start at 0: power-law fits drop",
-             "xvanish/domains/module.py", 'for k, name in enumerate(probe.acts, start=1)]',
+             "xvanish/domains/module/sampling.py", 'for k, name in enumerate(probe.acts, start=1)]',
              'for k, name in enumerate(probe.acts, start=0)]', ("tests/domains/test_module.py",)),
 ]
 

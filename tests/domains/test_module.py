@@ -25,6 +25,7 @@ import yaml
 from xvanish import measure, plan, sweep
 from xvanish.core import ConfigError, OuterProduct
 from xvanish.domains import module
+from xvanish.domains.module import build, paths
 from xvanish.fit import fit_decay
 from xvanish.plan import Variant
 
@@ -54,7 +55,7 @@ CASES = {
 def _reference(sampler, n, seed):
     """Every draw by hand: the factory under the draw's seed, ``loss.backward()``, retained grads."""
     cfg = sampler.config
-    factory = module._resolve("model", cfg.model)
+    factory = paths._resolve("model", cfg.model)
     drawn = sampler.draw(n, seed)
     seeds = drawn["init_seeds"]
     out = {}
@@ -135,17 +136,17 @@ def test_each_stacked_draw_is_the_factory_s_own_initialisation(model, keywords, 
     rerunning the modules' initialisers reproduces the factory and when each draw is built."""
     sampler = module.sampler(model=model, **keywords, dtype="float64")
     seeds = sampler.draw_seeds(3, 5)
-    factory = module._resolve("model", model)
+    factory = paths._resolve("model", model)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seeds[0])
         first = factory(**sampler.config.factory_keywords())
-        rows = {name: torch.empty((2, *t.shape), dtype=t.dtype) for name, t in module._state_tensors(first).items()}
-        assert module._Replay(first).safely_reproduces(seeds[0], rows) is rerun
+        rows = {name: torch.empty((2, *t.shape), dtype=t.dtype) for name, t in build._state_tensors(first).items()}
+        assert build._Replay(first).safely_reproduces(seeds[0], rows) is rerun
         _, params, others = sampler.stack(seeds)
         stacked = {**params, **others}
         for i, seed in enumerate(seeds):
             torch.manual_seed(seed)
-            fresh = module._state_tensors(factory(**sampler.config.factory_keywords()).double())
+            fresh = build._state_tensors(factory(**sampler.config.factory_keywords()).double())
             assert set(fresh) == set(stacked)
             assert all(torch.equal(stacked[name][i], t) for name, t in fresh.items())
 

@@ -1,0 +1,46 @@
+"""One call's inputs: standard-normal of a shape, or the user's callable; and how a batch is indexed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from xvanish.core import ConfigError, require
+
+from .build import DTYPES
+
+if TYPE_CHECKING:
+    from .config import ModuleConfig
+
+Tensor = torch.Tensor
+
+
+def _draw_inputs(config: ModuleConfig, n: int, seed: int) -> Any:
+    """The inputs of ``n`` draws: a tensor ``[n, ...]`` or a tuple of them (floats in the config's dtype)."""
+    generator = torch.Generator().manual_seed(seed)
+    dtype = DTYPES[config.dtype]
+    if not isinstance(config.inputs, str):
+        return torch.randn([n, *config.inputs], generator=generator, dtype=dtype)
+    try:
+        batch = config._callables["inputs"](n, generator)
+    except Exception as error:  # the user's callable
+        raise ConfigError("inputs", config.inputs, f"raised {type(error).__name__}: {error}") from None
+    parts = batch if isinstance(batch, (tuple, list)) else (batch,)
+    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == n for p in parts),
+            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={n} here)")
+    parts = tuple(p.to(dtype) if p.is_floating_point() else p for p in parts)
+    return parts if isinstance(batch, (tuple, list)) else parts[0]
+
+
+def _model_input(batch: Any) -> Any:
+    """The model's input in a batch: the batch itself or a tuple's first element."""
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def _with_input(batch: Any, x: Any) -> Any:
+    return (x, *batch[1:]) if isinstance(batch, tuple) else x
+
+
+def _index(batch: Any, i: Any) -> Any:
+    return tuple(p[i] for p in batch) if isinstance(batch, tuple) else batch[i]
