@@ -114,10 +114,10 @@ MUTATIONS: list[Mutation] = [
              "    m = torch.ones_like(jacobian_sq.mean(dim=1))", ("tests/domains/test_gan.py",)),
     # --- Lie-algebraic circuit theory
     Mutation("lie_ideals_lumped", "Var[C] summed over one lumped algebra instead of per ideal (THEORY 5b pitfall)",
-             "xvanish/theory/lie.py", "        var_cost += p_rho * p_obs / dim\n",
+             "xvanish/theory/lie/predict.py", "        var_cost += p_rho * p_obs / dim\n",
              "        var_cost += p_rho * p_obs / alg.dim\n", ("tests/theory/test_lie.py",)),
     Mutation("lie_gradient_dim_not_squared", "Var[dC] divided by dim instead of dim^2",
-             "xvanish/theory/lie.py", "adjoint_norm_squared(h, rows, keys, n) / dim ** 2",
+             "xvanish/theory/lie/predict.py", "adjoint_norm_squared(h, rows, keys, n) / dim ** 2",
              "adjoint_norm_squared(h, rows, keys, n) / dim", ("tests/theory/test_lie.py",)),
     # --- module probe
     Mutation("module_block_positions_from_0", "per-block profiles start at 0: power-law fits drop",

@@ -36,7 +36,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from xvanish import registry
 from xvanish.core import ConfigError, Group, require, require_choice, require_int
 from xvanish.fit import fit_decay
-from xvanish.plan import Plan, PointDone, Variant, _type_name, describe_points, plan
+from xvanish.plan import Plan, PointDone, Variant, type_name, describe_points, plan
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
                                     write_json_atomic)
@@ -333,7 +333,7 @@ def _omegaconf_line(cause: OmegaConfBaseException) -> str:
     if isinstance(cause, ValidationError) and typed is not None:
         expected = typing.get_type_hints(typed).get(str(cause.key))
         if expected is not None:
-            return f"{shown}: must be of type {_type_name(expected)}"
+            return f"{shown}: must be of type {type_name(expected)}"
     return f"{shown}: {str(cause).splitlines()[0]}"
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from xvanish import registry
-from xvanish.core import (ConfigError, Domain, Group, Sampler, _config_columns, is_number, measure, point_seed,
+from xvanish.core import (ConfigError, Domain, Group, Sampler, config_columns, is_number, measure, point_seed,
                           require, require_int, write_csv_atomic)
 
 __all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "sweep"]
@@ -111,7 +111,7 @@ class PointDone:
     total: int
 
 
-def _type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
@@ -127,7 +127,7 @@ def _typed(config_class: type, keywords: Mapping[str, Any], shown: Callable[[str
         try:
             node[key] = value
         except ValidationError:
-            raise ConfigError(shown(key), value, f"must be of type {_type_name(types[key])}" + suffix(key)) from None
+            raise ConfigError(shown(key), value, f"must be of type {type_name(types[key])}" + suffix(key)) from None
     container = OmegaConf.to_container(node)
     return {key: container[key] for key in keywords}
 
@@ -360,7 +360,7 @@ def plan(
             columns = {param: value}  # a factory of no known domain: only the swept value is known
             if found is not None:
                 keywords, config = _validated(found, keywords, point_origins, key_prefix)
-                columns = _config_columns(config)
+                columns = config_columns(config)
             points.append(Point(variant=None if variant is None else variant.name, index=position,
                                 value=keywords[param], keywords=keywords,
                                 seed=point_seed(seed, param, keywords[param]), columns=columns))

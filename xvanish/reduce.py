@@ -51,7 +51,7 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
-from xvanish.core import draw_slices
+from xvanish.base import OuterProduct, draw_slices
 from xvanish.stats import DrawSums
 
 __all__ = ["BLOCK_ELEMENTS", "STACK_ELEMENTS", "chunked_group_sums", "chunked_sums", "draw_sums", "group_sums",
@@ -212,8 +212,6 @@ def many_group_sums(values: Mapping[str, Any]) -> Dict[str, DrawSums]:
     """The per-draw sums of every group of a batch as a sampler returns them (see
     GradientBatch): sums pass through, outer products are reduced from their factors, and
     dense groups together (:func:`many_draw_sums`)."""
-    from xvanish.core import OuterProduct
-
     out: Dict[str, DrawSums] = {}
     dense: Dict[str, torch.Tensor] = {}
     for name, value in values.items():

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from xvanish.theory import haar, lie
+from xvanish.theory.lie import paulis
 
 pytestmark = pytest.mark.vqc
 
@@ -156,7 +157,7 @@ def test_ideal_split_of_known_algebras(generators, ideals, centre):
                 sa = {tuple(k): v for k, v in zip(alg.keys.tolist(), ra) if abs(v) > 1e-12}
                 for rb in alg.ideals[b].basis:
                     sb = {tuple(k): v for k, v in zip(alg.keys.tolist(), rb) if abs(v) > 1e-12}
-                    assert not lie._commutator(sa, sb)
+                    assert not paulis._commutator(sa, sb)
 
 
 def test_su2_plus_su2_variance_sums_ideals():

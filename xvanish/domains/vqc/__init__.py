@@ -34,7 +34,8 @@ from .config import DIFF_METHODS, GRADIENTS, VQCConfig
 from .costs import COSTS, parse_pauli_string
 from .methods import METHODS, choose_method
 from . import sampling
-from .sampling import DOMAIN_NAME, VQCSampler, resolve, sampler
+from .preprocess import resolve
+from .sampling import DOMAIN_NAME, VQCSampler, sampler
 
 __all__ = [
     "ANSATZE", "COSTS", "DIFF_METHODS", "DOMAIN", "Draws", "GRADIENTS", "INITS", "METHODS", "VQCConfig",

@@ -400,7 +400,7 @@ def _inverse_ops(ops: list[qml.operation.Operation]) -> list[qml.operation.Opera
 class Circuit:
     """The gate lists of one circuit family, broadcast over a batch or for one draw.
 
-    Built once per sampler (:func:`xvanish.domains.vqc.sampling.resolve`) and not changed
+    Built once per sampler (:func:`xvanish.domains.vqc.preprocess.resolve`) and not changed
     after (:meth:`present` and :meth:`forward_indices` are computed once); the back-ends in
     :mod:`.methods` act on it, an observable and :class:`Draws`.
 

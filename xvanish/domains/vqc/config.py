@@ -3,7 +3,7 @@
 Each key is checked on its own first; then the point as a whole (the observable's wires
 against ``n_qubits``, the target against the ansatz's shape, the memory of one draw) is
 resolved once, at the end of ``__post_init__``
-(:func:`xvanish.domains.vqc.sampling.resolve`), and kept as ``config.resolved`` for the
+(:func:`xvanish.domains.vqc.preprocess.resolve`), and kept as ``config.resolved`` for the
 sampler. A run is planned by building each point's config (docs/core.md), so a sweep
 validates exactly the points it will run and never an unused default.
 """
@@ -19,6 +19,7 @@ from xvanish.devices import require_device
 
 from .circuits import ANSATZE, BOUNDARIES, INITS, input_state_error
 from .costs import COSTS, parse_pauli_sum
+from .preprocess import resolve
 
 __all__ = ["DIFF_METHODS", "GRADIENTS", "VQCConfig"]
 
@@ -118,6 +119,4 @@ class VQCConfig:
         # target inside the ansatz, the memory one draw needs) run here too, because a run is
         # planned by constructing configs (docs/core.md): a bad point of a sweep must fail
         # before the first point is measured. Resolved once; the sampler reuses it.
-        from .sampling import resolve  # sampling imports this module
-
         self.resolved = resolve(self)
