@@ -105,6 +105,7 @@ from xvanish.core import (
     require_int,
     streams,
 )
+from xvanish.draws import stream_rows
 
 __all__ = ["BATCHING", "DOMAIN", "DTYPES", "VARY", "ModuleConfig", "ModuleSampler", "sampler"]
 
@@ -530,20 +531,22 @@ def _trainable(model: nn.Module) -> Dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
-def _draw_inputs(config: ModuleConfig, n: int, seed: int) -> Any:
-    """The inputs of ``n`` draws: a tensor ``[n, ...]`` or a tuple of them (floats in the config's dtype)."""
+def _draw_inputs(config: ModuleConfig, n: int, seed: int, start: int = 0) -> Any:
+    """The inputs of draws start … start+n−1: a tensor ``[n, ...]`` or a tuple of them (floats
+    in the config's dtype). A user's ``inputs(m, generator)`` is called for m = start + n and
+    its first start rows dropped: prefix-stable when the callable is."""
     generator = torch.Generator().manual_seed(seed)
     dtype = DTYPES[config.dtype]
     if not isinstance(config.inputs, str):
-        return torch.randn([n, *config.inputs], generator=generator, dtype=dtype)
+        return stream_rows(lambda out: out.normal_(generator=generator), list(config.inputs), start, n, dtype)
     try:
-        batch = config._callables["inputs"](n, generator)
+        batch = config._callables["inputs"](start + n, generator)
     except Exception as error:  # the user's callable
         raise ConfigError("inputs", config.inputs, f"raised {type(error).__name__}: {error}") from None
     parts = batch if isinstance(batch, (tuple, list)) else (batch,)
-    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == n for p in parts),
-            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={n} here)")
-    parts = tuple(p.to(dtype) if p.is_floating_point() else p for p in parts)
+    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == start + n for p in parts),
+            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={start + n} here)")
+    parts = tuple((p.to(dtype) if p.is_floating_point() else p)[start:] for p in parts)
     return parts if isinstance(batch, (tuple, list)) else parts[0]
 
 
@@ -693,28 +696,31 @@ class ModuleSampler:
     # -- random draws --
     # seed -> core.streams -> 4 streams: initialisation seeds (one per draw, the i-th
     # independent of n), inputs, readout, forward randomness (dropout, loop path only).
-    def draw_seeds(self, n: int, seed: int) -> List[int]:
+    def draw_seeds(self, n: int, seed: int, start: int = 0) -> List[int]:
         """The seed the factory runs under for each draw (``vary=init``), or ``[init_seed]``."""
         if self.config.vary == "data":
             return [int(self.config.init_seed)]
-        return streams(streams(seed, 4)[0], n)
+        return streams(streams(seed, 4)[0], start + n)[start:]
 
-    def draw(self, n: int, seed: int) -> Dict[str, Any]:
-        """The inputs and readout :meth:`sample` uses for ``(n, seed)`` (for checks).
+    def draw(self, n: int, seed: int, start: int = 0) -> Dict[str, Any]:
+        """The inputs and readout :meth:`sample` uses for ``(n, seed, start)`` (for checks):
+        draws start … start+n−1, each the same in every call that includes it.
 
         Returns:
             ``inputs`` (tensor ``[n, ...]`` or tuple), ``readout`` ``[n, *output]`` (None with a
             custom loss) and ``init_seeds`` (:meth:`draw_seeds`).
         """
         require_int("n", n, minimum=1)
+        require_int("start", start, minimum=0)
         _, data_seed, readout_seed, _ = streams(seed, 4)
         readout = None
         if self.config.loss is None:
             shape = self._probe.output_shape
             generator = torch.Generator().manual_seed(readout_seed)
-            readout = torch.randn([n, *shape], generator=generator, dtype=self._dtype) / math.sqrt(shape[-1] if shape else 1)
-        return {"inputs": _draw_inputs(self.config, n, data_seed), "readout": readout,
-                "init_seeds": self.draw_seeds(n, seed)}
+            readout = stream_rows(lambda out: out.normal_(generator=generator), list(shape), start, n,
+                                  self._dtype) / math.sqrt(shape[-1] if shape else 1)
+        return {"inputs": _draw_inputs(self.config, n, data_seed, start), "readout": readout,
+                "init_seeds": self.draw_seeds(n, seed, start)}
 
     def _loss(self, output: Tensor, batch: Any, readout: Optional[Tensor]) -> Tensor:
         if readout is not None:
@@ -722,12 +728,13 @@ class ModuleSampler:
         return self.config._callables["loss"](output, batch).reshape(())
 
     # -- the two paths --
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients of ``n`` draws: ``vmap`` where the model allows it, else the per-draw loop.
 
         Args:
             n: number of draws (>= 1).
             seed: seed of this call's random streams.
+            start: the first draw: draws start … start+n−1 of the seed's streams.
 
         Returns:
             ``param/<name>`` ``[n, numel]`` (on the vmap path an :class:`OuterProduct` for the
@@ -738,8 +745,8 @@ class ModuleSampler:
             ConfigError: ``batching=vmap`` and the model cannot run under ``torch.func.vmap``.
         """
         require_int("n", n, minimum=1)
-        drawn = self.draw(n, seed)
-        forward_seeds = streams(streams(seed, 4)[3], n)
+        drawn = self.draw(n, seed, start)
+        forward_seeds = streams(streams(seed, 4)[3], start + n)[start:]
         if self._path in (None, "vmap"):
             try:
                 batch = self.vmap_gradients(drawn)
