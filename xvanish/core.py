@@ -49,6 +49,7 @@ __all__ = [
     "require_int",
     "require_number",
     "streams",
+    "takes_start",
     "make_config",
     "require",
     "require_choice",
@@ -422,7 +423,7 @@ def _round_sums(sampler: Sampler, declared: Sequence[Group], n: int, seed: int, 
     """
     if start == 0:
         batch = sampler.sample(int(n), int(seed))
-    elif _takes_start(sampler):
+    elif takes_start(sampler):
         batch = sampler.sample(int(n), int(seed), start=int(start))
     else:
         batch = sampler.sample(int(start + n), int(seed))
@@ -438,7 +439,7 @@ def _round_sums(sampler: Sampler, declared: Sequence[Group], n: int, seed: int, 
         from xvanish import reduce  # torch only when a domain hands over torch tensors
 
         values.update(reduce.many_group_sums(torch_values))
-    asked = n if start == 0 or _takes_start(sampler) else start + n
+    asked = n if start == 0 or takes_start(sampler) else start + n
     group_sums = []
     for spec in declared:
         sums = _group_sums(values.pop(spec.name))
@@ -448,7 +449,8 @@ def _round_sums(sampler: Sampler, declared: Sequence[Group], n: int, seed: int, 
     return group_sums
 
 
-def _takes_start(sampler: Sampler) -> bool:
+def takes_start(sampler: Sampler) -> bool:
+    """``sampler.sample`` accepts ``start`` (draws start … start+n−1 without the ones before)."""
     try:
         return "start" in inspect.signature(sampler.sample).parameters
     except (TypeError, ValueError):

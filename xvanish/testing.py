@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, GradientBatch, Group, Theory,
-                          is_numeric_text, measure)
+                          is_numeric_text, measure, takes_start)
 from xvanish.stats import DrawSums
 
-__all__ = ["check_domain", "check_prefix_stable", "check_sampler", "takes_start"]
+__all__ = ["check_domain", "check_prefix_stable", "check_sampler"]
 
 #: Tolerance of the prefix check, in units of the dtype's machine epsilon: a batch of n draws
 #: may sum in another order than a batch of k (blocked matrix products), so draw i agrees to
@@ -59,14 +59,6 @@ def _rows(values: Any) -> int:
     if isinstance(values, DrawSums):
         return values.n
     return int((values.left if hasattr(values, "materialize") else values).shape[0])
-
-
-def takes_start(sampler: Any) -> bool:
-    """``sampler.sample`` accepts ``start`` (draws start … start+n−1 without the ones before)."""
-    try:
-        return "start" in inspect.signature(sampler.sample).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _draw_rows(values: Any, rows: slice) -> np.ndarray:
