@@ -45,11 +45,11 @@ def timed(function) -> tuple[float, float]:
 
 def batched_run(args):
     s = gan.sampler(d_steps=args.steps, batch=args.batch, d_hidden=64, d_depth=2)
-    gens = s.generators(0)
-    nets = s.init_networks(args.draws, gens)
+    gens = s.generators(0, args.draws)
+    nets = s.init_networks(gens)
     training = s.d_training(nets.d)
     for _ in range(args.steps):
-        s.d_step(nets.g, training, s.step_inputs(gens, args.draws))
+        s.d_step(nets.g, training, s.step_inputs(gens))
 
 
 def plain_run(args):

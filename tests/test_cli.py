@@ -236,6 +236,11 @@ BAD_INPUTS = {
     "fit quantity": (["fit.quantity=foo"], ["fit.quantity='foo'", "var, mean_sq"]),
     "report group": (["report.group=nope"], ["report.group='nope'", "preact/1"]),
     "override grammar": (["domain.depth=["], ["domain.depth=["]),
+    "target groups": (["measure.target_rel_ci=0.2", "measure.target_groups=some"],
+                      ["measure.target_groups='some'", "reported, all"]),
+    "target": (["measure.target_rel_ci=2"], ["measure.target_rel_ci=2.0", "must be < 1"]),
+    "budget": (["measure.target_rel_ci=0.2", "measure.max_samples=3"], ["measure.max_samples=3", ">= "]),
+    "budget without target": (["measure.max_samples=300"], ["measure.max_samples=300", "needs measure.target_rel_ci"]),
 }
 
 
@@ -377,3 +382,17 @@ def test_vqc_bad_input_through_the_command_line(run_main, tmp_path, args, fragme
     assert "Traceback" not in out.err
     assert_one_error_line(out.err, *fragments)
     assert_no_results(tmp_path)
+
+
+def test_adaptive_run_records_draws_and_says_what_settled(run_main, tmp_path):
+    """measure.target_rel_ci: n_samples per point in results.csv, summary.json's adaptive block,
+    one console line; a budget too small for the target is reported unsettled."""
+    code, out = run_main(*TINY, values_arg(DEPTHS), "measure.n_samples=8", "measure.target_rel_ci=0.05",
+                         "measure.max_samples=40")
+    assert code == 0
+    rows = pd.read_csv(tmp_path / "results.csv")
+    assert set(rows["n_samples"]) == {40} and not rows["settled"].any()
+    report = json.loads((tmp_path / "summary.json").read_text())["adaptive"]
+    assert report["target_rel_ci"] == 0.05 and report["max_samples"] == 40
+    assert len(report["unsettled"]) == len(DEPTHS) and report["draws"]["total"] == 40 * len(DEPTHS)
+    assert "reached measure.max_samples=40 before the target" in out.out

@@ -17,9 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xvanish"
 #: DESIGN.md's layers, lowest first: a module may import its own layer and the layers below.
 #: A name covers the module and everything under it; the longest matching name wins.
 LAYERS: list[tuple[str, ...]] = [
-    ("xvanish.stats", "xvanish.base"),                      # the floor: statistics, protocol types
+    ("xvanish.stats", "xvanish.adaptive", "xvanish.base"),  # the floor: statistics, stopping rule, protocol types
     ("xvanish.reduce",),                                     # torch reductions of per-draw gradients
-    ("xvanish.core", "xvanish.devices"),                     # validation, seeds, measure, atomic files
+    ("xvanish.core", "xvanish.devices", "xvanish.draws"),    # validation, seeds, draw streams, measure, atomic files
     ("xvanish.theory",),                                     # closed forms
     ("xvanish.domains", "xvanish.data", "xvanish.examples"),  # the domains and what they read
     ("xvanish.registry", "xvanish.fit", "xvanish.testing"),  # finding domains, fits, the plugin check

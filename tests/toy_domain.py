@@ -44,10 +44,13 @@ class ToySampler:
         rng = np.random.default_rng(seed)
         depth, width, decay = self.config.depth, self.config.width, self.config.decay
         scales = decay ** ((depth - np.arange(1, depth + 1)) / 2)
-        layers = rng.standard_normal((n, depth, width)) * scales[None, :, None]
+        # one row of numbers per draw, in one call: draw i does not depend on n (prefix-stable);
+        # no `start` keyword, so core's fallback for such plugins is exercised too
+        numbers = rng.standard_normal((n, (depth + 1) * width + 1))
+        layers = numbers[:, :depth * width].reshape(n, depth, width) * scales[None, :, None]
         grads = {f"layer/{l}": layers[:, l - 1] for l in range(1, depth + 1)}
-        grads["input"] = rng.standard_normal((n, width)) * decay ** (depth / 2)
-        return GradientBatch(grads, cost=rng.standard_normal(n))
+        grads["input"] = numbers[:, depth * width:-1] * decay ** (depth / 2)
+        return GradientBatch(grads, cost=numbers[:, -1])
 
     def theory_var(self):
         depth, decay = self.config.depth, self.config.decay

@@ -55,6 +55,8 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 #: Quantities fit_decay can fit on the log scale (results.csv columns).
 FIT_QUANTITIES = ("var", "mean_sq")
+#: ``measure.target_groups``: the reported (headline) group reaches target_rel_ci, or every group.
+TARGET_GROUPS = ("reported", "all")
 #: Set once a job starts in this process: from then on a composition error is not retried.
 _JOBS_STARTED = False
 #: The user set HYDRA_FULL_ERROR=1 (main() sets it for Hydra in any case).
@@ -106,13 +108,16 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
     require(len(values) > 0, "sweep.values", values,
             f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
             + ", ".join(packaged_options("experiment")) + ")")
+    require_choice("measure.target_groups", cfg.measure.target_groups, TARGET_GROUPS)
+    group = cfg.report.group or domain.headline_group
     # plan() names keys as the user wrote them: domain.<key>, sweep.values, sweep.linked.<key>.
     core_plan = plan(domain, param, values, n_samples=cfg.measure.n_samples, seed=cfg.measure.seed,
                      fixed=OmegaConf.to_container(cfg.domain, resolve=True),
                      linked=OmegaConf.to_container(cfg.sweep.linked, resolve=True), variants=_variants(cfg),
-                     key_prefix="domain.")
-    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume,
-                       group=cfg.report.group or domain.headline_group, quantity=cfg.fit.quantity,
+                     key_prefix="domain.", target_rel_ci=cfg.measure.target_rel_ci,
+                     max_samples=cfg.measure.max_samples,
+                     target_groups=[group] if cfg.measure.target_groups == "reported" else None)
+    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume, group=group, quantity=cfg.fit.quantity,
                        profile_skip=cfg.fit.profile_skip)
     if cfg.report.group is not None:
         groups = core_plan.groups(0)
@@ -120,6 +125,39 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
                 f"not a group of domain {name} at {param}={core_plan.points[0].value}; "
                 f"groups: {describe_groups(groups)}")
     return run_plan
+
+
+def describe_draws(core_plan: Plan) -> str:
+    """``128 draws each`` or ``draws until target_rel_ci=0.1 (100 first, at most 10000)``."""
+    if core_plan.target_rel_ci is None:
+        return f"{core_plan.n_samples} draws each"
+    return (f"draws until target_rel_ci={core_plan.target_rel_ci:g} ({core_plan.n_samples} first, "
+            f"at most {core_plan.max_samples})")
+
+
+def adaptive_report(df: Any, core_plan: Plan, target_groups: str) -> dict[str, Any]:
+    """summary.json's ``adaptive``: the target, the draws each point took, the points that
+    reached max_samples before the target (``unsettled``)."""
+    points = df.drop_duplicates(subset=[c for c in ("variant", "scale", "seed") if c in df.columns])
+    keys = [c for c in ("variant", "scale") if c in points.columns]
+    unsettled = points[~points["settled"].astype(bool)]
+    return {"target_rel_ci": core_plan.target_rel_ci, "max_samples": core_plan.max_samples,
+            "target_groups": target_groups, "first_round": core_plan.n_samples,
+            "draws": {"total": int(points["n_samples"].sum()), "min": int(points["n_samples"].min()),
+                      "max": int(points["n_samples"].max())},
+            "unsettled": [{**{k: row[k] for k in keys}, "n_samples": int(row["n_samples"])}
+                          for _, row in unsettled.iterrows()]}
+
+
+def adaptive_line(report: dict[str, Any]) -> str:
+    """One console line: how many draws the points took, and which hit max_samples unsettled."""
+    draws = report["draws"]
+    line = (f"adaptive: target_rel_ci={report['target_rel_ci']:g} ({report['target_groups']} groups): "
+            f"{draws['min']}–{draws['max']} draws per point, {draws['total']} in all")
+    if report["unsettled"]:
+        line += (f"; {len(report['unsettled'])} point(s) reached measure.max_samples={report['max_samples']} "
+                 "before the target (summary.json: adaptive.unsettled; results.csv: settled=False)")
+    return line
 
 
 def describe_groups(groups: Sequence[Group]) -> str:
@@ -170,13 +208,14 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     out_dir = Path(out_dir)
     run_plan = plan_run(cfg, name)
     core_plan = run_plan.plan
-    log.info("plan: %s, %d draws each, seed %d", describe_points(core_plan), core_plan.n_samples, core_plan.seed)
+    log.info("plan: %s, %s, seed %d", describe_points(core_plan), describe_draws(core_plan), core_plan.seed)
     points: list[dict[str, Any]] = []
 
     def on_point(done: PointDone) -> None:
         seconds = float(done.rows["seconds"].iloc[0])
         points.append({"variant": done.point.variant, "value": done.point.value, "seed": done.point.seed,
-                       "reused": done.reused, "seconds": seconds, "info": dict(done.info)})
+                       "reused": done.reused, "seconds": seconds, "n_samples": int(done.rows["n_samples"].iloc[0]),
+                       "info": dict(done.info)})
         what = "reused from results.csv" if done.reused else f"measured in {seconds:.2f} s"
         log.info("%d/%d %s: %s", done.done, done.total, done.point.label(core_plan.param), what)
 
@@ -204,10 +243,16 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     summary["overrides"] = list(overrides)
     summary["axis"] = "numeric" if core_plan.numeric else "categorical"
     summary["points"] = points
+    if core_plan.target_rel_ci is not None:
+        summary["adaptive"] = adaptive_report(df, core_plan, cfg.measure.target_groups)
     write_json_atomic(summary, out_dir / SUMMARY_NAME)
     table = format_report(series)
     print(table)
     log.info("table:\n%s", table)
+    if core_plan.target_rel_ci is not None:
+        line = adaptive_line(summary["adaptive"])
+        print(line)
+        (log.warning if summary["adaptive"]["unsettled"] else log.info)(line)
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
         log.warning("%d non-finite gradient entries in %d rows, left out of every statistic "

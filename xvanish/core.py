@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
 import numbers
 import os
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xvanish import stats
+from xvanish import adaptive, stats
 from xvanish.base import (COST, PREDICTION_KINDS, THEORY_KINDS, Domain, GradientBatch, Group, OuterProduct, Sampler, Theory,
                           asymptotic, bound, draw_slices, exact, group)
 
@@ -37,6 +38,7 @@ __all__ = [
     "Theory",
     "asymptotic",
     "bound",
+    "check_precision",
     "draw_slices",
     "exact",
     "group",
@@ -46,6 +48,7 @@ __all__ = [
     "require_int",
     "require_number",
     "streams",
+    "takes_start",
     "make_config",
     "require",
     "require_choice",
@@ -53,6 +56,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "Sampler",
     "measure",
+    "measure_sums",
     "point_seed",
     "replace_atomic",
     "write_csv_atomic",
@@ -235,45 +239,19 @@ def config_columns(config: Any) -> dict[str, Any]:
     return columns
 
 
-def measure(
-    sampler: Sampler,
-    n_samples: int,
-    seed: int,
-    *,
-    scale_name: str | None = None,
-    scale: Any = None,
-) -> pd.DataFrame:
-    """Draw ``n_samples`` gradients from ``sampler`` in one batch and summarise each group.
+def _round_sums(sampler: Sampler, declared: Sequence[Group], n: int, seed: int, start: int) -> list[stats.DrawSums]:
+    """Per-draw sums of every declared group for draws start … start+n−1 (one ``sample`` call).
 
-    Each group is reduced to per-draw sums (:class:`~xvanish.stats.DrawSums`) where its
-    values live (torch groups in torch, outer products from their factors), then dropped:
-    the statistics never see a float64 copy of the raw gradients.
-
-    Args:
-        sampler: a domain sampler (see :class:`Sampler`).
-        n_samples: number of independent draws, >= 2 (a variance needs two).
-        seed: the seed handed to ``sampler.sample``.
-        scale_name: the swept config key, recorded in the rows.
-        scale: its value for this sampler (a number; a categorical value is recorded as NaN
-            here and lives in its config column).
-
-    Returns:
-        A DataFrame in the ``results.csv`` schema, one row per declared group, in the order
-        the sampler declares them.
-
-    Raises:
-        ConfigError: when ``n_samples < 2``.
-        RuntimeError: when the sampler returns other groups than it declared, or a group
-            with the wrong number of draws (a bug in the domain, not bad input).
-
-    Example:
-        >>> from xvanish.domains import mlp
-        >>> df = measure(mlp.sampler(depth=10, width=32), n_samples=64, seed=0)  # doctest: +SKIP
+    A sampler whose ``sample`` takes no ``start`` (a plugin written before it) computes the
+    first start+n draws and the first ``start`` are dropped: correct (its draws are
+    prefix-stable, :func:`xvanish.testing.check_prefix_stable`), but computed again.
     """
-    require_int("measure.n_samples", n_samples, minimum=2)
-    start = time.perf_counter()
-    declared = list(sampler.groups())
-    batch = sampler.sample(int(n_samples), int(seed))
+    if start == 0:
+        batch = sampler.sample(int(n), int(seed))
+    elif takes_start(sampler):
+        batch = sampler.sample(int(n), int(seed), start=int(start))
+    else:
+        batch = sampler.sample(int(start + n), int(seed))
     values: dict[str, Any] = dict(batch.grads)
     if batch.cost is not None:
         values["cost"] = batch.cost
@@ -281,18 +259,168 @@ def measure(
     if set(values) != set(names):
         raise RuntimeError(f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared "
                            f"{sorted(names)}")
-    theory = theory_values(sampler)
     torch_values = {name: v for name, v in values.items() if isinstance(v, OuterProduct) or hasattr(v, "detach")}
     if torch_values:  # reduced where they live, dense groups of one shape together (stacked)
         from xvanish import reduce  # torch only when a domain hands over torch tensors
 
         values.update(reduce.many_group_sums(torch_values))
+    asked = n if start == 0 or takes_start(sampler) else start + n
     group_sums = []
     for spec in declared:
         sums = _group_sums(values.pop(spec.name))
-        if sums.n != n_samples:
-            raise RuntimeError(f"sampler returned {sums.n} draws for group {spec.name!r}, asked for {n_samples}")
-        group_sums.append(sums)
+        if sums.n != asked:
+            raise RuntimeError(f"sampler returned {sums.n} draws for group {spec.name!r}, asked for {asked}")
+        group_sums.append(sums if asked == n else sums.take(slice(start, None)))
+    return group_sums
+
+
+def takes_start(sampler: Sampler) -> bool:
+    """``sampler.sample`` accepts ``start`` (draws start … start+n−1 without the ones before)."""
+    try:
+        return "start" in inspect.signature(sampler.sample).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+#: Most draws of an adaptive point when ``max_samples`` is not given (or ``n_samples``, if larger).
+DEFAULT_MAX_SAMPLES = 10_000
+
+
+def check_precision(target_rel_ci: float | None, max_samples: int | None, n_samples: int) -> int | None:
+    """Check an adaptive target and budget (before any work); the budget, or None without a target.
+
+    Raises:
+        ConfigError: a target outside (0, 1), a budget below ``n_samples``, or a budget
+            without a target.
+    """
+    if target_rel_ci is None:
+        require(max_samples is None, "measure.max_samples", max_samples, "needs measure.target_rel_ci "
+                "(without a target every point takes exactly measure.n_samples draws)")
+        return None
+    require_number("measure.target_rel_ci", target_rel_ci, 0.0, strict=True)
+    require(target_rel_ci < 1, "measure.target_rel_ci", target_rel_ci,
+            "must be < 1 (the interval's half-width relative to the variance; 0.1 is ±10%)")
+    max_samples = max(int(n_samples), DEFAULT_MAX_SAMPLES) if max_samples is None else max_samples
+    require_int("measure.max_samples", max_samples, minimum=int(n_samples))
+    return int(max_samples)
+
+
+def _precision(target_rel_ci: float | None, max_samples: int | None, target_groups: Sequence[str] | None,
+               n_samples: int, declared: Sequence[Group]) -> adaptive.Precision | None:
+    """The checked precision of an adaptive point, or None for a fixed ``n_samples``."""
+    budget = check_precision(target_rel_ci, max_samples, n_samples)
+    if budget is None:
+        return None
+    if target_groups is not None:
+        for name in target_groups:
+            require_choice("measure.target_groups", name, [g.name for g in declared])
+    return adaptive.Precision(float(target_rel_ci), budget, None if target_groups is None else tuple(target_groups))
+
+
+def measure(
+    sampler: Sampler,
+    n_samples: int,
+    seed: int,
+    *,
+    scale_name: str | None = None,
+    scale: Any = None,
+    target_rel_ci: float | None = None,
+    max_samples: int | None = None,
+    target_groups: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Draw gradients from ``sampler`` and summarise each group: ``n_samples`` draws, or as
+    many as ``target_rel_ci`` needs.
+
+    Each group is reduced to per-draw sums (:class:`~xvanish.stats.DrawSums`) where its
+    values live (torch groups in torch, outer products from their factors), then dropped:
+    the statistics never see a float64 copy of the raw gradients.
+
+    With ``target_rel_ci`` the draws come in rounds (docs/adaptive.md): ``n_samples`` first,
+    then more — draws n, n+1, … of the same prefix-stable stream (``sample(m, seed,
+    start=n)``), their sums joined to the earlier ones, nothing computed again — until the
+    variance interval of every target group has a relative half-width
+    (var_hi − var_lo)/(2·var) <= ``target_rel_ci`` (:func:`xvanish.adaptive.next_total`),
+    or ``max_samples`` is reached (then ``settled`` is false). A settled point then adds a
+    confirmation batch of :data:`~xvanish.adaptive.CONFIRM` × its draws (within
+    max_samples), and reports the interval of all of them, its log half-width widened by
+    :data:`~xvanish.adaptive.WIDEN` (the stopping rule alone under-covers on heavy tails;
+    docs/adaptive.md has the simulation).
+
+    Args:
+        sampler: a domain sampler (see :class:`Sampler`).
+        n_samples: number of independent draws (the first round's, adaptively), >= 2.
+        seed: the seed handed to ``sampler.sample``.
+        scale_name: the swept config key, recorded in the rows.
+        scale: its value for this sampler (a number; a categorical value is recorded as NaN
+            here and lives in its config column).
+        target_rel_ci: the relative half-width to reach (0 < t < 1); None: fixed n_samples.
+        max_samples: the most draws (default ``max(n_samples, DEFAULT_MAX_SAMPLES)``).
+        target_groups: the groups that must reach the target; None: every group.
+
+    Returns:
+        A DataFrame in the ``results.csv`` schema, one row per declared group, in the order
+        the sampler declares them (``n_samples``: the draws used). Adaptively also
+        ``target_rel_ci``, ``rel_ci`` (each group's relative half-width), ``settled`` (the
+        target groups reached the target) and ``rounds``.
+
+    Raises:
+        ConfigError: ``n_samples < 2``, or a bad target, budget or target group.
+        RuntimeError: when the sampler returns other groups than it declared, or a group
+            with the wrong number of draws (a bug in the domain, not bad input).
+
+    Example:
+        >>> from xvanish.domains import mlp
+        >>> df = measure(mlp.sampler(depth=10, width=32), n_samples=64, seed=0)  # doctest: +SKIP
+        >>> df = measure(mlp.sampler(depth=10), 100, 0, target_rel_ci=0.1, max_samples=5000)  # doctest: +SKIP
+    """
+    return measure_sums(sampler, n_samples, seed, scale_name=scale_name, scale=scale, target_rel_ci=target_rel_ci,
+                        max_samples=max_samples, target_groups=target_groups)[0]
+
+
+def measure_sums(
+    sampler: Sampler,
+    n_samples: int,
+    seed: int,
+    *,
+    scale_name: str | None = None,
+    scale: Any = None,
+    target_rel_ci: float | None = None,
+    max_samples: int | None = None,
+    target_groups: Sequence[str] | None = None,
+    prior: Sequence[stats.DrawSums] | None = None,
+) -> tuple[pd.DataFrame, list[stats.DrawSums]]:
+    """:func:`measure`, also returning every declared group's per-draw sums (in order).
+
+    ``prior``: the sums of draws 0 … m−1 of an earlier run of this point (resume): the
+    rounds continue from draw m instead of drawing those again.
+    """
+    require_int("measure.n_samples", n_samples, minimum=2)
+    start = time.perf_counter()
+    declared = list(sampler.groups())
+    names = [g.name for g in declared]
+    precision = _precision(target_rel_ci, max_samples, target_groups, n_samples, declared)
+    parts: list[list[stats.DrawSums]] = [list(prior)] if prior else []
+    drawn = prior[0].n if prior else 0
+    want, rounds, settled = max(int(n_samples), drawn), 0, None
+    targets = [i for i, name in enumerate(names) if precision is not None
+               and (precision.groups is None or name in precision.groups)]
+    while True:
+        if want > drawn:
+            parts.append(_round_sums(sampler, declared, want - drawn, seed, drawn))
+            drawn, rounds = want, rounds + 1
+        if precision is None or settled is not None:
+            break
+        summaries = stats.summarize_many([stats.concat_sums([p[i] for p in parts]) for i in targets])
+        widths = adaptive.widths(*(np.array([row[key] for row in summaries]) for key in ("var", "var_lo", "var_hi")))
+        following = adaptive.next_total(drawn, widths, precision)
+        if following is None:
+            settled = adaptive.settled(widths, precision)
+            if settled:  # a fresh batch the stopping rule has not seen (docs/adaptive.md)
+                want = adaptive.confirmed_total(drawn, precision)
+        else:
+            want = following
+    group_sums = [stats.concat_sums([p[i] for p in parts]) for i in range(len(declared))]
+    theory = theory_values(sampler)
     # Positioned groups also get leave-one-block-out ln Var, for honest intervals on fits
     # across groups that share these draws (the per-layer profile).
     summaries = stats.summarize_many(group_sums, jackknife=[spec.position is not None for spec in declared])
@@ -300,18 +428,26 @@ def measure(
     for spec, sums, summary in zip(declared, group_sums, summaries):
         jackknife = {column: summary.pop(column, math.nan) for column in stats.JACKKNIFE_COLUMNS}
         prediction = theory.get(spec.name)
-        rows.append({
+        row = {
             "group": spec.name,
             "family": spec.family,
             "position": math.nan if spec.position is None else float(spec.position),
-            "n_samples": int(n_samples),
+            "n_samples": int(drawn),
             "n_params": int(sums.size),
             **summary,
             "theory_var": math.nan if prediction is None else prediction.value,
             "theory_kind": "" if prediction is None else prediction.kind,
             **jackknife,
-        })
-    del batch, values
+        }
+        if precision is not None:
+            if settled:  # docs/adaptive.md: the confirmed interval, widened, covers >= 0.93
+                low, high = adaptive.widened(summary["var_lo"], summary["var_hi"])
+                row.update(var_lo=float(low), var_hi=float(high))
+                summary.update(var_lo=row["var_lo"], var_hi=row["var_hi"])
+            row.update(target_rel_ci=precision.target_rel_ci,
+                       rel_ci=float(adaptive.widths(summary["var"], summary["var_lo"], summary["var_hi"])[0]),
+                       settled=bool(settled), rounds=rounds)
+        rows.append(row)
     elapsed = time.perf_counter() - start
     frame = pd.DataFrame(rows)
     frame.insert(0, "scale", _scale_number(scale))
@@ -321,7 +457,7 @@ def measure(
     frame["seed"] = int(seed)
     for key, value in config_columns(getattr(sampler, "config", None)).items():
         frame[key] = value
-    return frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]]
+    return frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]], group_sums
 
 
 def _scale_number(scale: Any) -> float:

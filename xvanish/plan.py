@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xvanish import registry
-from xvanish.core import (ConfigError, Domain, Group, Sampler, config_columns, is_number, measure, point_seed,
-                          require, require_int, write_csv_atomic)
+from xvanish.core import (ConfigError, Domain, Group, Sampler, config_columns, check_precision, is_number,
+                          measure_sums, point_seed, replace_atomic, require, require_int, write_csv_atomic)
+from xvanish.stats import DrawSums
 
 __all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "sweep"]
 
@@ -46,6 +48,10 @@ log = logging.getLogger("xvanish")
 _VARIANT_NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
 #: Name of the results table in an output directory.
 RESULTS_NAME = "results.csv"
+#: Folder of an adaptive run's per-draw sums, one file per point: what resume extends.
+SUMS_DIR = "draws"
+#: The fields of DrawSums stored per group and draw.
+_SUM_FIELDS = ("count", "total", "total_sq", "total_abs", "zeros", "nonfinite")
 
 
 @dataclass(frozen=True)
@@ -172,9 +178,12 @@ class Plan:
         values: the swept values.
         points: every point, variant by variant, value by value.
         variants: the series names (``[None]`` without variants).
-        n_samples: draws per point.
+        n_samples: draws per point (the first round's, adaptively).
         seed: the run seed.
         numeric: the axis is numeric (a categorical axis gets rows per value, no decay fit).
+        target_rel_ci: adaptive precision (:func:`xvanish.core.measure`), or None.
+        max_samples: the most draws of an adaptive point (None without a target).
+        target_groups: the groups that must reach the target; None: every group.
     """
 
     factory: Callable[..., Sampler]
@@ -185,6 +194,9 @@ class Plan:
     n_samples: int
     seed: int
     numeric: bool
+    target_rel_ci: float | None = None
+    max_samples: int | None = None
+    target_groups: tuple[str, ...] | None = None
     _built: dict[tuple[str | None, int], Sampler] = field(default_factory=dict, repr=False)
 
     def groups(self, number: int = 0) -> list[Group]:
@@ -206,7 +218,10 @@ class Plan:
                 so a killed run keeps its finished points.
             resume: reuse the rows of ``out_dir/results.csv`` whose point is identical (same
                 variant, seed, n_samples and every config value). Without ``resume`` an
-                existing results.csv is refused, never silently overwritten.
+                existing results.csv is refused, never silently overwritten. Adaptively a
+                point is reused when it settled at this target or a tighter one (or used
+                the whole budget), else extended: its stored per-draw sums
+                (``out_dir/draws/``) are joined by the draws that follow them.
             on_point: called with a :class:`PointDone` after each point.
             progress: optional wrapper around the iteration over points (a progress bar).
 
@@ -230,11 +245,19 @@ class Plan:
             if rows is None:
                 # Built once, lazily (or taken from groups()); dropped after measuring.
                 sampler = self._built.pop((point.variant, point.index), None) or self.factory(**point.keywords)
-                rows = measure(sampler, self.n_samples, point.seed, scale_name=self.param, scale=point.value)
+                prior = self._extendable(previous, point, out_dir)
+                rows, sums = measure_sums(sampler, self.n_samples, point.seed, scale_name=self.param,
+                                          scale=point.value, target_rel_ci=self.target_rel_ci,
+                                          max_samples=self.max_samples, target_groups=self.target_groups,
+                                          prior=prior)
                 info = dict(sampler.info()) if callable(getattr(sampler, "info", None)) else {}
+                if prior is not None:
+                    info = {**info, "extended_from": prior[0].n}
                 del sampler
                 if point.variant is not None:
                     rows.insert(0, "variant", point.variant)
+                if out_dir is not None and self.target_rel_ci is not None:
+                    save_sums(_sums_path(out_dir, point), list(rows["group"]), sums)
             frames.append(rows)
             if csv_path is not None:
                 write_csv_atomic(pd.concat(frames, ignore_index=True), csv_path)
@@ -243,21 +266,89 @@ class Plan:
         return pd.concat(frames, ignore_index=True)
 
     def _reusable(self, previous: pd.DataFrame | None, point: Point) -> pd.DataFrame | None:
-        """Rows of an earlier run of exactly this point: variant, seed, n_samples, every config value."""
-        if previous is None or previous.empty:
+        """Rows of an earlier run of exactly this point: variant, seed, n_samples, every config
+        value; adaptively, rows that reached this precision (:meth:`_precise_enough`)."""
+        rows = _point_rows(previous, point)
+        if rows is None:
             return None
-        match = (previous["seed"] == point.seed) & (previous["n_samples"] == self.n_samples)
-        if point.variant is not None:
-            if "variant" not in previous.columns:
-                return None
-            match &= previous["variant"].astype(str) == point.variant
-        for key, value in point.columns.items():
-            if key not in previous.columns:
-                return None
-            column = previous[key]  # a None config value is written as an empty cell, read back as NaN
-            match &= column.isna() if value is None else column.astype(str) == str(value)
-        rows = previous[match]
+        if self.target_rel_ci is None:
+            fixed = rows["settled"].isna() if "settled" in rows.columns else True  # not an adaptive point's
+            rows = rows[(rows["n_samples"] == self.n_samples) & fixed]
+        elif not self._precise_enough(rows):
+            return None
         return rows.reset_index(drop=True) if len(rows) else None
+
+    def _precise_enough(self, rows: pd.DataFrame) -> bool:
+        """An adaptive point's earlier rows answer this run: they settled at this target or a
+        tighter one for the same target groups, or took every draw this budget allows."""
+        if "settled" not in rows.columns or rows["target_rel_ci"].isna().any():
+            return False
+        settled = bool(rows["settled"].astype(bool).all()) and float(rows["target_rel_ci"].iloc[0]) <= self.target_rel_ci
+        if settled and self.target_groups is not None:
+            wanted = rows[rows["group"].isin(self.target_groups)]
+            settled = len(wanted) == len(self.target_groups) and bool((wanted["rel_ci"] <= self.target_rel_ci).all())
+        elif settled:
+            settled = bool((rows["rel_ci"] <= self.target_rel_ci).all())
+        return settled or int(rows["n_samples"].iloc[0]) >= int(self.max_samples)
+
+    def _extendable(self, previous: pd.DataFrame | None, point: Point,
+                    out_dir: str | os.PathLike[str] | None) -> list[DrawSums] | None:
+        """An adaptive point's stored per-draw sums from an earlier run (to extend), if any."""
+        if self.target_rel_ci is None or out_dir is None:
+            return None
+        rows = _point_rows(previous, point)
+        path = _sums_path(out_dir, point)
+        if rows is None or not path.exists():
+            return None
+        names, sums = load_sums(path)
+        if names != list(rows["group"]) or sums[0].n != int(rows["n_samples"].iloc[0]) \
+                or sums[0].n > int(self.max_samples):
+            return None  # not the draws these rows came from, or more than this budget allows
+        return sums
+
+
+def _point_rows(previous: pd.DataFrame | None, point: Point) -> pd.DataFrame | None:
+    """Rows of an earlier run of this point (variant, seed, every config value), any draws."""
+    if previous is None or previous.empty:
+        return None
+    match = previous["seed"] == point.seed
+    if point.variant is not None:
+        if "variant" not in previous.columns:
+            return None
+        match &= previous["variant"].astype(str) == point.variant
+    for key, value in point.columns.items():
+        if key not in previous.columns:
+            return None
+        column = previous[key]  # a None config value is written as an empty cell, read back as NaN
+        match &= column.isna() if value is None else column.astype(str) == str(value)
+    rows = previous[match]
+    return rows.reset_index(drop=True) if len(rows) else None
+
+
+def _sums_path(out_dir: str | os.PathLike[str], point: Point) -> Path:
+    """Where a point's per-draw sums live: ``draws/<variant>-<index>-<seed>.npz``."""
+    return Path(out_dir) / SUMS_DIR / f"{point.variant or 'run'}-{point.index}-{point.seed}.npz"
+
+
+def save_sums(path: str | os.PathLike[str], names: Sequence[str], sums: Sequence[DrawSums]) -> None:
+    """Write every group's per-draw sums (``[G, n]`` per field, with shifts and sizes) atomically."""
+    arrays = {field: np.stack([getattr(one, field) for one in sums]) for field in _SUM_FIELDS}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a file handle: numpy would add .npz to the temporary name
+            np.savez(handle, names=np.array(list(names)), shift=np.array([one.shift for one in sums]),
+                     size=np.array([one.size for one in sums]), **arrays)
+
+    replace_atomic(path, write)
+
+
+def load_sums(path: str | os.PathLike[str]) -> tuple[list[str], list[DrawSums]]:
+    """:func:`save_sums`'s groups and sums."""
+    with np.load(path) as data:
+        names = [str(name) for name in data["names"]]
+        sums = [DrawSums(**{field: data[field][g] for field in _SUM_FIELDS}, size=int(data["size"][g]),
+                         shift=float(data["shift"][g])) for g in range(len(names))]
+    return names, sums
 
 
 def _prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
@@ -299,6 +390,9 @@ def plan(
     linked: Mapping[str, Sequence[Any]] | None = None,
     variants: Sequence[Variant] | None = None,
     key_prefix: str = "",
+    target_rel_ci: float | None = None,
+    max_samples: int | None = None,
+    target_groups: Sequence[str] | None = None,
 ) -> Plan:
     """Check a run completely and return its :class:`Plan`; no sampler is built.
 
@@ -315,6 +409,10 @@ def plan(
         linked: keys that change along with ``param``: key -> one value per sweep value.
         variants: series overlaid in one run; each point runs once per variant.
         key_prefix: put before a domain key in messages (the command line's ``domain.``).
+        target_rel_ci: draw each point adaptively until its target groups' variance
+            intervals have this relative half-width (:func:`xvanish.core.measure`).
+        max_samples: the most draws of an adaptive point.
+        target_groups: the groups that must reach the target; None: every group.
 
     Returns:
         The plan; :meth:`Plan.run` measures it.
@@ -328,6 +426,7 @@ def plan(
     linked = {key: list(series) for key, series in (linked or {}).items()}
     require_int("measure.n_samples", n_samples, minimum=2)
     require_int("measure.seed", seed, minimum=0)
+    budget = check_precision(target_rel_ci, max_samples, n_samples)
     require(len(values) > 0, "sweep.values", values, f"must list at least one value of {param}")
     if found is not None:
         known = [f.name for f in dataclasses.fields(found.config)]
@@ -366,7 +465,8 @@ def plan(
                                 seed=point_seed(seed, param, keywords[param]), columns=columns))
     return Plan(factory=factory, param=param, values=[p.value for p in points[:len(values)]],
                 points=points, variants=names or [None], n_samples=int(n_samples), seed=int(seed),
-                numeric=numeric)
+                numeric=numeric, target_rel_ci=None if target_rel_ci is None else float(target_rel_ci),
+                max_samples=budget, target_groups=None if target_groups is None else tuple(target_groups))
 
 
 def sweep(
@@ -382,6 +482,9 @@ def sweep(
     resume: bool = False,
     on_point: Callable[[PointDone], None] | None = None,
     progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None,
+    target_rel_ci: float | None = None,
+    max_samples: int | None = None,
+    target_groups: Sequence[str] | None = None,
     **fixed: Any,
 ) -> pd.DataFrame:
     """Plan and run a sweep in one call: ``plan(...).run(...)``.
@@ -402,6 +505,7 @@ def sweep(
         resume: reuse rows of ``out_dir/results.csv`` from identical earlier points.
         on_point: called after each point with a :class:`PointDone`.
         progress: optional wrapper around the iteration (a progress bar).
+        target_rel_ci, max_samples, target_groups: adaptive precision (:func:`plan`).
         **fixed: the other keywords of the factory.
 
     Returns:
@@ -415,7 +519,7 @@ def sweep(
         >>> df = sweep(mlp.sampler, "depth", [4, 8, 16], n_samples=64, seed=0)  # doctest: +SKIP
     """
     run = plan(factory, param, values, n_samples=n_samples, seed=seed, fixed=fixed, linked=linked,
-               variants=variants)
+               variants=variants, target_rel_ci=target_rel_ci, max_samples=max_samples, target_groups=target_groups)
     return run.run(out_dir, resume=resume, on_point=on_point, progress=progress)
 
 

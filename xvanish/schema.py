@@ -52,6 +52,9 @@ class MeasureConfig:
     n_samples: int = MISSING
     seed: int = MISSING
     resume: bool = False
+    target_rel_ci: Optional[float] = None
+    max_samples: Optional[int] = None
+    target_groups: str = "reported"
 
 
 @dataclass

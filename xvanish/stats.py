@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "draw_sums", "interval_relative_se", "jackknife_log_variance",
-           "pool_summaries", "summarize", "summarize_many", "summarize_sums", "variance_ci"]
+__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "concat_sums", "draw_sums", "interval_relative_se",
+           "jackknife_log_variance", "log_interval", "pool_summaries", "relative_half_width", "summarize",
+           "summarize_many", "summarize_sums", "variance_ci"]
 
 #: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
 JACKKNIFE_BLOCKS = 10
@@ -76,10 +77,56 @@ class DrawSums:
         """Number of draws."""
         return int(self.count.shape[0])
 
+    def take(self, draws: slice) -> DrawSums:
+        """The sums of the draws ``draws`` only (same shift)."""
+        return DrawSums(count=self.count[draws], total=self.total[draws], total_sq=self.total_sq[draws],
+                        total_abs=self.total_abs[draws], zeros=self.zeros[draws], nonfinite=self.nonfinite[draws],
+                        size=self.size, shift=self.shift)
+
     def unshifted_sq(self) -> np.ndarray:
         """Σ g² per draw: Σ(g−c)² + 2cΣ(g−c) + c²·count."""
         c = self.shift
         return self.total_sq + 2 * c * self.total + c * c * self.count
+
+
+def concat_sums(parts: Sequence[DrawSums]) -> DrawSums:
+    """The draws of several :class:`DrawSums` of one group, in order, about one shift.
+
+    Each part's sums are moved to the first part's shift c: with d = c_r − c,
+    Σ(g − c) = Σ(g − c_r) + count·d and Σ(g − c)² = Σ(g − c_r)² + 2d·Σ(g − c_r) + count·d²
+    (the shifts are means of the same group, so d is small and nothing cancels).
+
+    Raises:
+        ValueError: the parts have different entries per draw (not one group).
+    """
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    if len({p.size for p in parts}) != 1:
+        raise ValueError(f"cannot join draws of groups of {sorted({p.size for p in parts})} entries per draw")
+    shift = parts[0].shift
+    totals, squares = [], []
+    for part in parts:
+        d = part.shift - shift
+        totals.append(part.total + part.count * d)
+        squares.append(part.total_sq + 2 * d * part.total + part.count * d * d)
+    join = np.concatenate
+    return DrawSums(count=join([p.count for p in parts]), total=join(totals), total_sq=join(squares),
+                    total_abs=join([p.total_abs for p in parts]), zeros=join([p.zeros for p in parts]),
+                    nonfinite=join([p.nonfinite for p in parts]), size=parts[0].size, shift=shift)
+
+
+def relative_half_width(var: Any, lo: Any, hi: Any) -> Any:
+    """Half the width of a variance interval relative to the variance: (hi − lo) / (2·var).
+
+    The precision adaptive sampling aims at (``target_rel_ci``). 0 for a variance that is
+    exactly 0 (all entries equal: more draws cannot tighten it); NaN where the interval is
+    not defined (fewer than two draws, a non-finite variance).
+    """
+    var, lo, hi = (np.asarray(x, dtype=np.float64) for x in (var, lo, hi))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width = (hi - lo) / (2.0 * var)
+    return np.where(var == 0.0, 0.0, width)
 
 
 def draw_sums(values: np.ndarray) -> DrawSums:
@@ -132,18 +179,18 @@ def _influence(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, var: A
             / counts.mean(axis=-1)[..., None])
 
 
-def _log_interval(var: Any, relative_se: Any, n: int, confidence: float) -> tuple[Any, Any]:
+def log_interval(var: Any, relative_se: Any, n: Any, confidence: float) -> tuple[Any, Any]:
     """Bonett's (2006) log interval c·V·exp(∓c·z·SE/V·√(n/(n−1))), c = n/(n − z)."""
     z = _normal_quantile(0.5 + confidence / 2)
     # Bonett's (2006) small-sample adjustment c = n/(n - z): without it the log interval
     # under-covers more on heavy tails at n <~ 200 (Laplace, n = 50: 0.87 -> 0.90; docs/core.md).
     adjust = n / (n - z)
-    spread = adjust * z * relative_se * math.sqrt(n / (n - 1))
+    spread = adjust * z * relative_se * np.sqrt(n / (n - 1))
     return adjust * var * np.exp(-spread), adjust * var * np.exp(spread)
 
 
 def interval_relative_se(var: Any, lo: Any, hi: Any, n: Any, confidence: float = CONFIDENCE) -> Any:
-    """SE(V)/V recovered from an interval :func:`_log_interval` made (its inverse, elementwise).
+    """SE(V)/V recovered from an interval :func:`log_interval` made (its inverse, elementwise).
 
     Lets summaries that kept only ``var, var_lo, var_hi, n`` (a results.csv) be pooled.
     """
@@ -186,7 +233,7 @@ def pool_summaries(n_draws: np.ndarray, entries: np.ndarray, mean: np.ndarray, v
         return pooled_mean, 0.0, 0.0, 0.0
     if not math.isfinite(relative_se) or n < 2:
         return pooled_mean, pooled_var, math.nan, math.nan
-    lo, hi = _log_interval(pooled_var, relative_se, n, confidence)
+    lo, hi = log_interval(pooled_var, relative_se, n, confidence)
     return pooled_mean, pooled_var, float(lo), float(hi)
 
 
@@ -231,7 +278,7 @@ def _interval(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
         return var, np.full(var.shape, math.nan), np.full(var.shape, math.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         relative_se = np.std(_influence(counts, sums, squares, var, mean), axis=-1, ddof=1) / math.sqrt(n) / var
-        lo, hi = _log_interval(var, relative_se, n, confidence)
+        lo, hi = log_interval(var, relative_se, n, confidence)
     lo, hi = (np.where(var == 0.0, 0.0, np.where(np.isfinite(var), x, math.nan)) for x in (lo, hi))
     return var, lo, hi
 

@@ -7,7 +7,9 @@ Like PennyLane's device test suite, a plugin author runs it on their own domain:
 
 It checks the contract of :mod:`xvanish.core`: the factory's keywords are the config
 dataclass's fields, the batch has the documented shapes, the same seed gives the same
-numbers bit for bit and another seed other numbers, a ``dtype`` key is kept in the
+numbers bit for bit and another seed other numbers, draws are prefix-stable (the first k
+draws of ``sample(n, seed)`` are ``sample(k, seed)``, and ``sample(n − k, seed, start=k)``
+its other draws where ``sample`` takes ``start``), a ``dtype`` key is kept in the
 returned tensors, the theory hook names only existing groups with positive finite values,
 ``groups()`` declares exactly what ``sample`` returns, theory values are typed
 (:class:`~xvanish.core.Theory`), and ``measure`` turns the batch into rows of the results
@@ -25,10 +27,16 @@ from typing import Any
 import numpy as np
 
 from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, GradientBatch, Group, Theory,
-                          is_numeric_text, measure)
+                          is_numeric_text, measure, takes_start)
 from xvanish.stats import DrawSums
 
-__all__ = ["check_domain", "check_sampler"]
+__all__ = ["check_domain", "check_prefix_stable", "check_sampler"]
+
+#: Tolerance of the prefix check, in units of the dtype's machine epsilon: a batch of n draws
+#: may sum in another order than a batch of k (blocked matrix products), so draw i agrees to
+#: rounding, not bit for bit (a GAN's float32 training over a few steps: ~3 eps).
+PREFIX_EPS = 1000
+_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
 
 
 def _dtype_name(values: Any) -> str:
@@ -51,6 +59,53 @@ def _rows(values: Any) -> int:
     if isinstance(values, DrawSums):
         return values.n
     return int((values.left if hasattr(values, "materialize") else values).shape[0])
+
+
+def _draw_rows(values: Any, rows: slice) -> np.ndarray:
+    """Draws ``rows`` of a group as a comparable array (DrawSums: their unshifted per-draw sums)."""
+    if isinstance(values, DrawSums):
+        return np.stack([values.count, values.total + values.shift * values.count, values.unshifted_sq(),
+                         values.total_abs, values.zeros, values.nonfinite])[:, rows].T
+    return _to_numpy(values)[rows]
+
+
+def _assert_same_draws(got: Any, want: Any, what: str, eps: float) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, want {want.shape}"
+    finite = np.isfinite(want)
+    assert np.array_equal(finite, np.isfinite(got)), f"{what}: non-finite entries differ"
+    scale = float(np.abs(want[finite]).max()) if finite.any() else 0.0
+    tol = min(PREFIX_EPS * eps, 1e-3)  # half precision: at most one unit in its last place
+    assert np.allclose(got[finite], want[finite], rtol=tol, atol=tol * scale), \
+        f"{what}: largest difference {np.abs(got[finite] - want[finite]).max():.3g} (scale {scale:.3g})"
+
+
+def check_prefix_stable(sampler: Any, n: int = 5, k: int = 2, seed: int = 1234) -> None:
+    """Draw i of ``sample(n, seed)`` must not depend on n (DESIGN.md; adaptive precision adds draws).
+
+    ``sample(k, seed)`` must equal the first k draws of ``sample(n, seed)`` and, where
+    ``sample`` takes ``start``, ``sample(n − k, seed, start=k)`` the other n − k, every group
+    and the cost, to :data:`PREFIX_EPS` machine epsilons of the group's dtype (relative to
+    the group's largest entry).
+
+    Raises:
+        AssertionError: naming the group and the draws that differ.
+    """
+    full = sampler.sample(n, seed)
+    parts = [(slice(0, k), sampler.sample(k, seed), "sample(k)")]
+    if takes_start(sampler):
+        parts.append((slice(k, n), sampler.sample(n - k, seed, start=k), "sample(n-k, start=k)"))
+    for rows, batch, call in parts:
+        for group, values in full.grads.items():
+            dense = values.left if hasattr(values, "materialize") else values
+            eps = _EPS.get(_dtype_name(dense), _EPS["float64"])  # DrawSums are float64
+            _assert_same_draws(_draw_rows(batch.grads[group], slice(None)), _draw_rows(values, rows),
+                               f"group {group!r}: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
+                               eps)
+        if full.cost is not None:
+            _assert_same_draws(_to_numpy(batch.cost), _to_numpy(full.cost)[rows],
+                               f"cost: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
+                               _EPS.get(_dtype_name(full.cost), _EPS["float64"]))
 
 
 def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> GradientBatch:
@@ -117,6 +172,7 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
         assert np.array_equal(first, repeat, equal_nan=True), f"group {group!r}: same seed gave different numbers"
         differs |= not np.array_equal(first, _to_numpy(other.grads[group]), equal_nan=True)
     assert differs, "a different seed gave identical gradients"
+    check_prefix_stable(sampler, n=n, k=max(1, n // 2), seed=seed)
 
     theory = sampler.theory_var()
     assert isinstance(theory, Mapping)

@@ -24,6 +24,7 @@ from xvanish import cli, measure
 from xvanish.core import ConfigError
 from xvanish.domains import gan
 from xvanish.domains.gan import nets, sampling
+from xvanish.draws import DrawStream
 from xvanish.testing import check_domain
 
 
@@ -119,11 +120,11 @@ def _reference_run(s, n, seed):
 
     Shares only the random numbers with the sampler (drawn by its methods, in its order)."""
     cfg = s.config
-    gens = s.generators(seed)
-    start = s.init_networks(n, gens)
-    pre_d = nets.init_mlp(s.d_net.sizes, n, gens[sampling.PRE_D_INIT], F64, torch.device("cpu"))
-    pre_inputs = [(s.step_inputs(gens, n), s.latents(gens[sampling.LATENT], n)) for _ in range(cfg.g_pretrain)]
-    steps = [s.step_inputs(gens, n) for _ in range(cfg.d_steps)]
+    gens = s.generators(seed, n)
+    start = s.init_networks(gens)
+    pre_d = nets.init_mlp(s.d_net.sizes, gens[sampling.PRE_D_INIT], F64, torch.device("cpu"))
+    pre_inputs = [(s.step_inputs(gens), s.latents(gens[sampling.LATENT])) for _ in range(cfg.g_pretrain)]
+    steps = [s.step_inputs(gens) for _ in range(cfg.d_steps)]
     stream = sampling.streams(seed, sampling.N_STREAMS)[sampling.MEASURE]
     measured = {k: s.measurement_inputs(stream, k, n) for k in s.checkpoints}
     shift = s.dataset.shift(cfg.gap, F64, torch.device("cpu"))
@@ -190,7 +191,7 @@ def test_hand_written_backward_equals_autograd(activation, sizes, output):
     (its buffers are reused)."""
     net = nets.MLP(sizes, activation, output)
     generator = torch.Generator().manual_seed(0)
-    params = nets.init_mlp(sizes, 3, generator, F64, torch.device("cpu"))
+    params = nets.init_mlp(sizes, DrawStream(0, 0, 3), F64, torch.device("cpu"))
     grads = [torch.full_like(p, math.nan) for p in params]  # every entry must be overwritten
     backprop = nets.Backprop(net, params, grads, rows=7)
     for _ in range(2):
@@ -213,9 +214,9 @@ def test_hand_written_backward_equals_autograd(activation, sizes, output):
 def test_jacobian_norms_equal_jacrev(data, g_depth):
     """‖J_θ G(z)‖²_F without forming J == the sum of squares of torch.func.jacrev's J (1e-12)."""
     s = gan.sampler(data=data, g_depth=g_depth, g_hidden=5, z_dim=3, dtype="float64", batch=4)
-    gens = s.generators(3)
-    g = s.init_networks(2, gens).g
-    z = s.latents(gens[sampling.LATENT], 2)
+    gens = s.generators(3, 2)
+    g = s.init_networks(gens).g
+    z = s.latents(gens[sampling.LATENT])
     fast = nets.jacobian_sq_norms(s.g_net, g, z)
     for i in range(2):
         torch.testing.assert_close(fast[i], _jacobian_sq(_module(s.g_net, g, i), z[i]), rtol=1e-12, atol=0)

@@ -86,6 +86,7 @@ from xvanish import reduce
 from xvanish.devices import on_threads, require_device
 from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, draw_slices, group,
                           make_config, require, require_choice, require_int, require_number, streams)
+from xvanish.draws import padded_rows, stream_rows
 from xvanish.theory import meanfield
 
 __all__ = ["ACTIVATIONS", "DOMAIN", "DTYPES", "INITS", "MLPConfig", "MLPSampler", "NORMS", "sampler"]
@@ -396,50 +397,63 @@ class MLPSampler:
 
     # -- random draws --
     # Random streams: seed -> core.streams -> L + 2 torch generators: stream l draws layer
-    # l's weights (all draws, in order) then its biases, stream L the readout, stream L + 1
-    # the inputs. Layers are drawn in parallel threads (torch releases the GIL; one
-    # generator's draws are sequential, and at width 64 the Gaussian draws are most of a
-    # measure() call), and a layer's numbers do not depend on the depth.
+    # l's weights (all draws, in order), stream L the readout, stream L + 1 the inputs; layer
+    # l's biases come from a child of stream l (core.streams(stream_l, 1)). Each generator
+    # serves one call, filled over padded rows (xvanish.draws), so draw i does not depend on
+    # n (prefix-stable; start > 0 draws and drops the rows before start). Layers are drawn
+    # in parallel threads (torch releases the GIL; one generator's draws are sequential, and
+    # at width 64 the Gaussian draws are most of a measure() call), and a layer's numbers
+    # do not depend on the depth.
     def _generators(self, seed: int) -> List[torch.Generator]:
         return [torch.Generator(device=self._device).manual_seed(state)
                 for state in streams(seed, self.config.depth + 2)]
+
+    def _bias_generators(self, seed: int) -> List[torch.Generator]:
+        return [torch.Generator(device=self._device).manual_seed(streams(state, 1)[0])
+                for state in streams(seed, self.config.depth)]
 
     def _fill_weights(self, out: Tensor, generator: torch.Generator) -> Tensor:
         INITS[self.config.init].fill(out, generator, self.config.effective_weight_var)
         return out
 
-    def _draw_parameters(self, seed: int, m: int) -> _Parameters:
+    def _draw_parameters(self, seed: int, m: int, start: int = 0) -> _Parameters:
         cfg = self.config
         depth, width = cfg.depth, cfg.width
-        generators = self._generators(seed)
+        generators, bias_generators = self._generators(seed), self._bias_generators(seed)
         options = dict(dtype=self._draw_dtype, device=self._device)
-        weights = torch.empty((depth, m, width, width), **options)  # layer slices are contiguous
-        biases = torch.empty((depth, m, width), **options)
+        rows = padded_rows(start + m, width * width)
+        weights = torch.empty((depth, rows, width, width), **options)  # layer slices are contiguous
+        biases = torch.empty((depth, padded_rows(start + m, width), width), **options)
 
         def draw_layer(layer: int) -> None:
             self._fill_weights(weights[layer], generators[layer])
-            biases[layer].normal_(0.0, math.sqrt(cfg.bias_var), generator=generators[layer])
+            biases[layer].normal_(0.0, math.sqrt(cfg.bias_var), generator=bias_generators[layer])
 
         on_threads(draw_layer, range(depth), self._device)
-        readout = self._draw_readout(generators, m)
-        return _Parameters(*(t.to(self._dtype) for t in (weights, biases, readout)))
+        readout = self._draw_readout(generators, m, start)
+        draws = slice(start, start + m)
+        return _Parameters(weights[:, draws].to(self._dtype), biases[:, draws].to(self._dtype),
+                           readout.to(self._dtype))
 
-    def _draw_readout(self, generators: List[torch.Generator], m: int) -> Tensor:
-        width = self.config.width
-        readout = torch.empty((m, width), dtype=self._draw_dtype, device=self._device)
-        return readout.normal_(0.0, math.sqrt(1.0 / width), generator=generators[self.config.depth])
+    def _draw_readout(self, generators: List[torch.Generator], m: int, start: int = 0) -> Tensor:
+        width, gen = self.config.width, generators[self.config.depth]
+        return stream_rows(lambda out: out.normal_(0.0, math.sqrt(1.0 / width), generator=gen), (width,),
+                           start, m, self._draw_dtype, self._device)
 
-    def _draw_inputs(self, seed: int, n: int) -> Tensor:
+    def _draw_inputs(self, seed: int, n: int, start: int = 0) -> Tensor:
         cfg = self.config
-        x = torch.empty((n, cfg.batch, cfg.width), dtype=self._draw_dtype, device=self._device)
-        return x.normal_(0.0, float(cfg.input_scale), generator=self._generators(seed)[-1]).to(self._dtype)
+        gen = self._generators(seed)[-1]
+        x = stream_rows(lambda out: out.normal_(0.0, float(cfg.input_scale), generator=gen),
+                        (cfg.batch, cfg.width), start, n, self._draw_dtype, self._device)
+        return x.to(self._dtype)
 
-    def draw(self, n: int, seed: int) -> Dict[str, Tensor]:
-        """The random numbers :meth:`sample` uses for ``(n, seed)``, in the config's dtype.
+    def draw(self, n: int, seed: int, start: int = 0) -> Dict[str, Tensor]:
+        """The random numbers :meth:`sample` uses for ``(n, seed, start)``, in the config's dtype.
 
         Args:
             n: number of draws.
             seed: the seed given to :meth:`sample`.
+            start: the first draw (draws start … start+n−1 of the seed's streams).
 
         Returns:
             ``weights`` [L, m, N, N], ``biases`` [L, m, N], ``readout`` [m, N] with m = n
@@ -447,12 +461,13 @@ class MLPSampler:
             ``inputs`` [n, batch, N].
         """
         require_int("n", n, minimum=1)
+        require_int("start", start, minimum=0)
         if self.config.vary == "init":
-            params = self._draw_parameters(seed, n)
+            params = self._draw_parameters(seed, n, start)
         else:
             params = self._draw_parameters(self.config.init_seed, 1)
         return {"weights": params.weights, "biases": params.biases, "readout": params.readout,
-                "inputs": self._draw_inputs(seed, n)}
+                "inputs": self._draw_inputs(seed, n, start)}
 
     # -- model --
     def _input(self, index: int, h: Optional[Tensor], x: Tensor) -> Tensor:
@@ -503,7 +518,7 @@ class MLPSampler:
         out["input"] = input_grad.reshape(n, -1)
         return GradientBatch(grads=out, cost=cost.detach())
 
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients of ``n`` draws, computed as one batch.
 
         Below :data:`WEIGHT_MEMORY` of random weights this is ``gradients(draw(n, seed))``.
@@ -518,6 +533,8 @@ class MLPSampler:
                 ``vary=data``), >= 1.
             seed: seed of this call's random streams (inputs, and parameters for
                 ``vary=init``).
+            start: the first draw: draws start … start+n−1 of the seed's streams (draw i
+                is the same in every call that includes it).
 
         Returns:
             A :class:`GradientBatch` with ``preact/<l>`` [n, batch·N], ``weight/<l>``
@@ -526,11 +543,12 @@ class MLPSampler:
             and the cost of each draw, in the config's dtype.
         """
         require_int("n", n, minimum=1)
+        require_int("start", start, minimum=0)
         cfg = self.config
         itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
         if cfg.vary == "init" and cfg.depth * n * cfg.width ** 2 * itemsize > WEIGHT_MEMORY:
-            return self._sample_streamed(n, seed)
-        return self.gradients(self.draw(n, seed))
+            return self._sample_streamed(n, seed, start)
+        return self.gradients(self.draw(n, seed, start))
 
     def gradients(self, drawn: Dict[str, Tensor], materialize: bool = False) -> GradientBatch:
         """One forward and one backward pass for all draws of ``drawn`` (see :meth:`draw`).
@@ -562,29 +580,36 @@ class MLPSampler:
         weight_groups = [self._weight_group(g, layer.u.detach(), materialize) for g, layer in zip(grad_ms, layers)]
         return self._batch(preact_grads, weight_groups, grads[-1], cost)
 
-    def _sample_streamed(self, n: int, seed: int) -> GradientBatch:
+    def _sample_streamed(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """:meth:`sample` one layer at a time, drawing each layer's weights twice (see there)."""
         cfg = self.config
         width, depth = cfg.width, cfg.depth
-        generators = self._generators(seed)
-        x = self._draw_inputs(seed, n).transpose(1, 2)  # [n, N, batch]
-        # Blocks of draws whose entry count is a multiple of 16: torch's CPU normal_ fills
-        # 16 values at a time, so drawing block after block gives the numbers of one call.
+        generators, bias_generators = self._generators(seed), self._bias_generators(seed)
+        x = self._draw_inputs(seed, n, start).transpose(1, 2)  # [n, N, batch]
+        # Blocks of draws whose entry count is a multiple of 16 (the last one padded): torch's
+        # CPU normal_ fills 16 values at a time, so drawing block after block gives the
+        # numbers of one call. Blocks cover draws 0 … start+n−1; the rows before start are
+        # drawn (to advance the generator) and dropped.
         itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
-        step = 16 // math.gcd(16, width * width)
+        step = padded_rows(1, width * width)
         rows = max(step, STREAM_BLOCK // (width * width * itemsize) // step * step)
-        parts = draw_slices(n, rows)
+        parts = draw_slices(start + n, rows)
         # One buffer for every block (fresh memory would page-fault the whole weight size
         # twice over); each block is used up before the next one is drawn into it. (Drawing
         # the next block in a second thread meanwhile was slower on the shared 2-core
         # machine: the OpenMP threads of the products then wait for a busy core.)
-        buffer = torch.empty((min(rows, n), width, width), dtype=self._draw_dtype, device=self._device)
+        buffer = torch.empty((min(rows, padded_rows(start + n, width * width)), width, width),
+                             dtype=self._draw_dtype, device=self._device)
 
         def weight_blocks(layer: int, state: Tensor) -> Iterator[Tuple[slice, Tensor]]:
             generators[layer].set_state(state)
             for part in parts:
-                block = buffer[:part.stop - part.start]
-                yield part, self._fill_weights(block, generators[layer]).to(self._dtype)
+                block = self._fill_weights(buffer[:padded_rows(part.stop - part.start, width * width)],
+                                           generators[layer])
+                first, last = max(part.start, start), part.stop
+                if first < last:  # the block's draws from start on, at their places in this call
+                    yield (slice(first - start, last - start),
+                           block[first - part.start:last - part.start].to(self._dtype))
 
         states, biases, hs = [], [], []
         h: Optional[Tensor] = None
@@ -593,11 +618,13 @@ class MLPSampler:
                 states.append(generators[layer].get_state())
                 u = self._input(layer, h, x)
                 m = torch.cat([self._matmul(w, u[part]) for part, w in weight_blocks(layer, states[-1])])
-                bias = torch.empty((n, width), dtype=self._draw_dtype, device=self._device)
-                biases.append(bias.normal_(0.0, math.sqrt(cfg.bias_var), generator=generators[layer]).to(self._dtype))
+                gen = bias_generators[layer]
+                bias = stream_rows(lambda out: out.normal_(0.0, math.sqrt(cfg.bias_var), generator=gen), (width,),
+                                   start, n, self._draw_dtype, self._device)
+                biases.append(bias.to(self._dtype))
                 h = self._output(layer, m, biases[-1], h)
                 hs.append(h)
-            readout = self._draw_readout(generators, n).to(self._dtype)
+            readout = self._draw_readout(generators, n, start).to(self._dtype)
         with torch.enable_grad():
             h_last = hs[-1].detach().requires_grad_()
             cost = self._cost(h_last, readout)

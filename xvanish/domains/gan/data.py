@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from xvanish.core import ConfigError
+from xvanish.draws import DrawStream
 
 __all__ = ["DATASETS", "Dataset", "load_digits"]
 
@@ -74,21 +75,18 @@ class Dataset:
             e[1] = 1.0
         return gap * e
 
-    def sample(self, generator: torch.Generator, n: int, batch: int, dtype: torch.dtype,
-               device: torch.device) -> Tensor:
-        """``[n, batch, dim]`` real samples: each draw its own (a slice of one stream)."""
-        options = dict(dtype=dtype, device=device)
+    def sample(self, stream: DrawStream, batch: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """``[n, batch, dim]`` real samples of the stream's draws (each draw its own rows)."""
         if self.name == "toy":
-            t = torch.empty((n, batch, 1), **options).uniform_(-1.0, 1.0, generator=generator)
+            t = stream.uniform((batch, 1), -1.0, 1.0, dtype)
             return torch.cat([t, torch.zeros_like(t)], dim=2)
         if self.name == "gaussians8":
-            mode = torch.randint(0, 8, (n, batch), generator=generator, device=device)
+            mode = stream.integers(8, (batch,))
             angle = mode.to(dtype) * (2 * math.pi / 8)
             centre = RING_RADIUS * torch.stack([torch.cos(angle), torch.sin(angle)], dim=2)
-            return centre + RING_STD * torch.randn((n, batch, 2), generator=generator, **options)
+            return centre + RING_STD * stream.normal((batch, 2), dtype)
         images = _digits_as(dtype, device)
-        index = torch.randint(0, images.shape[0], (n, batch), generator=generator, device=device)
-        return images[index]
+        return images[stream.integers(images.shape[0], (batch,))]
 
 
 DATASETS = {

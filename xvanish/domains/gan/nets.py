@@ -19,6 +19,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from xvanish.draws import DrawStream
+
 __all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "MLP", "Activation", "Backprop", "affine", "flat", "init_mlp",
            "jacobian_sq_norms", "pack", "views"]
 
@@ -105,18 +107,18 @@ class MLP:
         return self.forward(params, x).squeeze(-1)
 
 
-def init_mlp(sizes: Sequence[int], n: int, generator: torch.Generator, dtype: torch.dtype,
-             device: torch.device) -> list[Tensor]:
-    """Parameters of n MLPs with PyTorch's ``nn.Linear`` default init: W, b ~ U(±1/√fan_in).
+def init_mlp(sizes: Sequence[int], stream: DrawStream, dtype: torch.dtype, device: torch.device) -> list[Tensor]:
+    """Parameters of the stream's draws of MLPs with PyTorch's ``nn.Linear`` default init:
+    W, b ~ U(±1/√fan_in), ``[n, ...]`` each.
 
-    Drawn in float64 and rounded to ``dtype`` (the same networks in float32 and float64).
+    Drawn in float64 and rounded to ``dtype`` (the same networks in float32 and float64);
+    each tensor from the stream's next call, so draw i's network does not depend on n.
     """
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
-        for shape in ((n, fan_out, fan_in), (n, fan_out)):
-            value = torch.empty(shape, dtype=torch.float64, device=device).uniform_(-bound, bound, generator=generator)
-            params.append(value.to(dtype))
+        for shape in ((fan_out, fan_in), (fan_out,)):
+            params.append(stream.uniform(shape, -bound, bound, torch.float64).to(device=device, dtype=dtype))
     return params
 
 

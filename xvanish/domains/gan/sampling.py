@@ -30,9 +30,12 @@ written by hand (:class:`~.nets.Backprop`, buffers allocated once, no graph);
 
 Random streams (``core.streams(seed, 8)``): 0 D's init, 1 G's init, 2 real data, 3 latents
 of training, 4 instance noise of training, 5 the measurements (checkpoint k seeds its own
-generator from this stream and k, so its batch does not depend on ``d_steps``), 6 the
-pre-training D's init, 7 the gradient penalty's interpolation weights. Changing ``noise``
-or ``gap`` leaves every other stream as it was: a sweep over them is a paired design.
+stream from this one and k, so its batch does not depend on ``d_steps``), 6 the
+pre-training D's init, 7 the gradient penalty's interpolation weights. Each is a
+:class:`~xvanish.draws.DrawStream`: every call (one step's latents, say) has its own
+generator, so draw i is the same for every n (prefix-stable: ``sample(n, seed, start)``
+gives draws start … start+n−1 of one stream). Changing ``noise`` or ``gap`` leaves every
+other stream as it was: a sweep over them is a paired design.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config, require_int, streams
+from xvanish.draws import DrawStream
 
 from .config import DTYPES, GANConfig
 from .data import DATASETS
@@ -184,41 +188,39 @@ class GANSampler:
         return [group(f"{family}/{k}", k) for family in self.families for k in self.checkpoints]
 
     # -- random numbers and networks ----------------------------------------------------------
-    def generators(self, seed: int) -> list[torch.Generator]:
-        """One torch generator per stream (module docstring)."""
-        return [torch.Generator(device=self.device).manual_seed(s) for s in streams(seed, N_STREAMS)]
+    def generators(self, seed: int, n: int, start: int = 0) -> list[DrawStream]:
+        """One stream per role (module docstring), for draws start … start+n−1."""
+        return [DrawStream(s, start, n, self.device) for s in streams(seed, N_STREAMS)]
 
-    def latents(self, generator: torch.Generator, n: int) -> Tensor:
+    def latents(self, stream: DrawStream) -> Tensor:
         """``[n, batch, z_dim]`` latents z ~ U[−1, 1] (bounded: G's support is compact, as the
         theorems assume)."""
-        shape = (n, self.config.batch, self.config.z_dim)
-        return torch.empty(shape, dtype=self.dtype, device=self.device).uniform_(-1.0, 1.0, generator=generator)
+        return stream.uniform((self.config.batch, self.config.z_dim), -1.0, 1.0, self.dtype)
 
-    def _noise(self, generator: torch.Generator, like: Tensor) -> Tensor:
-        return self.config.noise * torch.randn(like.shape, generator=generator, dtype=self.dtype, device=self.device)
+    def _noise(self, stream: DrawStream, like: Tensor) -> Tensor:
+        return self.config.noise * stream.normal(like.shape[1:], self.dtype)
 
-    def _real(self, generator: torch.Generator, n: int) -> Tensor:
-        return self.dataset.sample(generator, n, self.config.batch, self.dtype, self.device)
+    def _real(self, stream: DrawStream) -> Tensor:
+        return self.dataset.sample(stream, self.config.batch, self.dtype, self.device)
 
-    def init_networks(self, n: int, gens: list[torch.Generator]) -> Networks:
-        """Fresh D and G for n draws (G's y row zeroed on the toy: outputs on the line y = gap)."""
-        d = init_mlp(self.d_net.sizes, n, gens[D_INIT], self.dtype, self.device)
-        g = init_mlp(self.g_net.sizes, n, gens[G_INIT], self.dtype, self.device)
+    def init_networks(self, gens: list[DrawStream]) -> Networks:
+        """Fresh D and G for the streams' draws (G's y row zeroed on the toy: outputs on the line y = gap)."""
+        d = init_mlp(self.d_net.sizes, gens[D_INIT], self.dtype, self.device)
+        g = init_mlp(self.g_net.sizes, gens[G_INIT], self.dtype, self.device)
         if self.dataset.on_line:
             g[-2][:, 1, :] = 0.0
             g[-1][:, 1] = 0.0
         return Networks(d, g)
 
-    def step_inputs(self, gens: list[torch.Generator], n: int) -> dict[str, Tensor]:
+    def step_inputs(self, gens: list[DrawStream]) -> dict[str, Tensor]:
         """The random numbers of one discriminator step: ``real``, ``z`` and, when used,
         ``noise_real``, ``noise_fake`` (σ·N(0, I)) and ``alpha`` (interpolation weights)."""
-        out = {"real": self._real(gens[REAL], n), "z": self.latents(gens[LATENT], n)}
+        out = {"real": self._real(gens[REAL]), "z": self.latents(gens[LATENT])}
         if self.config.noise > 0:
             out["noise_real"] = self._noise(gens[NOISE], out["real"])
             out["noise_fake"] = self._noise(gens[NOISE], out["real"])
         if self.config.objective == "wgan_gp":
-            shape = (n, self.config.batch, 1)
-            out["alpha"] = torch.rand(shape, generator=gens[ALPHA], dtype=self.dtype, device=self.device)
+            out["alpha"] = gens[ALPHA].uniform((self.config.batch, 1), 0.0, 1.0, self.dtype)
         return out
 
     def generate(self, g: list[Tensor], z: Tensor) -> Tensor:
@@ -301,34 +303,35 @@ class GANSampler:
                 training.backprop.backward(torch.sigmoid(f).sub_(training.targets).div_(self.config.batch))
         training.optimizer.step()
 
-    def pretrain(self, n: int, gens: list[torch.Generator]) -> Networks:
+    def pretrain(self, gens: list[DrawStream]) -> Networks:
         """G and D trained together ``g_pretrain`` steps (one D step, one G step on fresh
         latents), then a fresh D: the networks the measured training starts from."""
         cfg = self.config
-        nets = self.init_networks(n, gens)
+        nets = self.init_networks(gens)
         if cfg.g_pretrain == 0:
             return nets
-        pre_d = self.d_training(init_mlp(self.d_net.sizes, n, gens[PRE_D_INIT], self.dtype, self.device))
+        pre_d = self.d_training(init_mlp(self.d_net.sizes, gens[PRE_D_INIT], self.dtype, self.device))
         g = [p.clone().requires_grad_() for p in nets.g]
         g_opt = self.optimizer(g, cfg.g_lr)
         for _ in range(cfg.g_pretrain):
-            self.d_step(g, pre_d, self.step_inputs(gens, n))
-            z = self.latents(gens[LATENT], n)
+            self.d_step(g, pre_d, self.step_inputs(gens))
+            z = self.latents(gens[LATENT])
             g_opt.zero_grad(set_to_none=True)
             self.g_loss(self.d_net.logits(pre_d.params, self.generate(g, z))).sum().backward()
             g_opt.step()
         return Networks(nets.d, [p.detach() for p in g])
 
     # -- measurement --------------------------------------------------------------------------
-    def measurement_inputs(self, seed_stream: int, k: int, n: int) -> dict[str, Tensor]:
-        """The fresh batch of checkpoint k: from its own generator (seeded by the stream and k)."""
+    def measurement_inputs(self, seed_stream: int, k: int, n: int, start: int = 0) -> dict[str, Tensor]:
+        """The fresh batch of checkpoint k for draws start … start+n−1: from its own stream
+        (seeded by the measurement stream and k)."""
         # Stream k of the measurement seed: the i-th of core.streams does not depend on how many
         # are asked for, so checkpoint k's batch does not depend on d_steps.
-        generator = torch.Generator(device=self.device).manual_seed(streams(seed_stream, k + 1)[k])
-        out = {"z": self.latents(generator, n), "real": self._real(generator, n)}
+        stream = DrawStream(streams(seed_stream, k + 1)[k], start, n, self.device)
+        out = {"z": self.latents(stream), "real": self._real(stream)}
         if self.config.noise > 0:
-            out["noise_fake"] = self._noise(generator, out["real"])
-            out["noise_real"] = self._noise(generator, out["real"])
+            out["noise_fake"] = self._noise(stream, out["real"])
+            out["noise_real"] = self._noise(stream, out["real"])
         return out
 
     def measure_at(self, nets: Networks, inputs: dict[str, Tensor]) -> _Checkpoint:
@@ -371,12 +374,14 @@ class GANSampler:
                 norm = values["saturating"].norm(dim=1)
             return _Checkpoint(values, limit, norm)
 
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Train every draw's D ``d_steps`` steps and measure at the checkpoints.
 
         Args:
             n: number of draws (each its own G, D, data, latents and noise), >= 1.
             seed: seed of the random streams (module docstring).
+            start: the first draw: draws start … start+n−1 of the seed's streams (draw i
+                is the same in every call that includes it).
 
         Returns:
             A :class:`~xvanish.core.GradientBatch`: ``<loss>/<k>`` ``[n, P]`` over G's P
@@ -385,17 +390,18 @@ class GANSampler:
             :meth:`info`), never an exception.
         """
         require_int("n", n, minimum=1)
-        gens = self.generators(seed)
+        require_int("start", start, minimum=0)
+        gens = self.generators(seed, n, start)
         measure_stream = streams(seed, N_STREAMS)[MEASURE]
-        start = self.pretrain(n, gens)
-        training = self.d_training(start.d)
-        nets = Networks(training.params, start.g)
+        begin = self.pretrain(gens)
+        training = self.d_training(begin.d)
+        nets = Networks(training.params, begin.g)
         run = _Run(n)
         grads: dict[str, Tensor] = {}
         due = set(self.checkpoints)
         for k in range(self.config.d_steps + 1):
             if k in due:
-                point = self.measure_at(nets, self.measurement_inputs(measure_stream, k, n))
+                point = self.measure_at(nets, self.measurement_inputs(measure_stream, k, n, start))
                 for family, value in point.values.items():
                     grads[f"{family}/{k}"] = value
                 finite = torch.stack([v.isfinite().all(dim=1) for v in point.values.values()]).all(dim=0)
@@ -407,7 +413,7 @@ class GANSampler:
                 if point.norm is not None:
                     run.norms[k] = point.norm
             if k < self.config.d_steps:
-                self.d_step(nets.g, training, self.step_inputs(gens, n))
+                self.d_step(nets.g, training, self.step_inputs(gens))
         self._run = run
         return GradientBatch(grads={g.name: grads[g.name] for g in self.groups()})
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from xvanish.core import ConfigError, require
+from xvanish.draws import stream_rows
 
 from .build import DTYPES
 
@@ -16,20 +17,22 @@ if TYPE_CHECKING:
 Tensor = torch.Tensor
 
 
-def _draw_inputs(config: ModuleConfig, n: int, seed: int) -> Any:
-    """The inputs of ``n`` draws: a tensor ``[n, ...]`` or a tuple of them (floats in the config's dtype)."""
+def _draw_inputs(config: ModuleConfig, n: int, seed: int, start: int = 0) -> Any:
+    """The inputs of draws start … start+n−1: a tensor ``[n, ...]`` or a tuple of them (floats
+    in the config's dtype). A user's ``inputs(m, generator)`` is called for m = start + n and
+    its first start rows dropped: prefix-stable when the callable is."""
     generator = torch.Generator().manual_seed(seed)
     dtype = DTYPES[config.dtype]
     if not isinstance(config.inputs, str):
-        return torch.randn([n, *config.inputs], generator=generator, dtype=dtype)
+        return stream_rows(lambda out: out.normal_(generator=generator), list(config.inputs), start, n, dtype)
     try:
-        batch = config._callables["inputs"](n, generator)
+        batch = config._callables["inputs"](start + n, generator)
     except Exception as error:  # the user's callable
         raise ConfigError("inputs", config.inputs, f"raised {type(error).__name__}: {error}") from None
     parts = batch if isinstance(batch, (tuple, list)) else (batch,)
-    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == n for p in parts),
-            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={n} here)")
-    parts = tuple(p.to(dtype) if p.is_floating_point() else p for p in parts)
+    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == start + n for p in parts),
+            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={start + n} here)")
+    parts = tuple((p.to(dtype) if p.is_floating_point() else p)[start:] for p in parts)
     return parts if isinstance(batch, (tuple, list)) else parts[0]
 
 

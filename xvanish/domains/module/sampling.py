@@ -14,6 +14,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from xvanish.core import COST, ConfigError, GradientBatch, Group, OuterProduct, Theory, group, make_config, require_int, streams
 
+from xvanish.draws import stream_rows
+
 from .blocks import _from_output, _in_block, _weight_of
 from .build import DTYPES, _build, _call_factory, _cpu_rng_restored, _prepare, _Replay, _state_tensors, _trainable
 from .config import ModuleConfig
@@ -103,28 +105,31 @@ class ModuleSampler:
     # -- random draws --
     # seed -> core.streams -> 4 streams: initialisation seeds (one per draw, the i-th
     # independent of n), inputs, readout, forward randomness (dropout, loop path only).
-    def draw_seeds(self, n: int, seed: int) -> List[int]:
+    def draw_seeds(self, n: int, seed: int, start: int = 0) -> List[int]:
         """The seed the factory runs under for each draw (``vary=init``), or ``[init_seed]``."""
         if self.config.vary == "data":
             return [int(self.config.init_seed)]
-        return streams(streams(seed, 4)[0], n)
+        return streams(streams(seed, 4)[0], start + n)[start:]
 
-    def draw(self, n: int, seed: int) -> Dict[str, Any]:
-        """The inputs and readout :meth:`sample` uses for ``(n, seed)`` (for checks).
+    def draw(self, n: int, seed: int, start: int = 0) -> Dict[str, Any]:
+        """The inputs and readout :meth:`sample` uses for ``(n, seed, start)`` (for checks):
+        draws start … start+n−1, each the same in every call that includes it.
 
         Returns:
             ``inputs`` (tensor ``[n, ...]`` or tuple), ``readout`` ``[n, *output]`` (None with a
             custom loss) and ``init_seeds`` (:meth:`draw_seeds`).
         """
         require_int("n", n, minimum=1)
+        require_int("start", start, minimum=0)
         _, data_seed, readout_seed, _ = streams(seed, 4)
         readout = None
         if self.config.loss is None:
             shape = self._probe.output_shape
             generator = torch.Generator().manual_seed(readout_seed)
-            readout = torch.randn([n, *shape], generator=generator, dtype=self._dtype) / math.sqrt(shape[-1] if shape else 1)
-        return {"inputs": _draw_inputs(self.config, n, data_seed), "readout": readout,
-                "init_seeds": self.draw_seeds(n, seed)}
+            readout = stream_rows(lambda out: out.normal_(generator=generator), list(shape), start, n,
+                                  self._dtype) / math.sqrt(shape[-1] if shape else 1)
+        return {"inputs": _draw_inputs(self.config, n, data_seed, start), "readout": readout,
+                "init_seeds": self.draw_seeds(n, seed, start)}
 
     def _loss(self, output: Tensor, batch: Any, readout: Optional[Tensor]) -> Tensor:
         if readout is not None:
@@ -132,12 +137,13 @@ class ModuleSampler:
         return self.config._callables["loss"](output, batch).reshape(())
 
     # -- the two paths --
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients of ``n`` draws: ``vmap`` where the model allows it, else the per-draw loop.
 
         Args:
             n: number of draws (>= 1).
             seed: seed of this call's random streams.
+            start: the first draw: draws start … start+n−1 of the seed's streams.
 
         Returns:
             ``param/<name>`` ``[n, numel]`` (on the vmap path an :class:`OuterProduct` for the
@@ -148,8 +154,8 @@ class ModuleSampler:
             ConfigError: ``batching=vmap`` and the model cannot run under ``torch.func.vmap``.
         """
         require_int("n", n, minimum=1)
-        drawn = self.draw(n, seed)
-        forward_seeds = streams(streams(seed, 4)[3], n)
+        drawn = self.draw(n, seed, start)
+        forward_seeds = streams(streams(seed, 4)[3], start + n)[start:]
         if self._path in (None, "vmap"):
             try:
                 batch = self.vmap_gradients(drawn)

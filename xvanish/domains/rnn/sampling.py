@@ -158,8 +158,8 @@ class RNNSampler:
         return self._draw_seeded(self._draw_seeds(n, seed))
 
     @staticmethod
-    def _draw_seeds(n: int, seed: int) -> List[List[int]]:
-        return [streams(s, 2) for s in streams(seed, n)]
+    def _draw_seeds(n: int, seed: int, start: int = 0) -> List[List[int]]:
+        return [streams(s, 2) for s in streams(seed, start + n)[start:]]
 
     def _shared_parameters(self) -> Optional[Dict[str, Tensor]]:
         """``vary=data``'s one model (from ``init_seed``); None for ``vary=init``."""
@@ -238,7 +238,7 @@ class RNNSampler:
         out["cost"] = results.cost
         return out
 
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients of ``n`` draws (fresh model and window each), computed together.
 
         All draws and all steps go through one forward and one backward pass. When n draws
@@ -249,6 +249,7 @@ class RNNSampler:
         Args:
             n: number of draws (>= 1).
             seed: seed of this call's random streams.
+            start: the first draw: draws start … start+n−1 of the seed's streams.
 
         Returns:
             A :class:`GradientBatch` with ``state/<d>`` [n, batch·H], ``cell/<d>`` (LSTM),
@@ -262,6 +263,7 @@ class RNNSampler:
                 ``memory_limit_gb`` (checked before anything is allocated).
         """
         require_int("n", n, minimum=1)
+        require_int("start", start, minimum=0)
         cfg = self.config
         parts = draw_slices(n, cfg.memory_limit_gb * 1e9 // draw_bytes(cfg))
         sums_bytes = n * len(self.groups()) * SUMS_BYTES_PER_GROUP
@@ -270,7 +272,7 @@ class RNNSampler:
                 f"({len(self.groups())} groups), more than memory_limit_gb={cfg.memory_limit_gb}; "
                 f"use fewer draws, record=log or raise the limit")
         self._chunks = len(parts)
-        per_draw = self._draw_seeds(n, seed)
+        per_draw = self._draw_seeds(n, seed, start)
         shared = self._shared_parameters()  # vary=data: one model for every chunk, drawn once
         costs: List[Tensor] = []
 

@@ -98,17 +98,19 @@ class VQCSampler:
 
     # ------------------------------------------------------------------ sampling
 
-    def draw(self, n: int, seed: int) -> Draws:
-        """The random parameters of ``n`` draws (draw i does not depend on ``n``)."""
+    def draw(self, n: int, seed: int, start: int = 0) -> Draws:
+        """The random parameters of draws start … start+n−1 (draw i does not depend on ``n``:
+        numpy fills an array in order, so the rows before start are drawn and dropped)."""
         seeds = core.streams(seed, 3)
         circuit = self.plan.circuit
         init = INITS[self.config.init]
-        angles = init.draw(np.random.default_rng(seeds[_ANGLES]), (int(n), *circuit.shape),
-                           float(self.config.init_scale))
+        total = int(start) + int(n)
+        angles = init.draw(np.random.default_rng(seeds[_ANGLES]), (total, *circuit.shape),
+                           float(self.config.init_scale))[start:]
         inverse = angles.copy() if init.identity_blocks else None
         axes = None
         if circuit.draws_axes:
-            axes = np.random.default_rng(seeds[_AXES]).integers(0, 3, size=(int(n), circuit.n_layers, circuit.n))
+            axes = np.random.default_rng(seeds[_AXES]).integers(0, 3, size=(total, circuit.n_layers, circuit.n))[start:]
         return Draws(angles, inverse, axes)
 
     def _chunks(self, n: int) -> list[slice]:
@@ -129,22 +131,24 @@ class VQCSampler:
             return values.reshape(3, batch), probs.reshape(3, batch, -1)
         return backend.values(plan.circuit, plan.observable, stacked, self.config.device).reshape(3, batch), None
 
-    def sample(self, n: int, seed: int) -> GradientBatch:
+    def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients and costs of ``n`` draws, computed as one batch (chunked only to fit memory).
 
         Args:
             n: number of draws.
             seed: seed of every random choice (angles, axes, shots).
+            start: the first draw: draws start … start+n−1 of the seed's streams.
 
         Returns:
             The :class:`~xvanish.core.GradientBatch` (float64 numpy arrays ``[n, k]``).
         """
         plan, config = self.plan, self.config
-        draws = self.draw(n, seed)
+        core.require_int("start", start, minimum=0)
+        draws = self.draw(n, seed, start)
         chunks = self._chunks(n)
         self._last = {"n_chunks": len(chunks), "memory_bytes": int(plan.memory.need(chunks[0].stop - chunks[0].start))}
         if plan.rule == "shift":
-            return self._sample_shift(draws, chunks, seed)
+            return self._sample_shift(draws, chunks, seed, start)
         backend = METHODS[plan.method]
         target = None if config.gradient == "all" else plan.target_index
         values, grads = [], []
@@ -162,7 +166,7 @@ class VQCSampler:
                 out[f"grad/layer/{layer}"] = grad[:, layer].reshape(n, -1)[:, present]
         return GradientBatch(grads=out, cost=plan.offset + plan.scale * np.concatenate(values))
 
-    def _sample_shift(self, draws: Draws, chunks: list[slice], seed: int) -> GradientBatch:
+    def _sample_shift(self, draws: Draws, chunks: list[slice], seed: int, start: int) -> GradientBatch:
         """The parameter shift of the target angle; with ``shots``, estimated from drawn outcomes."""
         plan = self.plan
         n = len(draws.angles)
@@ -175,18 +179,22 @@ class VQCSampler:
         exact_grad = (plan.scale * (triple[1] - triple[2]) / 2.0).reshape(n, 1)
         if self.config.shots is None:
             return GradientBatch(grads={"grad/target": exact_grad}, cost=plan.offset + plan.scale * triple[0])
-        rng = np.random.default_rng(core.streams(seed, 3)[_SHOTS])
-        estimate = self._shot_estimates(rng, triple, None if probs[0] is None else np.concatenate(probs, axis=1))
+        # One generator per draw (its shots need as many numbers as its probabilities ask for,
+        # so a shared one would make draw i depend on the draws before it).
+        rngs = [np.random.default_rng(s) for s in core.streams(core.streams(seed, 3)[_SHOTS], start + n)[start:]]
+        estimate = self._shot_estimates(rngs, triple, None if probs[0] is None else np.concatenate(probs, axis=1))
         grads = {"grad/target": (plan.scale * (estimate[1] - estimate[2]) / 2.0).reshape(n, 1),
                  "grad/target_exact": exact_grad}
         return GradientBatch(grads=grads, cost=plan.offset + plan.scale * estimate[0])
 
-    def _shot_estimates(self, rng: np.random.Generator, exact: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
-        """Shot estimates of ⟨O⟩ for the [3, B] exact values (draw-major order for the rng)."""
+    def _shot_estimates(self, rngs: list[np.random.Generator], exact: np.ndarray,
+                        probs: np.ndarray | None) -> np.ndarray:
+        """Shot estimates of ⟨O⟩ for the [3, B] exact values, draw i's three from ``rngs[i]``."""
         draw = SHOT_DRAWS[self.plan.cost.outcomes]
-        flat_probs = None if probs is None else np.swapaxes(probs, 0, 1).reshape(-1, probs.shape[-1])
-        estimate = draw(rng, int(self.config.shots), exact.T.reshape(-1), flat_probs, self.config.n_qubits)
-        return estimate.reshape(-1, 3).T
+        shots, n_qubits = int(self.config.shots), self.config.n_qubits
+        estimate = [draw(rng, shots, exact[:, i], None if probs is None else probs[:, i], n_qubits)
+                    for i, rng in enumerate(rngs)]
+        return np.stack(estimate, axis=1)
 
     # ------------------------------------------------------------------ theory
 
