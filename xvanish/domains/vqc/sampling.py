@@ -24,7 +24,7 @@ from .costs import COSTS, SHOT_DRAWS, CostSpec, parse_pauli_sum, pauli_masks, ze
 from .lietheory import LieModel
 from .lietheory import build as build_lie
 from .memory import Memory, estimate
-from .methods import METHODS, choose_method, gradient_rule
+from .methods import METHODS, PRECISIONS, choose_method, gradient_rule
 
 __all__ = ["CHAIN_ANSATZE", "DOMAIN_NAME", "Plan", "SHIFT", "VQCSampler", "resolve", "sampler"]
 
@@ -106,11 +106,15 @@ def resolve(config: VQCConfig) -> Plan:
     method = choose_method(config.diff_method, n, config.device)
     require(method == "batched" or config.device == "cpu", "device", config.device,
             f"only the batched engine runs on {config.device!r}; diff_method={method} runs on cpu")
+    require(config.precision == "double" or method == "batched", "precision", config.precision,
+            f"diff_method={method} runs in double precision only; single precision needs diff_method=batched")
     rule = gradient_rule(method, config.gradient, template is not None, config.shots, shift_exact)
-    memory = estimate(n, circuit.gate_count(), method, rule)
+    memory = estimate(n, circuit.gate_count(), method, rule, PRECISIONS[config.precision],
+                      one_gate=config.gradient == "target" and spec is not None)
     need, limit = memory.need(1), config.memory_limit_gb * 1e9
     require(need <= limit, "n_qubits", n,
-            f"needs {need / 1e9:.3g} GB for one draw ({method}: state vectors of 2^{n} complex128 "
+            f"needs {need / 1e9:.3g} GB for one draw ({method}: state vectors of 2^{n} "
+            f"{str(PRECISIONS[config.precision]).removeprefix('torch.')} "
             f"amplitudes), limit memory_limit_gb={config.memory_limit_gb}; lower n_qubits or raise memory_limit_gb")
     return Plan(circuit, cost, observable, float(cost.offset(n)), float(cost.scale(n)), method, rule,
                 target_index, memory)
@@ -204,10 +208,11 @@ class VQCSampler:
         stacked.angles[(slice(batch, 2 * batch),) + plan.target_index] += SHIFT
         stacked.angles[(slice(2 * batch, 3 * batch),) + plan.target_index] -= SHIFT
         if self.config.shots is not None and plan.cost.outcomes == "zeros_count":
-            probs = backend.probs(plan.circuit, stacked, self.config.device)
+            probs = backend.probs(plan.circuit, stacked, self.config.device, self.config.precision)
             values = probs @ (2.0 * zeros_per_basis_state(plan.circuit.n) - plan.circuit.n)
             return values.reshape(3, batch), probs.reshape(3, batch, -1)
-        return backend.values(plan.circuit, plan.observable, stacked, self.config.device).reshape(3, batch), None
+        values = backend.values(plan.circuit, plan.observable, stacked, self.config.device, self.config.precision)
+        return values.reshape(3, batch), None
 
     def sample(self, n: int, seed: int) -> GradientBatch:
         """Gradients and costs of ``n`` draws, computed as one batch (chunked only to fit memory).
@@ -230,7 +235,7 @@ class VQCSampler:
         values, grads = [], []
         for part in chunks:
             value, grad = backend.values_and_grads(plan.circuit, plan.observable, draws.rows(part), config.device,
-                                                   target)
+                                                   target, config.precision)
             values.append(value)
             grads.append(grad)
         grad = plan.scale * np.concatenate(grads, axis=0)
