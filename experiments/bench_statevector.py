@@ -248,7 +248,7 @@ def main():
     bandwidth = memory_bandwidth(r)
     traffic = 2 * 16 * 2**args.n * b
     bound_gates = 3 * point.n_gates() * traffic / bandwidth
-    prims = args.layers * (len(range(0, args.n, sv.MAX_CHUNK_WIRES)) + 1)
+    prims = args.layers * (len(range(0, args.n, sv.chunk_wires_for(args.n))) + 1)
     bound_fused = 3 * prims * traffic / bandwidth
     print(f"\nmemory bandwidth (numpy copy, 256 MiB): {bandwidth / 1e9:.1f} GB/s; traffic bound "
           f"3·G·(2·16 B·2^n)·B/bw: G={point.n_gates()} PennyLane gates → {bound_gates:.3f} s, "

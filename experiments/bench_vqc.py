@@ -19,8 +19,23 @@ to lightning.qubit: ms per draw of both back-ends through the sampler, McClean's
 ``--crossover-layers`` layers, one angle and every angle, n = 10..16 (the numbers behind
 ``xvanish.domains.vqc.methods.AUTO_LIGHTNING_MIN_QUBITS``; about 2–3 min on 2 cores).
 
+Part 4 (``--against qulacs``): McClean's circuit, 100 layers, ∂C/∂θ₁,₁, n = 8, 10, …, 20:
+``vqc.sampler(...).sample(draws, seed)`` (the batched engine: one forward and one backward
+sweep per draw, cache-sized row groups) against qulacs 0.6.14 one state at a time, each
+circuit built gate by gate from Python, the gradient by the two-term parameter shift (3
+circuits per draw), on the same draws (values checked equal), interleaved, best of
+``--repeats-qulacs``. Printed per n: both times, the ratio, and the bounds of docs/vqc.md
+("Bounds"): the memory-traffic bound (every layer reads and writes the state once per sweep,
+2 sweeps × L layers × 2 × bytes per amplitude × 2^n per draw, over the bandwidth measured
+here by a numpy copy) and the flop bound of the engine's fused layers (⌈n/5⌉ balanced
+Kronecker chunks of m ≤ 5 wires, 8·2^m real flops per amplitude each, over the rate of a
+32 × 32 complex matmul measured here), with our time over each. Then every angle at n = 16: ours, lightning's
+adjoint (a QNode per draw) and qulacs' ``ParametricQuantumCircuit.backprop``.
+qulacs is an optional extra: ``pip install -e '.[bench]'`` (pinned in constraints.txt).
+
 Usage:
     python experiments/bench_vqc.py            # parts 1 and 2, < 3 min on 2 cores
+    python experiments/bench_vqc.py --against qulacs --skip-small --skip-large   # part 4, ~5 min
     python experiments/bench_vqc.py --plain-draws 10 --large-draws 2
     python experiments/bench_vqc.py --crossover --skip-large
 """
@@ -193,6 +208,144 @@ def part_three(args: argparse.Namespace) -> None:
               f"{per_draw['lightning'] / per_draw['batched']:.2f}; faster: {faster}, auto: {auto}")
 
 
+#: n -> draws timed per method in part 4 (fewer where one draw takes longer).
+QULACS_DRAWS = {8: 100, 10: 100, 12: 50, 14: 20, 16: 6, 18: 2, 20: 1}
+
+
+def numpy_bandwidth_gb_s(megabytes: int = 256, repeats: int = 5) -> float:
+    """Memory bandwidth from a numpy copy (read + write) of a large array, best of ``repeats``."""
+    source = np.ones(megabytes * 2**20 // 8)
+    target = np.empty_like(source)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - start)
+    return 2 * source.nbytes / best / 1e9
+
+
+def complex_matmul_gflop_s(width: int = 32, columns: int = 2**15, repeats: int = 5) -> float:
+    """Real flop rate of the engine's chunk kernel: a [2^5, 2^5] complex128 matrix times [2^5, columns]."""
+    gate = torch.randn(width, width, dtype=torch.complex128)
+    state = torch.randn(width, columns, dtype=torch.complex128)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(gate, state)
+        best = min(best, time.perf_counter() - start)
+    return 8 * width * width * columns / best / 1e9
+
+
+def qulacs_circuit(qulacs, n: int, angles: np.ndarray, axes: np.ndarray, parametric: bool = False):
+    """McClean's circuit in qulacs, built gate by gate. qulacs' rotations are exp(+iθP/2), so
+    every angle enters negated (checked: values equal to ~1e-16)."""
+    circuit = (qulacs.ParametricQuantumCircuit if parametric else qulacs.QuantumCircuit)(n)
+    for w in range(n):
+        circuit.add_RY_gate(w, -math.pi / 4)
+    names = ("RX", "RY", "RZ")
+    adders = [getattr(circuit, f"add_parametric_{a}_gate" if parametric else f"add_{a}_gate") for a in names]
+    for layer in range(angles.shape[0]):
+        for w in range(n):
+            adders[axes[layer, w]](w, -float(angles[layer, w]))
+        for w in range(n - 1):
+            circuit.add_CZ_gate(w, w + 1)
+    return circuit
+
+
+def qulacs_value(qulacs, observable, n: int, angles: np.ndarray, axes: np.ndarray) -> float:
+    state = qulacs.QuantumState(n)
+    qulacs_circuit(qulacs, n, angles, axes).update_quantum_state(state)
+    return observable.get_expectation_value(state)
+
+
+def qulacs_one_angle(qulacs, observable, n: int, angles: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """∂C/∂θ₁,₁ per draw by the parameter shift, one state at a time (C(θ) too, as ours returns it)."""
+    grads = []
+    for a, x in zip(angles, axes):
+        plus, minus = a.copy(), a.copy()
+        plus[0, 0] += math.pi / 2
+        minus[0, 0] -= math.pi / 2
+        qulacs_value(qulacs, observable, n, a, x)
+        grads.append((qulacs_value(qulacs, observable, n, plus, x) - qulacs_value(qulacs, observable, n, minus, x)) / 2)
+    return np.asarray(grads)
+
+
+def part_four(args: argparse.Namespace) -> None:
+    try:
+        import qulacs
+    except ImportError:
+        print("\n== Part 4 skipped: qulacs is not installed; pip install -e '.[bench]' "
+              "(or pip install -c constraints.txt qulacs==0.6.14) ==")
+        return
+    layers = args.qulacs_layers
+    bandwidth = numpy_bandwidth_gb_s()
+    gflops = complex_matmul_gflop_s()
+    print(f"\n== Part 4: against qulacs {qulacs.__version__ if hasattr(qulacs, '__version__') else ''}, McClean, "
+          f"{layers} layers, one angle; numpy copy bandwidth {bandwidth:.1f} GB/s, complex128 32x32 matmul "
+          f"{gflops:.1f} GFlop/s ==")
+    observable = qulacs.Observable(0)
+    print("| n | draws | ours s/draw | qulacs s/draw | qulacs/ours | traffic bound s/draw | ours/traffic | "
+          "flop bound s/draw | ours/flop | max diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in args.qulacs_n:
+        draws = QULACS_DRAWS.get(n, 1)
+        observable = qulacs.Observable(n)
+        observable.add_operator(1.0, "Z 0 Z 1")
+        sampler = vqc.sampler(n_qubits=n, n_layers=layers, diff_method="batched")
+        drawn = sampler.draw(draws, args.seed)
+        angles, axes = drawn.angles[..., 0], drawn.axes
+        sampler.sample(1, args.seed)  # warm-up
+        best = {"ours": math.inf, "qulacs": math.inf}
+        for _ in range(args.repeats_qulacs if n <= 16 else 1):  # interleaved: load hits both alike
+            start = time.perf_counter()
+            ours = sampler.sample(draws, args.seed).grads["grad/target"][:, 0]
+            best["ours"] = min(best["ours"], time.perf_counter() - start)
+            start = time.perf_counter()
+            theirs = qulacs_one_angle(qulacs, observable, n, angles, axes)
+            best["qulacs"] = min(best["qulacs"], time.perf_counter() - start)
+        per = {k: v / draws for k, v in best.items()}
+        traffic = 2 * layers * 2 * 16 * 2**n / (bandwidth * 1e9)
+        count = math.ceil(n / 5)  # the compiler's balanced chunks of <= 5 wires
+        widths = [round((i + 1) * n / count) - round(i * n / count) for i in range(count)]
+        flops = 2 * layers * sum(8 * 2**m for m in widths) * 2**n / (gflops * 1e9)
+        print(f"| {n} | {draws} | {per['ours']:.4f} | {per['qulacs']:.4f} | {per['qulacs'] / per['ours']:.2f} | "
+              f"{traffic:.4f} | {per['ours'] / traffic:.1f} | {flops:.4f} | {per['ours'] / flops:.1f} | "
+              f"{np.max(np.abs(ours - theirs)):.1e} |", flush=True)
+    every_angle(args, qulacs)
+
+
+def every_angle(args: argparse.Namespace, qulacs) -> None:
+    """Every angle at ``--large-n``: ours, lightning's adjoint QNode, qulacs' backprop, same draws."""
+    n, layers, draws = args.large_n, args.large_layers, args.large_draws
+    sampler = vqc.sampler(n_qubits=n, n_layers=layers, gradient="all", diff_method="batched")
+    drawn = sampler.draw(draws, args.seed)
+    observable = qulacs.Observable(n)
+    observable.add_operator(1.0, "Z 0 Z 1")
+    sampler.sample(1, args.seed)
+    best = {"ours": math.inf, "lightning": math.inf, "qulacs": math.inf}
+    for _ in range(2):
+        start = time.perf_counter()
+        batch = sampler.sample(draws, args.seed)
+        best["ours"] = min(best["ours"], time.perf_counter() - start)
+        ours = np.stack([np.stack([batch.grads[f"grad/layer/{l}"][i] for l in range(layers)]) for i in range(draws)])
+        start = time.perf_counter()
+        light = [qml.grad(mcclean_qnode(n, layers, drawn.axes[i], "lightning.qubit", "adjoint"))(
+            pnp.array(drawn.angles[i, :, :, 0], requires_grad=True)) for i in range(draws)]
+        best["lightning"] = min(best["lightning"], time.perf_counter() - start)
+        start = time.perf_counter()
+        back = []
+        for i in range(draws):
+            circuit = qulacs_circuit(qulacs, n, drawn.angles[i, :, :, 0], drawn.axes[i], parametric=True)
+            back.append(-np.asarray(circuit.backprop(observable)).reshape(layers, n))  # exp(+iθP/2): sign
+        best["qulacs"] = min(best["qulacs"], time.perf_counter() - start)
+    diff_l = max(float(np.max(np.abs(np.asarray(g) - o))) for g, o in zip(light, ours))
+    diff_q = max(float(np.max(np.abs(g - o))) for g, o in zip(back, ours))
+    per = {k: v / draws for k, v in best.items()}
+    print(f"\nevery angle, n={n}, {layers} layers, {draws} draws (s per draw, best of 2): ours {per['ours']:.3f}, "
+          f"lightning adjoint {per['lightning']:.3f} (x{per['lightning'] / per['ours']:.2f}, max diff {diff_l:.1e}), "
+          f"qulacs backprop {per['qulacs']:.3f} (x{per['qulacs'] / per['ours']:.2f}, max diff {diff_q:.1e})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10)
@@ -209,6 +362,10 @@ def main() -> None:
     parser.add_argument("--crossover", action="store_true", help="also part 3: the auto crossover")
     parser.add_argument("--crossover-layers", type=int, default=100)
     parser.add_argument("--crossover-repeats", type=int, default=2)
+    parser.add_argument("--against", choices=["qulacs"], help="also part 4: the table against qulacs")
+    parser.add_argument("--qulacs-n", type=int, nargs="+", default=[8, 10, 12, 14, 16, 18, 20])
+    parser.add_argument("--qulacs-layers", type=int, default=100)
+    parser.add_argument("--repeats-qulacs", type=int, default=2)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     print(f"torch {torch.__version__}, pennylane {qml.__version__}, threads {torch.get_num_threads()}")
@@ -220,6 +377,8 @@ def main() -> None:
         part_two(args)
     if args.crossover:
         part_three(args)
+    if args.against == "qulacs":
+        part_four(args)
 
 
 if __name__ == "__main__":

@@ -390,3 +390,37 @@ def test_probs_match_default_qubit():
         return qml.probs(wires=range(n))
 
     close(sv.probs(ops, n), circuit())
+
+
+# ----------------------------------------------------------------- schedule ---------
+
+@pytest.mark.parametrize("rows", [1, 2, B])
+def test_row_groups_change_nothing(rows):
+    """Running the batch in row groups of any size gives the whole-batch numbers: each
+    circuit's amplitudes see the same kernels in the same order, so the values agree to
+    round-off of a different matmul blocking (1e-12 on values of order 1)."""
+    n, p = 5, mcclean_params(5, layers=3, seed=3)
+    p["theta"].requires_grad_(True)
+    obs = qml.Z(0) @ qml.Z(1)
+    ref_val, (ref_grad,) = sv.expval_and_grad(mcclean(n, p), n, obs, [p["theta"]], rows=B)
+    val, (grad,) = sv.expval_and_grad(mcclean(n, p), n, obs, [p["theta"]], rows=rows)
+    assert torch.allclose(val, ref_val, atol=1e-12) and torch.allclose(grad, ref_grad, atol=1e-12)
+    with torch.no_grad():
+        assert torch.allclose(sv.expval(mcclean(n, p), n, obs, rows=rows), ref_val, atol=1e-12)
+        assert torch.allclose(sv.probs(mcclean(n, p), n, rows=rows), sv.probs(mcclean(n, p), n, rows=B),
+                              atol=1e-12)
+
+
+def test_schedule_follows_the_sizes():
+    """Rows: CACHE_MULTIPLE × cache × threads over 3 states, at least 1, at most the batch."""
+    from xvanish.domains.vqc._statevector import schedule
+
+    threads = torch.get_num_threads()
+    budget = schedule.CACHE_MULTIPLE * 2**21 * threads
+    assert sv.plan(10, 10**6, torch.complex128, cache=2**21).rows == budget // (3 * 16 * 2**10)
+    assert sv.plan(10, 10**6, torch.complex64, cache=2**21).rows == budget // (3 * 8 * 2**10)
+    assert sv.plan(24, 600, torch.complex128, cache=2**21).rows == 1
+    assert sv.plan(4, 7, torch.complex128, cache=2**21).rows == 7
+    assert schedule.row_groups(10, 4) == [slice(0, 3), slice(3, 7), slice(7, 10)]
+    assert schedule._parse_size("2048K") == 2**21 and schedule._parse_size("1M") == 2**20
+    assert sv.cache_bytes() > 0

@@ -524,12 +524,16 @@ def test_auto_chooses_from_the_measured_crossover(n_qubits: int, gradient: str, 
 
 
 def test_info_states_the_memory_need() -> None:
-    """16·2^n bytes per state vector; the shift keeps 6 per draw (memory.NEEDS)."""
+    """16·2^n bytes per state vector (8 in single precision); the batched adjoint of one angle
+    keeps 4 per draw and one checkpoint, the default.qubit shift 9 (memory.NEEDS)."""
     sampler = vqc.sampler(n_qubits=10, n_layers=2)
     info = sampler.info()
-    assert info["gradient_rule"] == "shift" and info["memory_bytes_per_draw"] == 6 * 16 * 2**10
+    assert info["gradient_rule"] == "adjoint" and info["memory_bytes_per_draw"] == 5 * 16 * 2**10
     sampler.sample(3, seed=0)
-    assert sampler.info()["memory_bytes"] == 3 * 6 * 16 * 2**10 and sampler.info()["n_chunks"] == 1
+    assert sampler.info()["memory_bytes"] == 3 * 5 * 16 * 2**10 and sampler.info()["n_chunks"] == 1
+    assert vqc.sampler(n_qubits=10, n_layers=2, precision="single").info()["memory_bytes_per_draw"] == 5 * 8 * 2**10
+    shift = vqc.sampler(n_qubits=10, n_layers=2, diff_method="default.qubit").info()
+    assert shift["gradient_rule"] == "shift" and shift["memory_bytes_per_draw"] == 9 * 16 * 2**10
 
 
 def test_yaml_defaults_are_the_dataclass_defaults() -> None:
@@ -543,3 +547,19 @@ def test_yaml_defaults_are_the_dataclass_defaults() -> None:
     defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                 for f in dataclasses.fields(vqc.VQCConfig)}
     assert values == defaults
+
+
+def test_single_precision_against_double() -> None:
+    """precision=single runs complex64 state vectors: the same draws agree with double to the
+    float32 round-off of ~300 gate applications on unit-norm amplitudes (≲ 300·6e−8 ≈ 2e−5;
+    1e−4 absolute on values of order 1), and is refused where the back-end has no single."""
+    common = dict(n_qubits=6, n_layers=20, diff_method="batched")
+    double = vqc.sampler(**common).sample(20, seed=4)
+    single = vqc.sampler(precision="single", **common).sample(20, seed=4)
+    np.testing.assert_allclose(single.grads["grad/target"], double.grads["grad/target"], atol=1e-4)
+    np.testing.assert_allclose(single.cost, double.cost, atol=1e-4)
+    assert not np.array_equal(single.cost, double.cost)  # it really ran in complex64
+    with pytest.raises(ConfigError, match="precision='single'"):
+        vqc.sampler(n_qubits=4, precision="single", diff_method="lightning")
+    with pytest.raises(ConfigError, match="precision"):
+        vqc.sampler(n_qubits=4, precision="half")

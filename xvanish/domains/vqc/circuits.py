@@ -498,6 +498,19 @@ class Circuit:
         ops = self.ops(views[0], views[1] if len(views) > 1 else None, axes)
         return ops, leaves
 
+    def broadcast_target_ops(self, draws: Draws, device: str, target: tuple[int, ...]
+                             ) -> tuple[list[qml.operation.Operation], torch.Tensor]:
+        """As :meth:`broadcast_ops` (built-in ansatz) with one leaf, the ``target`` angle [B]:
+        every other gate's parameters are constants, so a gradient sweep differentiates that
+        gate alone."""
+        angles = torch.as_tensor(draws.angles, device=device)
+        leaf = angles[(slice(None),) + tuple(target)].clone().requires_grad_(True)
+        nested = [[list(row.unbind(0)) for row in layer.unbind(0)] for layer in angles.permute(1, 2, 3, 0).unbind(0)]
+        nested[target[0]][target[1]][target[2]] = leaf
+        inverse = None if draws.inverse is None else torch.as_tensor(draws.inverse, device=device).permute(1, 2, 3, 0)
+        axes = None if draws.axes is None else torch.as_tensor(draws.axes, device=device).permute(1, 2, 0)
+        return self.ops(nested, inverse, axes), leaf
+
     def draw_ops(self, draws: Draws, index: int) -> tuple[list[qml.operation.Operation], list[int]]:
         """Gates of one built-in draw with native float parameters, and the tape parameter
         index of each forward angle (in ``angles[index]`` order, flattened)."""

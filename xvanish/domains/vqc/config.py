@@ -21,13 +21,16 @@ from .circuits import ANSATZE, BOUNDARIES, INITS, input_state_error
 from .costs import COSTS, parse_pauli_sum
 from .preprocess import resolve
 
-__all__ = ["DIFF_METHODS", "GRADIENTS", "VQCConfig"]
+__all__ = ["DIFF_METHODS", "GRADIENTS", "PRECISION_NAMES", "VQCConfig"]
 
 #: ``gradient``: one angle, or every angle grouped by layer.
 GRADIENTS = ("target", "all")
 
 #: ``diff_method`` values (``auto`` picks one of the others: :func:`.methods.choose_method`).
 DIFF_METHODS = ("auto", "batched", "default.qubit", "lightning")
+
+#: ``precision``: complex128 or complex64 state vectors (:data:`.methods.PRECISIONS`).
+PRECISION_NAMES = ("double", "single")
 
 
 @dataclass
@@ -66,6 +69,8 @@ class VQCConfig:
         boundary: ``open`` or ``periodic`` chain of the ``tfim`` and ``xy`` ansätze.
         input_state: ``zeros``, ``plus``, ``neel`` (|0101…⟩) or a bitstring such as
             ``"100000"`` (wire 0 first; quote it in YAML), prepared before the ansatz.
+        precision: ``double`` (complex128) or ``single`` (complex64 state vectors: half the
+            memory traffic; the batched engine only; docs/vqc.md gives its error on Var).
 
     Raises:
         ConfigError: for a key whose value is bad on its own (a type, a range, a name).
@@ -86,6 +91,7 @@ class VQCConfig:
     memory_limit_gb: float = 4.0
     boundary: str = "open"
     input_state: str = "zeros"
+    precision: str = "double"
 
     def __post_init__(self) -> None:
         require_int("n_qubits", self.n_qubits, minimum=1)
@@ -115,6 +121,7 @@ class VQCConfig:
         require_choice("boundary", self.boundary, BOUNDARIES)
         problem = input_state_error(self.input_state, None)
         require(problem is None, "input_state", self.input_state, problem or "")
+        require_choice("precision", self.precision, PRECISION_NAMES)
         # Checks that need the whole point (the observable's wires against n_qubits, the
         # target inside the ansatz, the memory one draw needs) run here too, because a run is
         # planned by constructing configs (docs/core.md): a bad point of a sweep must fail

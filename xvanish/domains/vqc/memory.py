@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from xvanish.core import draw_slices
 
 from ._statevector import DEFAULT_CHECKPOINT_BYTES, state_bytes
@@ -54,7 +56,8 @@ class Memory:
         return draw_slices(n, (limit_bytes - self.fixed) // self.per_draw)
 
 
-def estimate(n_qubits: int, gate_count: int, method: str, rule: str) -> Memory:
+def estimate(n_qubits: int, gate_count: int, method: str, rule: str, dtype: torch.dtype = torch.complex128,
+             one_gate: bool = False) -> Memory:
     """The memory model of ``method`` computing gradients by ``rule`` (:data:`NEEDS`).
 
     Args:
@@ -62,10 +65,15 @@ def estimate(n_qubits: int, gate_count: int, method: str, rule: str) -> Memory:
         gate_count: gates of one circuit (:meth:`.circuits.Circuit.gate_count`).
         method: ``batched``, ``default.qubit`` or ``lightning``.
         rule: ``shift``, ``adjoint`` or ``backprop`` (:func:`.methods.gradient_rule`).
+        dtype: complex dtype of the state vectors.
+        one_gate: only one gate carries a gradient (one angle of a built-in ansatz): the
+            engine's adjoint checkpoints one state per draw, not up to its checkpoint budget.
 
     Returns:
         The :class:`Memory` need.
     """
     vectors, vectors_per_gate, bytes_per_gate, fixed = NEEDS[method, rule]
-    one = state_bytes(n_qubits, 1)
+    one = state_bytes(n_qubits, 1, dtype)
+    if one_gate and fixed:
+        vectors, fixed = vectors + 1, 0
     return Memory((vectors + vectors_per_gate * gate_count) * one + bytes_per_gate * gate_count, float(fixed))

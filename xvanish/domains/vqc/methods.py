@@ -24,7 +24,7 @@ import torch
 from . import _statevector
 from .circuits import Circuit, Draws
 
-__all__ = ["AUTO_LIGHTNING_MIN_QUBITS", "METHODS", "choose_method", "gradient_rule"]
+__all__ = ["AUTO_LIGHTNING_MIN_QUBITS", "METHODS", "PRECISIONS", "choose_method", "gradient_rule"]
 
 #: ``diff_method=auto``: the batched engine below this many qubits, lightning.qubit's
 #: adjoint from here on (CPU; the engine on any other torch device). Measured on this
@@ -82,40 +82,60 @@ def _numpy(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-class Batched:
-    """The torch state-vector engine, all draws as one broadcast batch."""
+#: ``precision`` -> complex dtype of the state vectors.
+PRECISIONS: dict[str, torch.dtype] = {"double": torch.complex128, "single": torch.complex64}
 
-    one_angle_rule = "shift"  # C(θ), C(θ ± π/2) as one broadcast batch of 3B circuits
+
+class Batched:
+    """The torch state-vector engine, all draws as one broadcast batch (run in cache-sized
+    row groups, :mod:`._statevector.schedule`)."""
+
+    # one angle: one forward and one backward sweep with only that angle's gate differentiated
+    # (2 state sweeps per draw; the parameter shift needs 3 circuits per draw)
+    one_angle_rule = "adjoint"
     all_angles_rule = "adjoint"
 
     @staticmethod
-    def values(circuit: Circuit, observable: Any, draws: Draws, device: str) -> np.ndarray:
+    def values(circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double") -> np.ndarray:
         """⟨O⟩ per draw, [B]."""
         with torch.no_grad():
             ops, _ = circuit.broadcast_ops(draws, device)
-            out = _statevector.expval(ops, circuit.n, observable, batch_size=len(draws.angles), device=device)
+            out = _statevector.expval(ops, circuit.n, observable, batch_size=len(draws.angles), device=device,
+                                      dtype=PRECISIONS[precision])
         return _numpy(out)
 
     @staticmethod
-    def probs(circuit: Circuit, draws: Draws, device: str) -> np.ndarray:
+    def probs(circuit: Circuit, draws: Draws, device: str, precision: str = "double") -> np.ndarray:
         """Computational-basis probabilities per draw, [B, 2^n] (wire 0 most significant)."""
         with torch.no_grad():
             ops, _ = circuit.broadcast_ops(draws, device)
-            out = _statevector.probs(ops, circuit.n, batch_size=len(draws.angles), device=device)
+            out = _statevector.probs(ops, circuit.n, batch_size=len(draws.angles), device=device,
+                                     dtype=PRECISIONS[precision])
         return _numpy(out)
 
     @staticmethod
     def values_and_grads(circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         target: tuple[int, ...] | None = None, precision: str = "double",
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """⟨O⟩ [B] and ∂⟨O⟩ with respect to every forward angle, [B, *shape].
 
         The adjoint sweep pulls the gate derivatives back to the drawn angles itself
-        (McClean's Rot mapping, the inverse layers' negation, a template's expressions), so
-        asking for one angle (``target``) costs the same as asking for all.
+        (McClean's Rot mapping, the inverse layers' negation, a template's expressions).
+        With ``target`` (a built-in ansatz) only that angle's gate carries a gradient, so the
+        backward sweep carries λ alone (ψ before the gate is checkpointed); the other
+        entries of the returned gradient are 0.
         """
+        batch, dtype = len(draws.angles), PRECISIONS[precision]
+        if target is not None and circuit.spec is not None:
+            ops, leaf = circuit.broadcast_target_ops(draws, device, target)
+            values, (grad,) = _statevector.expval_and_grad(ops, circuit.n, observable, [leaf], batch_size=batch,
+                                                           device=device, dtype=dtype)
+            full = np.zeros((batch, *circuit.shape))
+            full[(slice(None),) + tuple(target)] = _numpy(grad)
+            return _numpy(values), full
         ops, leaves = circuit.broadcast_ops(draws, device, requires_grad=True)
-        values, (grad,) = _statevector.expval_and_grad(ops, circuit.n, observable, [leaves[0]],
-                                                       batch_size=len(draws.angles), device=device)
+        values, (grad,) = _statevector.expval_and_grad(ops, circuit.n, observable, [leaves[0]], batch_size=batch,
+                                                       device=device, dtype=dtype)
         return _numpy(values), _numpy(grad)
 
 
@@ -124,6 +144,7 @@ class DefaultQubit:
 
     one_angle_rule = "shift"
     all_angles_rule = "backprop"  # torch autograd through the simulator
+    # double only: resolve refuses precision=single here; the keyword keeps one back-end signature
 
     @staticmethod
     def _run(circuit: Circuit, draws: Draws, measurement: Any, device: str, requires_grad: bool = False):
@@ -133,20 +154,22 @@ class DefaultQubit:
         return out, leaves
 
     @classmethod
-    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str) -> np.ndarray:
+    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
+               ) -> np.ndarray:
         with torch.no_grad():
             out, _ = cls._run(circuit, draws, qml.expval(observable), device)
         return _numpy(out).reshape(len(draws.angles))
 
     @classmethod
-    def probs(cls, circuit: Circuit, draws: Draws, device: str) -> np.ndarray:
+    def probs(cls, circuit: Circuit, draws: Draws, device: str, precision: str = "double") -> np.ndarray:
         with torch.no_grad():
             out, _ = cls._run(circuit, draws, qml.probs(wires=circuit.wires), device)
         return _numpy(out).reshape(len(draws.angles), -1)
 
     @classmethod
     def values_and_grads(cls, circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         target: tuple[int, ...] | None = None, precision: str = "double",
+                         ) -> tuple[np.ndarray, np.ndarray]:
         out, leaves = cls._run(circuit, draws, qml.expval(observable), device, requires_grad=True)
         out = out.reshape(len(draws.angles))
         (grad,) = torch.autograd.grad(out.sum(), leaves[0])  # draws are independent: Σ gives each gradient
@@ -196,20 +219,22 @@ class Lightning:
         return post(results), jacobians
 
     @classmethod
-    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str) -> np.ndarray:
+    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
+               ) -> np.ndarray:
         if circuit.template is not None:
             return cls._template(circuit, observable, draws, grad=False)[0]
         out, _ = cls._execute(circuit, draws, qml.expval(observable))
         return np.asarray(out, dtype=np.float64).reshape(len(draws.angles))
 
     @classmethod
-    def probs(cls, circuit: Circuit, draws: Draws, device: str) -> np.ndarray:
+    def probs(cls, circuit: Circuit, draws: Draws, device: str, precision: str = "double") -> np.ndarray:
         out, _ = cls._execute(circuit, draws, qml.probs(wires=circuit.wires))
         return np.asarray(out, dtype=np.float64).reshape(len(draws.angles), -1)
 
     @classmethod
     def values_and_grads(cls, circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         target: tuple[int, ...] | None = None, precision: str = "double",
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`Batched.values_and_grads`; with ``target`` only that angle is trainable
         (the other entries of the returned gradient are 0)."""
         if circuit.template is not None:

@@ -10,7 +10,7 @@ from xvanish.core import require
 from .circuits import ANSATZE, INITS, AnsatzSpec, Circuit, input_state_error, param_shape, resolve_template
 from .costs import COSTS, CostSpec, parse_pauli_sum
 from .memory import Memory, estimate
-from .methods import choose_method, gradient_rule
+from .methods import PRECISIONS, choose_method, gradient_rule
 
 if TYPE_CHECKING:
     from .config import VQCConfig
@@ -89,11 +89,15 @@ def resolve(config: VQCConfig) -> Plan:
     method = choose_method(config.diff_method, n, config.device)
     require(method == "batched" or config.device == "cpu", "device", config.device,
             f"only the batched engine runs on {config.device!r}; diff_method={method} runs on cpu")
+    require(config.precision == "double" or method == "batched", "precision", config.precision,
+            f"diff_method={method} runs in double precision only; single precision needs diff_method=batched")
     rule = gradient_rule(method, config.gradient, template is not None, config.shots, shift_exact)
-    memory = estimate(n, circuit.gate_count(), method, rule)
+    memory = estimate(n, circuit.gate_count(), method, rule, PRECISIONS[config.precision],
+                      one_gate=config.gradient == "target" and spec is not None)
     need, limit = memory.need(1), config.memory_limit_gb * 1e9
     require(need <= limit, "n_qubits", n,
-            f"needs {need / 1e9:.3g} GB for one draw ({method}: state vectors of 2^{n} complex128 "
+            f"needs {need / 1e9:.3g} GB for one draw ({method}: state vectors of 2^{n} "
+            f"{str(PRECISIONS[config.precision]).removeprefix('torch.')} "
             f"amplitudes), limit memory_limit_gb={config.memory_limit_gb}; lower n_qubits or raise memory_limit_gb")
     return Plan(circuit, cost, observable, float(cost.offset(n)), float(cost.scale(n)), method, rule,
                 target_index, memory)

@@ -126,10 +126,11 @@ class VQCSampler:
         stacked.angles[(slice(batch, 2 * batch),) + plan.target_index] += SHIFT
         stacked.angles[(slice(2 * batch, 3 * batch),) + plan.target_index] -= SHIFT
         if self.config.shots is not None and plan.cost.outcomes == "zeros_count":
-            probs = backend.probs(plan.circuit, stacked, self.config.device)
+            probs = backend.probs(plan.circuit, stacked, self.config.device, self.config.precision)
             values = probs @ (2.0 * zeros_per_basis_state(plan.circuit.n) - plan.circuit.n)
             return values.reshape(3, batch), probs.reshape(3, batch, -1)
-        return backend.values(plan.circuit, plan.observable, stacked, self.config.device).reshape(3, batch), None
+        values = backend.values(plan.circuit, plan.observable, stacked, self.config.device, self.config.precision)
+        return values.reshape(3, batch), None
 
     def sample(self, n: int, seed: int, start: int = 0) -> GradientBatch:
         """Gradients and costs of ``n`` draws, computed as one batch (chunked only to fit memory).
@@ -154,7 +155,7 @@ class VQCSampler:
         values, grads = [], []
         for part in chunks:
             value, grad = backend.values_and_grads(plan.circuit, plan.observable, draws.rows(part), config.device,
-                                                   target)
+                                                   target, config.precision)
             values.append(value)
             grads.append(grad)
         grad = plan.scale * np.concatenate(grads, axis=0)

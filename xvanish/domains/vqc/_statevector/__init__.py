@@ -10,7 +10,8 @@ module compiles the operation list once into a few large batched tensor operatio
 * **layers of one-qubit gates** — consecutive one-wire gates are multiplied per wire into
   one ``[B, 2, 2]`` matrix (vectorised over all wires and layers at once), and a whole layer
   is applied as Kronecker products of contiguous wire chunks with one batched matmul per
-  chunk (two matmuls, no copies, for n ≤ 2·``MAX_CHUNK_WIRES``);
+  chunk (chunk width and how many circuits run together are chosen from the sizes and
+  the cache by :mod:`.schedule`);
 * **monomial blocks** — runs of diagonal gates (CZ, CRZ, IsingZZ, MultiRZ, …) and of
   parameter-free permutation-like gates (CNOT, SWAP, Toffoli, CY, iSWAP, …) are composed
   into one index gather plus one elementwise phase multiply;
@@ -34,19 +35,20 @@ All gates are assumed unitary (the adjoint sweep inverts them by conjugate trans
 
 Modules, along the engine's seams: :mod:`.kernels` (state kernels and their cotangents),
 :mod:`.gates` (gate tensors, monomial analysis), :mod:`.blocks` (compiled blocks: forward and
-backward), :mod:`.compiler` (operations -> program), :mod:`.observables`, :mod:`.forward`
-(:func:`expval`, :func:`probs`) and :mod:`.adjoint` (:func:`expval_and_grad`).
+backward), :mod:`.compiler` (operations -> program), :mod:`.observables`, :mod:`.schedule`
+(row groups and chunk width from the sizes and the cache), :mod:`.forward` (:func:`expval`,
+:func:`probs`) and :mod:`.adjoint` (:func:`expval_and_grad`).
 
 Errors are plain ``ValueError``/``TypeError``: the engine is called by the VQC domain after
 the user's config was validated, so a bad argument here is a bug, not bad input.
 """
 
 from .adjoint import DEFAULT_CHECKPOINT_BYTES, expval_and_grad
-from .compiler import MAX_CHUNK_WIRES
 from .forward import expval, probs, state_bytes
 from .observables import MAX_DENSE_OBSERVABLE_WIRES
+from .schedule import Schedule, cache_bytes, chunk_wires_for, plan
 
 __all__ = [
-    "DEFAULT_CHECKPOINT_BYTES", "MAX_CHUNK_WIRES", "MAX_DENSE_OBSERVABLE_WIRES", "expval", "expval_and_grad",
-    "probs", "state_bytes",
+    "DEFAULT_CHECKPOINT_BYTES", "MAX_DENSE_OBSERVABLE_WIRES", "expval", "expval_and_grad",
+    "Schedule", "cache_bytes", "chunk_wires_for", "plan", "probs", "state_bytes",
 ]

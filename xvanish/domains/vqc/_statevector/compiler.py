@@ -18,12 +18,7 @@ from .blocks import Block, Chunk, Dense, Layer, Mono, MonoItem
 from .gates import (DIAGONAL_FROM_EIGVALS, FAST_MATRICES, LOCAL_CACHE, analyse_constant, as_param, compose,
                     embed_monomial, has_grad, op_batch, simple_hyper_key, to_tensor)
 from .kernels import CACHE_SIZE, LRU, real_dtype, require_positive_int
-
-#: Widest Kronecker chunk of a one-qubit layer. A chunk of m wires costs 2^m complex
-#: multiply-adds per amplitude in one batched matmul; narrower chunks cost fewer flops but
-#: more passes over the state. Measured (experiments/bench_statevector.py, 2 cores,
-#: complex128, B = 200): n = 10 as two 5-wire chunks is the fastest layer application.
-MAX_CHUNK_WIRES = 5
+from .schedule import chunk_wires_for
 
 #: Operations that act as the identity on the state (no work to do).
 SKIPPED_OPS = frozenset({"Identity", "Barrier", "Snapshot", "WireCut"})
@@ -325,8 +320,9 @@ def wires_of(op: qml.operation.Operator, n: int) -> tuple[int, ...]:
 
 
 def compile_program(ops: Sequence[qml.operation.Operator], n: int, batch_size: int | None,
-                    dtype: torch.dtype, device: str | torch.device, max_chunk_wires: int) -> Program:
-    """Compile ``ops`` on ``n`` wires into blocks (see the package docstring).
+                    dtype: torch.dtype, device: str | torch.device, max_chunk_wires: int | None) -> Program:
+    """Compile ``ops`` on ``n`` wires into blocks (see the package docstring); one-qubit
+    layers in chunks of ≤ ``max_chunk_wires`` wires (``None``: :func:`.schedule.chunk_wires_for`).
 
     Raises:
         ValueError: bad sizes, wires outside 0..n-1, inconsistent batch sizes, or an
@@ -334,6 +330,7 @@ def compile_program(ops: Sequence[qml.operation.Operator], n: int, batch_size: i
         TypeError: a dtype other than complex64/complex128.
     """
     require_positive_int("n_wires", n)
+    max_chunk_wires = chunk_wires_for(n) if max_chunk_wires is None else max_chunk_wires
     require_positive_int("max_chunk_wires", max_chunk_wires)
     if dtype not in (torch.complex64, torch.complex128):
         raise TypeError(f"dtype={dtype!r}: must be torch.complex64 or torch.complex128")

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 import pennylane as qml
 import torch
 
-from .compiler import MAX_CHUNK_WIRES, Program, compile_program
+from collections.abc import Iterator
+
+from .compiler import Program, compile_program
 from .kernels import require_positive_int
 from .observables import compile_observable
+from .schedule import plan, row_groups, select_rows
 
 def state_bytes(n_wires: int, batch_size: int, dtype: torch.dtype = torch.complex128) -> int:
     """Memory of a batch of state vectors: bytes per amplitude × 2^n × B.
@@ -37,7 +40,7 @@ def state_bytes(n_wires: int, batch_size: int, dtype: torch.dtype = torch.comple
 def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
            observable: qml.operation.Operator, *, batch_size: int | None = None,
            dtype: torch.dtype = torch.complex128, device: str | torch.device = "cpu",
-           max_chunk_wires: int = MAX_CHUNK_WIRES) -> torch.Tensor:
+           max_chunk_wires: int | None = None, rows: int | None = None) -> torch.Tensor:
     """⟨0…0|U† O U|0…0⟩ for a batch of B circuits, U = ``ops`` applied in order.
 
     Operation parameters may be python floats / 0-d tensors (shared by all circuits) or
@@ -62,7 +65,10 @@ def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
             when given with no broadcast operation, the B identical values are returned.
         dtype: complex dtype of the simulation (complex128 or complex64).
         device: torch device.
-        max_chunk_wires: widest Kronecker chunk used for one-qubit layers.
+        max_chunk_wires: widest Kronecker chunk used for one-qubit layers (``None``: the
+            schedule's choice for n, :func:`.schedule.chunk_wires_for`).
+        rows: circuits run together through the whole circuit (``None``: as many as fit
+            the cache, :func:`.schedule.plan`); the values do not depend on it.
 
     Returns:
         Real tensor ``[B]`` (float64 for complex128).
@@ -76,17 +82,18 @@ def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
     program = compile_program(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     obs = compile_observable(observable, n_wires, dtype, program.device)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        return obs.expval(final_state(program)).expand(program.batch_size).contiguous()
+        return torch.cat([obs.expval(psi).expand(part.stop - part.start)
+                          for part, psi in final_states(program, rows)])
 
 
 def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
           batch_size: int | None = None, dtype: torch.dtype = torch.complex128,
           device: str | torch.device = "cpu",
-          max_chunk_wires: int = MAX_CHUNK_WIRES) -> torch.Tensor:
+          max_chunk_wires: int | None = None, rows: int | None = None) -> torch.Tensor:
     """Computational-basis probabilities |⟨i|U|0…0⟩|² of a batch of circuits.
 
     Args:
-        ops, n_wires, batch_size, dtype, device, max_chunk_wires: as :func:`expval`.
+        ops, n_wires, batch_size, dtype, device, max_chunk_wires, rows: as :func:`expval`.
 
     Returns:
         Real tensor ``[B, 2^n]``, basis index i with wire 0 as its most significant bit
@@ -94,14 +101,23 @@ def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
     """
     program = compile_program(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        psi = final_state(program)
-        out = psi.real ** 2 + psi.imag ** 2
-        return out.expand(program.batch_size, -1).contiguous()
+        return torch.cat([(psi.real ** 2 + psi.imag ** 2).expand(part.stop - part.start, -1)
+                          for part, psi in final_states(program, rows)])
 
 
-def final_state(program: "Program") -> torch.Tensor:
-    """U|0…0⟩ for every circuit of a compiled program (autograd as the caller enables it)."""
-    psi = program.initial_state()
-    for block in program.blocks:
-        psi = block.forward(psi, block.build(program.tensors))
-    return psi
+def final_states(program: Program, rows: int | None = None) -> Iterator[tuple[slice, torch.Tensor]]:
+    """U|0…0⟩ of a compiled program, one row group at a time (autograd as the caller enables it).
+
+    Each group of circuits runs through every block before the next group starts, so its
+    states stay in cache (:func:`.schedule.plan`); a group's state is ``[1, 2^n]`` when no
+    gate is broadcast (all its circuits are the same).
+    """
+    if rows is None:
+        rows = plan(program.n, program.batch_size, program.dtype).rows
+    require_positive_int("rows", rows)
+    for part in row_groups(program.batch_size, rows):
+        tensors = select_rows(program.tensors, program.batch_size, part)
+        psi = program.initial_state()
+        for block in program.blocks:
+            psi = block.forward(psi, block.build(tensors))
+        yield part, psi
