@@ -62,6 +62,34 @@ def modules(problem, cfg: TrainConfig, runs: int, depth: int, batches: list[torc
     return torch.stack(last)
 
 
+def monitor_overhead(depth: int, batch_size: int, steps: int, repeats: int) -> tuple[float, float]:
+    """Seconds per training step of a depth-``depth`` sigmoid MLP on digits (Adam), without
+    and with ``xvanish.monitor(every=10)``: interleaved, fastest of ``repeats``."""
+    from xvanish.training.monitor import monitor
+
+    x_all, y_all = (torch.as_tensor(a) for a in digits())
+    x_all = x_all.float()
+    index = torch.randint(0, len(y_all), (steps, batch_size), generator=torch.Generator().manual_seed(0))
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(repeats):
+        for watched in (False, True):
+            torch.manual_seed(0)
+            layers = [module for _ in range(depth) for module in (torch.nn.Linear(64, 64), torch.nn.Sigmoid())]
+            model = torch.nn.Sequential(*layers, torch.nn.Linear(64, 10))
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            mon = monitor(model, optimizer, every=10) if watched else None
+            start = time.perf_counter()
+            for t in range(steps):
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x_all[index[t]]), y_all[index[t]])
+                loss.backward()
+                optimizer.step()
+                if mon is not None:
+                    mon.step(loss)
+            best[watched] = min(best[watched], (time.perf_counter() - start) / steps)
+    return best[False], best[True]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=16)
@@ -113,6 +141,9 @@ def main() -> None:
     print(f"  speed-up             {best['modules'] / best['batched']:8.2f}x")
     print(f"  batched with rows at {len(cfg.steps_logged)} logged steps: {logged:.2f} s")
     print(f"  max |last loss batched - modules| = {float((batched_loss - module_loss).abs().max()):.2e}")
+    plain, watched = monitor_overhead(args.depth, args.batch_size, max(200, args.steps // 2), args.repeats)
+    print(f"xvanish.monitor(every=10) on one depth-{args.depth} MLP (Adam, batch {args.batch_size}):")
+    print(f"  step without {plain * 1e3:.3f} ms, with {watched * 1e3:.3f} ms: overhead {100 * (watched / plain - 1):+.1f}%")
 
 
 if __name__ == "__main__":
