@@ -38,7 +38,7 @@ from xvanish import registry
 from xvanish.core import (ConfigError, Domain, Group, Sampler, _config_columns, is_number, measure, point_seed,
                           require, require_int, write_csv_atomic)
 
-__all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "sweep"]
+__all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "prepare_out_dir", "sweep"]
 
 log = logging.getLogger("xvanish")
 
@@ -220,7 +220,7 @@ class Plan:
         csv_path = Path(out_dir) / RESULTS_NAME if out_dir is not None else None
         previous = None
         if csv_path is not None:
-            previous = _prepare_out_dir(csv_path, resume)
+            previous = prepare_out_dir(csv_path, resume)
         frames: list[pd.DataFrame] = []
         iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
         for done, point in enumerate(iterator, start=1):
@@ -260,7 +260,7 @@ class Plan:
         return rows.reset_index(drop=True) if len(rows) else None
 
 
-def _prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
+def prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
     """Check that results can be written there; the earlier rows when resuming."""
     directory = csv_path.parent
     try:
