@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,11 +11,11 @@ import pandas as pd
 import torch
 
 from xvanish import reduce, stats
-from xvanish.core import COST, GradientBatch, Group, Theory, bound, exact, group, measure
+from xvanish.core import COST, GradientBatch, Group, Theory, bound, exact, group, measure, require
 from xvanish.training.config import TrainConfig
 from xvanish.training.optim import BatchedOptimizer
 
-__all__ = ["FAMILIES", "Problem", "TrainingRecorder", "groups_of", "train"]
+__all__ = ["FAMILIES", "Measured", "Problem", "RecordedStep", "TrainingRecorder", "groups_of", "train"]
 
 Tensor = torch.Tensor
 
@@ -66,7 +65,7 @@ def _rms(values: Tensor) -> Tensor:
 
 
 @dataclass
-class _Recorded:
+class RecordedStep:
     """The rows of one logged step as a sampler, so :func:`xvanish.core.measure` summarises them."""
 
     domain: str
@@ -131,7 +130,7 @@ class TrainingRecorder:
             values[f"rel_update/{m.label}"] = delta / _rms(old)
         by_label = {m.label: flat[name] for name, m in measured.items()}
         theory = _theory(self.config, t, by_label, {label: g.shape[1] for label, g in by_label.items()})
-        recorded = _Recorded(self.problem.domain, self.problem.config, groups_of(measured),
+        recorded = RecordedStep(self.problem.domain, self.problem.config, groups_of(measured),
                              GradientBatch(grads=values, cost=losses.detach()), theory)
         stepped = self.scale_name == "step"
         frame = measure(recorded, runs, self.seed, scale_name=self.scale_name, scale=t if stepped else self.scale)
@@ -157,8 +156,6 @@ def train(problem: Problem, config: TrainConfig, *, seed: int, scale_name: str |
     Raises:
         ConfigError: ``config.optimizer`` is None (nothing to train).
     """
-    from xvanish.core import require
-
     require(config.optimizer is not None, "train.optimizer", None, "must name an optimizer to train")
     params = {name: value.detach().clone().requires_grad_() for name, value in problem.params.items()}
     optimizer = BatchedOptimizer(config)

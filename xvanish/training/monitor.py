@@ -14,7 +14,7 @@ import torch
 
 from xvanish.core import COST, GradientBatch, group, measure, require, require_int
 from xvanish.stats import DrawSums
-from xvanish.training.loop import FAMILIES, _Recorded
+from xvanish.training.loop import FAMILIES, RecordedStep
 
 __all__ = ["BLOCKS", "Monitor", "monitor"]
 
@@ -178,7 +178,7 @@ class Monitor:
                         declared.append(spec)
                         grads[spec.name] = self._draw_sums(log, family, first + offset, index)
                 with_cost = has_cost and number == 0
-                recorded = _Recorded("monitor", None, declared + ([COST] if with_cost else []),
+                recorded = RecordedStep("monitor", None, declared + ([COST] if with_cost else []),
                                      GradientBatch(grads=grads, cost=np.full(cls.blocks, log.loss) if with_cost else None))
                 frame = measure(recorded, cls.blocks, 0, scale_name="step", scale=log.step)
                 frame["n_params"] = np.where(frame["group"] == "cost", 1, cls.size)

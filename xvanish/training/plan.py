@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from xvanish.core import write_csv_atomic
+from xvanish.core import require, write_csv_atomic
 from xvanish.plan import RESULTS_NAME, Plan, Point, PointDone, prepare_out_dir
 from xvanish.training.config import TrainConfig
 from xvanish.training.loop import groups_of, train
@@ -110,8 +110,6 @@ def plan_training(train_keys: Mapping[str, Any], domain: str, core: Plan, step_a
     Raises:
         ConfigError: a bad training key, a domain without a task, or ``measure.resume``.
     """
-    from xvanish.core import require
-
     config = TrainConfig(**train_keys)
     task_name(domain, config)
     require(not resume, "measure.resume", resume, "is not supported for training runs (train.optimizer set)")

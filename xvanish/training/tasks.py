@@ -40,8 +40,6 @@ def _mlp_digits(keys: Mapping[str, Any], cfg: TrainConfig, runs: int, seed: int)
     from xvanish.domains import mlp
 
     config = mlp.sampler(**keys).config
-    require(config.device == "cpu" or torch.device(config.device).type == "cuda", "device", config.device,
-            "must be cpu or cuda")
     dtype, device = mlp.DTYPES[config.dtype], torch.device(config.device)
     draw_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     x_all, y_all = digits()
