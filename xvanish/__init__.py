@@ -21,3 +21,12 @@ __all__ = [
     "point_seed", "streams", "sweep",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``xvanish.monitor`` without importing torch with ``import xvanish``."""
+    if name == "monitor":
+        from xvanish.training.monitor import monitor
+
+        return monitor
+    raise AttributeError(f"module 'xvanish' has no attribute {name!r}")

@@ -42,6 +42,7 @@ from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, repla
                                     write_json_atomic)
 from xvanish.report.progress import ProgressBar
 from xvanish.report.table import format_report
+from xvanish.training.config import TrainConfig
 from xvanish.schema import (broken_domains, domain_of, domain_to_register, packaged_options, register_configs,
                             register_domain)
 
@@ -75,6 +76,7 @@ class RunPlan:
     group: str
     quantity: str
     profile_skip: int
+    training: bool = False
 
 
 def domain_name(cfg: DictConfig) -> str:
@@ -105,6 +107,15 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
     require_choice("fit.quantity", cfg.fit.quantity, FIT_QUANTITIES)
     require_int("fit.profile_skip", cfg.fit.profile_skip, minimum=0)
     values = list(OmegaConf.to_container(cfg.sweep["values"], resolve=True))
+    training = cfg.train.optimizer is not None
+    train_config = TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True))  # checked first, used or not
+    if training:
+        from xvanish.training.tasks import task_name
+
+        task_name(name, train_config)
+    step_axis = training and param == "step"
+    if step_axis:  # training over steps: one point at the domain's own value of its axis
+        param, values = domain.natural_axis, [cfg.domain[domain.natural_axis]]
     require(len(values) > 0, "sweep.values", values,
             f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
             + ", ".join(packaged_options("experiment")) + ")")
@@ -117,8 +128,18 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
                      key_prefix="domain.", target_rel_ci=cfg.measure.target_rel_ci,
                      max_samples=cfg.measure.max_samples,
                      target_groups=[group] if cfg.measure.target_groups == "reported" else None)
-    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume, group=group, quantity=cfg.fit.quantity,
-                       profile_skip=cfg.fit.profile_skip)
+    headline = domain.headline_group
+    if training:  # the same points, trained (xvanish/training/plan.py)
+        from xvanish.training.plan import plan_training
+
+        require(cfg.measure.target_rel_ci is None, "measure.target_rel_ci", cfg.measure.target_rel_ci,
+                "must be null with train.optimizer set: a training run trains measure.n_samples runs, not rounds of draws")
+        core_plan = plan_training(OmegaConf.to_container(cfg.train, resolve=True), name, core_plan, step_axis,
+                                  cfg.measure.resume)
+        headline = core_plan.headline()
+    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume and not training,
+                       group=cfg.report.group or headline, quantity=cfg.fit.quantity,
+                       profile_skip=cfg.fit.profile_skip, training=training)
     if cfg.report.group is not None:
         groups = core_plan.groups(0)
         require(cfg.report.group in [g.name for g in groups], "report.group", cfg.report.group,
@@ -180,7 +201,8 @@ def _recorded_config(cfg: DictConfig, run_plan: RunPlan) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     config.pop("hydra", None)
     core_plan = run_plan.plan
-    config["domain"][core_plan.param] = list(core_plan.values)
+    if core_plan.param in config["domain"]:  # not for the training axis "step"
+        config["domain"][core_plan.param] = list(core_plan.values)
     for key in config["sweep"]["linked"]:
         config["domain"][key] = config["sweep"]["linked"][key]
     return config
@@ -227,6 +249,10 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
         line = f"resume: reused {reused} of {len(points)} points from {RESULTS_NAME}, measured {len(points) - reused}"
         print(line)
         log.info(line)
+    if run_plan.training:  # a sweep over a domain key fits and plots the last logged step
+        from xvanish.training.plan import last_step_rows
+
+        df = last_step_rows(df)
     fits = fit_decay(df, quantity=run_plan.quantity, profile_skip=run_plan.profile_skip)
     if run_plan.group not in set(df["group"]):
         log.warning("headline group %s was not measured; groups: %s", run_plan.group,

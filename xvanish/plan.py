@@ -40,7 +40,7 @@ from xvanish.core import (ConfigError, Domain, Group, Sampler, config_columns, c
                           measure_sums, point_seed, replace_atomic, require, require_int, write_csv_atomic)
 from xvanish.stats import DrawSums
 
-__all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "sweep"]
+__all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "prepare_out_dir", "sweep"]
 
 log = logging.getLogger("xvanish")
 
@@ -235,7 +235,7 @@ class Plan:
         csv_path = Path(out_dir) / RESULTS_NAME if out_dir is not None else None
         previous = None
         if csv_path is not None:
-            previous = _prepare_out_dir(csv_path, resume)
+            previous = prepare_out_dir(csv_path, resume)
         frames: list[pd.DataFrame] = []
         iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
         for done, point in enumerate(iterator, start=1):
@@ -351,7 +351,7 @@ def load_sums(path: str | os.PathLike[str]) -> tuple[list[str], list[DrawSums]]:
     return names, sums
 
 
-def _prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
+def prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
     """Check that results can be written there; the earlier rows when resuming."""
     directory = csv_path.parent
     try:

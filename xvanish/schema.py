@@ -19,9 +19,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from xvanish import registry
+from xvanish.training.config import TrainConfig
 
 __all__ = [
-    "FitConfig", "MeasureConfig", "ReportConfig", "SweepConfig", "VariantConfig",
+    "FitConfig", "MeasureConfig", "TrainConfig", "ReportConfig", "SweepConfig", "VariantConfig",
     "XvanishConfig", "broken_domains", "domain_of", "domain_to_register", "packaged_options", "register_configs",
     "register_domain",
 ]
@@ -96,6 +97,7 @@ class XvanishConfig:
     variants: List[VariantConfig] = field(default_factory=list)
     fit: FitConfig = field(default_factory=FitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 #: Domains whose module failed to import: name -> the error, reported if one is asked for.
