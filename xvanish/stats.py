@@ -8,9 +8,9 @@ of one layer of one network); draws are independent. The interval therefore trea
 *draw* as the unit: an influence-function (delta-method) standard error of the pooled
 variance over draws, which for k = 1 is the classical fourth-moment interval
 Var(s²) ≈ (μ₄ − σ⁴)/n, taken on the log scale (the sampling distribution of a variance is
-right-skewed; the log interval stays positive and covers better on heavy-tailed data) with
-Bonett's (2006) small-sample adjustment. Coverage is checked by a test on Laplace data
-(kurtosis 6) with known variance.
+right-skewed; the log interval stays positive and covers better on heavy-tailed data), with
+a Student quantile, Bonett's (2006) small-sample widening and the log's bias correction; it
+always contains the estimate. Coverage is measured in docs/core.md and held by tests.
 
 Non-finite entries are counted (``nonfinite_frac``) and left out of every moment; they are
 never averaged in. Exact zeros are counted (``zero_frac``): underflow is part of the story.
@@ -133,19 +133,36 @@ def _influence(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, var: A
 
 
 def _log_interval(var: Any, relative_se: Any, n: int, confidence: float) -> tuple[Any, Any]:
-    """Bonett's (2006) log interval c·V·exp(∓c·z·SE/V·√(n/(n−1))), c = n/(n − z)."""
+    """The log interval V·exp(b ± h) around the unbiased V (docs/core.md):
+
+    * h = c·t·r, r = SE(V)/V·√(n/(n−1)), t the Student quantile with n − 1 degrees of freedom
+      (the SE comes from n draws) and c = n/(n − z) Bonett's (2006) small-sample widening;
+    * b = r²/2, the second-order bias of ln V (E[ln V] ≈ ln σ² − r²/2), capped at h/2 so that
+      V always lies inside its own interval (the cap binds only where r > c·t, an interval
+      spanning more than e^4 either way).
+
+    Bonett centres on ln(c·V) instead: right for one entry per draw, but for a group of many
+    entries per draw the shift ln c ≈ z/n does not shrink with the group's relative SE, and at
+    n = 8 draws of 64 entries it put V outside its interval in 99% of cases (coverage 0.08).
+    """
     z = _normal_quantile(0.5 + confidence / 2)
-    # Bonett's (2006) small-sample adjustment c = n/(n - z): without it the log interval
-    # under-covers more on heavy tails at n <~ 200 (Laplace, n = 50: 0.87 -> 0.90; docs/core.md).
-    adjust = n / (n - z)
-    spread = adjust * z * relative_se * math.sqrt(n / (n - 1))
-    return adjust * var * np.exp(-spread), adjust * var * np.exp(spread)
+    t = _student_quantile(0.5 + confidence / 2, n - 1)
+    relative = relative_se * math.sqrt(n / (n - 1))
+    half = n / (n - z) * t * relative
+    centre = np.minimum(relative**2 / 2, half / 2)
+    return var * np.exp(centre - half), var * np.exp(centre + half)
 
 
 @functools.lru_cache(maxsize=16)
 def _normal_quantile(p: float) -> float:
     """Φ⁻¹(p), cached: scipy's ppf costs more than the rest of an interval, once per group."""
     return float(scipy_stats.norm.ppf(p))
+
+
+@functools.lru_cache(maxsize=256)
+def _student_quantile(p: float, df: int) -> float:
+    """The Student t quantile, cached as :func:`_normal_quantile`."""
+    return float(scipy_stats.t.ppf(p, df))
 
 
 def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
@@ -156,9 +173,10 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     a smooth function of draw means. Its influence per draw is
     ψ_i = [(q_i − c_i (V + m²)) − 2 m (s_i − c_i m)] / c̄ with m = B/C, c̄ = C/n, and
     SE(V) = sd(ψ)/√n (the delta method; for one entry per draw this is the fourth-moment
-    interval). The interval is c·V·exp(±c·z·SE/V·√(n/(n−1))) with c = n/(n − z)
-    (Bonett 2006, "Approximate confidence interval for standard deviation of nonnormal
-    distributions"): symmetric on the log scale.
+    interval). The interval is V·exp(b ± c·t·r) on the log scale (:func:`_log_interval`:
+    r the relative SE, t the Student quantile on n − 1 df, c = n/(n − z) from Bonett 2006,
+    "Approximate confidence interval for standard deviation of nonnormal distributions",
+    b = r²/2 the log's bias), which always contains V.
 
     Args:
         counts, sums, squares: per-draw finite count, Σg and Σg², each of shape [n].
