@@ -103,6 +103,8 @@ from xvanish.core import (
     require,
     require_choice,
     require_int,
+    require_memory,
+    require_number,
     streams,
 )
 
@@ -120,6 +122,8 @@ SCALE_KEYS = ("depth", "width")
 
 #: Seed of the instance built to check a config (independent of every run seed).
 PROBE_SEED = 0
+#: Safety factor of the memory model (as the RNN's).
+MEMORY_SAFETY = 1.5
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
@@ -199,6 +203,9 @@ class ModuleConfig:
             the last block, ``layers.-2`` the one before): then the last blocks keep their
             names across a depth sweep and are fitted across it (Xiong et al. 2020's
             last-layer gradient). Blocks are the children of the largest ModuleList/Sequential.
+        memory_limit_gb: working memory allowed (:meth:`memory_need`): a model too large for
+            it is refused before it is built (its size read on the meta device), a run whose
+            draws do not fit before any work (``measure.n_samples``).
     """
 
     model: str = "xvanish.examples.resnet:residual_mlp"
@@ -214,6 +221,7 @@ class ModuleConfig:
     batching: str = "auto"
     train: bool = True
     count_from: str = "input"
+    memory_limit_gb: float = 4.0
 
     def __post_init__(self) -> None:
         factory = _resolve("model", self.model)
@@ -247,9 +255,29 @@ class ModuleConfig:
         require(isinstance(self.train, bool), "train", self.train, "must be true or false")
         require_choice("count_from", self.count_from, COUNT_FROM)
         _check_signature(factory, self)
+        require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
+        # The model's size from an instance built on the meta device (nothing allocated), so a
+        # model too large for the limit is refused before the probe builds a real one.
+        entries = _meta_entries(factory, self)
+        if entries is not None:
+            require_memory(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * 3 * entries, self.memory_limit_gb,
+                           f"one draw's model ({entries} parameter and buffer entries, {self.factory_keywords()})")
         # One instance and one draw through the forward pass and the loss: cheap at the sizes one probes,
         # and it turns every model-level mistake into one line before any work.
         object.__setattr__(self, "_probe", _probe(factory, self))
+        require_memory(self.memory_need(1), self.memory_limit_gb,
+                       f"one draw ({self._probe.n_params} parameters, {self._probe.activation_entries} activations)")
+
+    def memory_need(self, n: int) -> int:
+        """Bytes ``sample(n)`` needs, from what the probe measured (a model, safety factor 1.5).
+
+        Per draw: the parameters stacked for the draws, their gradients and the instance each
+        draw is initialised in (3 × parameters), and 8 × the entries of the input, the output
+        and every tapped block output (what autograd keeps inside the blocks is not seen;
+        8 covers a residual block's few intermediate tensors and their gradients).
+        """
+        probe = self._probe
+        return int(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * n * (3 * probe.n_params + 8 * probe.activation_entries))
 
     def factory_keywords(self) -> Dict[str, Any]:
         """What the factory is called with: ``kwargs`` plus the scale keys that are set."""
@@ -309,6 +337,7 @@ class _Probe:
     n_params: int
     blocks: Optional[Tuple[str, int]]
     factored: Dict[str, Tuple[int, ...]]
+    activation_entries: int = 0
 
 
 class _FirstUse(TorchFunctionMode):
@@ -416,6 +445,20 @@ class _Taps:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
+
+
+def _meta_entries(factory: Callable[..., Any], config: "ModuleConfig") -> Optional[int]:
+    """Parameter and buffer entries of one instance built on the meta device (no memory), or
+    None where the factory cannot build there (it reads values, calls numpy): the probe then
+    builds the real instance and the check after it applies."""
+    try:
+        with _cpu_rng_restored(), torch.device("meta"):
+            model = factory(**config.factory_keywords())
+    except Exception:
+        return None
+    if not isinstance(model, nn.Module):
+        return None
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers()))
 
 
 def _call_factory(factory: Callable[..., Any], config: ModuleConfig) -> nn.Module:
@@ -619,7 +662,10 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
                   input_grad=isinstance(x, Tensor) and x.is_floating_point(),
                   n_params=sum(p.numel() for p in params.values()),
                   blocks=None if container is None else (container[0], len(container[1])),
-                  factored=factored)
+                  factored=factored,
+                  activation_entries=sum(math.prod(shape) for shape in taps.shapes.values())
+                  + (output.numel() if isinstance(output, Tensor) else 0)
+                  + sum(p.numel() for p in (batch if isinstance(batch, tuple) else (batch,)) if isinstance(p, Tensor)))
 
 
 # --- sampler --------------------------------------------------------------------------------------
@@ -738,6 +784,8 @@ class ModuleSampler:
             ConfigError: ``batching=vmap`` and the model cannot run under ``torch.func.vmap``.
         """
         require_int("n", n, minimum=1)
+        require_memory(self.config.memory_need(n), self.config.memory_limit_gb, f"{n} draws", key="measure.n_samples",
+                       value=n, lower="use fewer draws or a smaller model")
         drawn = self.draw(n, seed)
         forward_seeds = streams(streams(seed, 4)[3], n)
         if self._path in (None, "vmap"):
@@ -937,4 +985,5 @@ DOMAIN = Domain(
     headline_group="input",
     description="any torch nn.Module from a factory: each parameter's gradient and what reaches each block",
     small={"depth": 2, "width": 4, "inputs": [3, 4]},
+    oversized={"width": 1 << 17},
 )

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config, require_int, streams
+from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config, require_int, require_memory, streams
 
 from .config import DTYPES, GANConfig
 from .data import DATASETS
@@ -385,6 +385,9 @@ class GANSampler:
             :meth:`info`), never an exception.
         """
         require_int("n", n, minimum=1)
+        cfg = self.config
+        require_memory(cfg.memory_need(n), cfg.memory_limit_gb, f"{n} draws", key="measure.n_samples", value=n,
+                       lower="use fewer draws or smaller networks")
         gens = self.generators(seed)
         measure_stream = streams(seed, N_STREAMS)[MEASURE]
         start = self.pretrain(n, gens)
