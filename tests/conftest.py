@@ -30,14 +30,15 @@ def one_torch_thread():
 
 
 @pytest.fixture
-def run_main(monkeypatch, capsys, tmp_path):
-    """Call the CLI entry point in this process; restore the logging Hydra configures."""
+def main_with(monkeypatch, capsys):
+    """Call the CLI entry point in this process with exactly these arguments; restore the
+    logging Hydra configures. Returns ``(exit code, captured output)``."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
 
     def call(*args):
-        monkeypatch.setattr(sys, "argv", ["xvanish", *args, f"hydra.run.dir={tmp_path}"])
+        monkeypatch.setattr(sys, "argv", ["xvanish", *args])
         try:
             from xvanish import cli
 
@@ -50,3 +51,9 @@ def run_main(monkeypatch, capsys, tmp_path):
         return code, capsys.readouterr()
 
     return call
+
+
+@pytest.fixture
+def run_main(main_with, tmp_path):
+    """:func:`main_with`, the run going to ``tmp_path``."""
+    return lambda *args: main_with(*args, f"hydra.run.dir={tmp_path}")

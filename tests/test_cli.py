@@ -67,7 +67,7 @@ def single_run(tmp_path_factory):
 def test_single_run_results_csv_has_the_contract_columns(single_run):
     _, run_dir = single_run
     df = pd.read_csv(run_dir / "results.csv")
-    assert list(df.columns) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS
+    assert list(df.columns) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS + ["point_hash"]
     assert sorted(df["scale"].unique()) == DEPTHS
     assert (df["depth"] == df["scale"]).all() and (df["width"] == 8).all() and (df["n_samples"] == 8).all()
     assert set(df[df["scale"] == 2]["group"]) >= {"preact/1", "preact/2", "input", "cost"}
@@ -143,7 +143,7 @@ def test_variants_are_series_of_one_run(multirun):
     run_dir = sweep_dir / "0"
     df = pd.read_csv(run_dir / "results.csv")
     assert df.columns[0] == "variant"
-    assert list(df.columns[1:]) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS
+    assert list(df.columns[1:]) == list(RESULT_COLUMNS) + JACKKNIFE + MLP_KEYS + ["point_hash"]
     activation = df.groupby("variant")["activation"].agg(set).to_dict()
     assert activation == {"relu_he": {"relu"}, "tanh": {"tanh"}}
     # One table, no per-variant copies: the variants share each point's seed (paired design).

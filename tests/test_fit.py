@@ -141,3 +141,18 @@ def test_a_small_real_theory_slope_is_kept():
     fits = fit_decay(_rows(scales, np.exp(-0.3 * scales), theory=np.exp(1e-9 * scales)))
     exponential = fits[fits.law == "exponential"].iloc[0]
     assert exponential["theory_rate"] == pytest.approx(1e-9, rel=1e-5)
+
+
+def test_a_series_its_exclusions_leave_too_short_is_listed_not_dropped():
+    """Two of four points unusable: no fit (fewer than 3 points), but the exclusions and the
+    skipped fit still reach summary.json's ``excluded``; the record is never the better law."""
+    from xvanish.report.outputs import excluded_points
+
+    rows = _rows([1, 2, 3, 4], [np.exp(-1), 0.0, np.exp(-3), np.exp(-4)])
+    rows.loc[3, "nonfinite_frac"] = 0.5
+    fits = fit_decay(rows)
+    assert list(fits["law"]) == ["skipped"] and not fits["better"].any() and best_fits(fits).empty
+    notes = excluded_points(fits)
+    assert notes == ["scale fit: g@2: var=0", "scale fit: g@4: non-finite gradients",
+                     "scale fit: fit skipped: 2 usable points, needs 3"]
+    assert fit_decay(_rows([1, 2], [0.5, 0.25])).empty  # nothing excluded, nothing to say

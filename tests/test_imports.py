@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("xvanish.theory",),                                     # closed forms
     ("xvanish.domains", "xvanish.data", "xvanish.examples"),  # the domains and what they read
     ("xvanish.registry", "xvanish.fit", "xvanish.testing"),  # finding domains, fits, the plugin check
-    ("xvanish.plan",),                                       # points, sweeps, resume
+    ("xvanish.plan", "xvanish.resume", "xvanish.folder"),   # points, sweeps, resume, the folder lock
     ("xvanish.report",),                                     # tables, plots, multirun aggregation
     ("xvanish.schema", "xvanish.experiments", "xvanish.cli", "xvanish.__main__", "xvanish"),  # the front door
 ]

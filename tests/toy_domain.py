@@ -10,7 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from xvanish.core import COST, Domain, GradientBatch, bound, exact, group, make_config, require, require_int
+from xvanish.core import (COST, Domain, GradientBatch, bound, exact, group, make_config, require, require_int,
+                          require_memory)
 
 BUILT = []  # every sampler built, so tests can count factory calls
 
@@ -21,10 +22,16 @@ class ToyConfig:
     width: int = 3
     decay: float = 0.5
     kind: str = "plain"
+    memory_limit_gb: float = 1.0
 
     def __post_init__(self):
         require_int("depth", self.depth, minimum=1)
         require(self.decay > 0, "decay", self.decay, "must be > 0")
+        require_memory(self.memory_need(1), self.memory_limit_gb, f"one draw (depth={self.depth})")
+
+    def memory_need(self, n):
+        """float64 values of n draws: depth·width layer entries and width input entries."""
+        return 8 * n * (self.depth + 1) * self.width
 
 
 class ToySampler:
@@ -65,4 +72,5 @@ def sampler(**kwargs):
 
 
 DOMAIN = Domain(name="toy", config=ToyConfig, factory=sampler, natural_axis="depth",
-                headline_group="input", description="known-answer test domain", small={"depth": 2})
+                headline_group="input", description="known-answer test domain", small={"depth": 2},
+                oversized={"width": 1 << 30})

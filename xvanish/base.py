@@ -168,6 +168,10 @@ class Domain:
         description: one line for listings.
         small: a small config (keyword overrides) for the conformance suite, which runs over
             every installed domain.
+        oversized: keyword overrides (on top of ``small``) whose config needs more memory
+            than its ``memory_limit_gb``: the conformance suite checks that the domain
+            refuses it (ConfigError naming memory_limit_gb) before allocating anything.
+            ``None``: the domain has no memory guard, and the suite says so.
     """
 
     name: str
@@ -177,6 +181,7 @@ class Domain:
     headline_group: str
     description: str = ""
     small: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    oversized: Mapping[str, Any] | None = None
 
 
 def draw_slices(n: int, per_slice: int) -> list[slice]:

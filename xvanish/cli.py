@@ -38,9 +38,11 @@ from xvanish.core import ConfigError, Group, require, require_choice, require_in
 from xvanish.fit import fit_decay
 from xvanish.plan import Plan, PointDone, Variant, type_name, describe_points, plan
 from xvanish.report.headline import build_series
+from xvanish.resume import describe_recomputed
 from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
                                     write_json_atomic)
 from xvanish.report.progress import ProgressBar
+from xvanish.report.rundir import run_folder
 from xvanish.report.table import format_report
 from xvanish.training.config import TrainConfig
 from xvanish.schema import (broken_domains, domain_of, domain_to_register, packaged_options, register_configs,
@@ -232,12 +234,16 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     core_plan = run_plan.plan
     log.info("plan: %s, %s, seed %d", describe_points(core_plan), describe_draws(core_plan), core_plan.seed)
     points: list[dict[str, Any]] = []
+    recomputed: dict[str, str] = {}
 
     def on_point(done: PointDone) -> None:
         seconds = float(done.rows["seconds"].iloc[0])
         points.append({"variant": done.point.variant, "value": done.point.value, "seed": done.point.seed,
                        "reused": done.reused, "seconds": seconds, "n_samples": int(done.rows["n_samples"].iloc[0]),
                        "info": dict(done.info)})
+        if done.recomputed:
+            recomputed[done.point.label(core_plan.param)] = done.recomputed
+            points[-1]["recomputed"] = done.recomputed
         what = "reused from results.csv" if done.reused else f"measured in {seconds:.2f} s"
         log.info("%d/%d %s: %s", done.done, done.total, done.point.label(core_plan.param), what)
 
@@ -247,6 +253,8 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     reused = sum(point["reused"] for point in points)
     if run_plan.resume:
         line = f"resume: reused {reused} of {len(points)} points from {RESULTS_NAME}, measured {len(points) - reused}"
+        if recomputed:
+            line += "; " + describe_recomputed(recomputed)
         print(line)
         log.info(line)
     if run_plan.training:  # a sweep over a domain key fits and plots the last logged step
@@ -306,6 +314,16 @@ class CheckEveryJob(Callback):
     def check_job(self, job_cfg: DictConfig) -> None:
         """Raise :class:`ConfigError` for the first bad key of one job's config."""
         raise NotImplementedError
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Before Hydra creates the output folder: a run refused for its input leaves none.
+        try:
+            self.check_job(config)
+        except Exception as error:
+            if not is_bad_input(error):
+                raise
+            print(f"error: {describe_error(error)}", file=sys.stderr)
+            raise SystemExit(EXIT_BAD_INPUT) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
@@ -492,7 +510,11 @@ def _hydra_task(cfg: DictConfig) -> None:
     _JOBS_STARTED = True
     try:
         hydra_cfg = HydraConfig.get()
-        run(cfg, hydra_cfg.runtime.output_dir, domain_name(cfg), overrides=hydra_cfg.overrides.task)
+        out_dir = hydra_cfg.runtime.output_dir
+        # The folder is held before anything is written into it, Hydra's record included.
+        with run_folder(out_dir, resume=cfg.measure.resume, task_cfg=cfg, hydra_cfg=HydraConfig.instance().cfg,
+                        overrides=hydra_cfg.overrides.task):
+            run(cfg, out_dir, domain_name(cfg), overrides=hydra_cfg.overrides.task)
     except ConfigError as error:
         if _USER_WANTS_TRACEBACK:
             raise

@@ -52,6 +52,7 @@ __all__ = [
     "make_config",
     "require",
     "require_choice",
+    "require_memory",
     "GradientBatch",
     "RESULT_COLUMNS",
     "Sampler",
@@ -159,6 +160,26 @@ def require_number(key: str, value: Any, minimum: float | None = None, *, strict
         allowed += f" {'>' if strict else '>='} {minimum:g}"
     require(ok, key, value, allowed)
 
+
+
+def require_memory(need: float, limit_gb: float, what: str, *, key: str = "memory_limit_gb", value: Any = None,
+                   lower: str = "lower them", limit_key: str = "memory_limit_gb") -> None:
+    """Refuse, before anything is allocated, work whose memory model needs more than the limit.
+
+    Args:
+        need: bytes the work needs (a domain's model of it, computed from the sizes).
+        limit_gb: the domain's ``memory_limit_gb``.
+        what: what needs it, with the sizes that set it (``one draw (depth=8, width=4096)``).
+        key, value: the key the message names (default ``memory_limit_gb`` and its value).
+        lower: what to lower instead of raising the limit.
+        limit_key: the limit's key as the user writes it (``domain.memory_limit_gb``).
+
+    Raises:
+        ConfigError: ``need > limit_gb·10⁹``.
+    """
+    require(need <= limit_gb * 1e9, key, limit_gb if value is None else value,
+            f"{what} would need {need / 1e9:.3g} GB, more than memory_limit_gb={limit_gb:g}; {lower} "
+            f"or raise {limit_key}")
 
 
 def streams(seed: int, k: int) -> list[int]:
@@ -478,10 +499,22 @@ def replace_atomic(path: str | os.PathLike[str], write: Callable[[str], Any]) ->
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for sharing
+        _fsync(tmp)  # the data on disk before the rename makes it visible: a crash leaves old or new
         os.replace(tmp, path)
+        _fsync(path.parent)  # the rename itself
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # a folder on a file system that cannot sync directories
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:

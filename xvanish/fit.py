@@ -230,6 +230,8 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
             if len(usable) >= min_points:
                 x = usable["scale"].astype(float).to_numpy()
                 records += _fit_series("scale", group, math.nan, x, usable, quantity, excluded, confidence)
+            elif excluded:
+                records.append(_skipped("scale", group, math.nan, usable, excluded, min_points))
     positioned = df[np.isfinite(df["position"].astype(float))]
     # Families as the sampler declared them (results.csv's family column); older tables
     # without it fall back to the group name up to its position suffix.
@@ -251,8 +253,23 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
             categorical = isinstance(scale, str)
             records += _fit_series("profile", family, math.nan if categorical else float(scale), x, usable,
                                    quantity, excluded, confidence, point=str(scale) if categorical else f"{scale:g}")
+        elif excluded:
+            categorical = isinstance(scale, str)
+            records.append(_skipped("profile", family, math.nan if categorical else float(scale), usable, excluded,
+                                    min_points, point=str(scale) if categorical else f"{scale:g}"))
     frame = pd.DataFrame(records, columns=list(FIT_COLUMNS))
     return frame
+
+
+def _skipped(kind: str, group: str, scale: float, usable: pd.DataFrame, excluded: list[str], min_points: int,
+             point: str = "") -> dict:
+    """The record of a series not fitted because its exclusions left too few points (law
+    ``skipped``, never ``better``): its exclusions are reported like a fitted series'."""
+    record: dict = {column: math.nan for column in FIT_COLUMNS}
+    record.update(kind=kind, group=group, scale=scale, law="skipped", interval="", n_points=len(usable),
+                  better=False, point=point,
+                  excluded="; ".join(excluded + [f"fit skipped: {len(usable)} usable points, needs {min_points}"]))
+    return record
 
 
 def best_fits(fits: pd.DataFrame) -> pd.DataFrame:

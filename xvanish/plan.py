@@ -36,8 +36,10 @@ import numpy as np
 import pandas as pd
 
 from xvanish import registry
-from xvanish.core import (ConfigError, Domain, Group, Sampler, config_columns, check_precision, is_number,
-                          measure_sums, point_seed, replace_atomic, require, require_int, write_csv_atomic)
+from xvanish.core import (ConfigError, Domain, Group, Sampler, check_precision, config_columns, is_number,
+                          measure_sums, point_seed, replace_atomic, require, require_int, require_memory)
+from xvanish.folder import hold_folder, remove_temp_files
+from xvanish.resume import Earlier, read_results, results_text, whole_point_rows
 from xvanish.stats import DrawSums
 
 __all__ = ["Plan", "Point", "PointDone", "Variant", "plan", "prepare_out_dir", "sweep"]
@@ -52,6 +54,8 @@ RESULTS_NAME = "results.csv"
 SUMS_DIR = "draws"
 #: The fields of DrawSums stored per group and draw.
 _SUM_FIELDS = ("count", "total", "total_sq", "total_abs", "zeros", "nonfinite")
+#: Files written atomically into an output folder (their temporary files are cleaned on a new run).
+TEMP_NAMES = (RESULTS_NAME, "summary.json", "plot.png")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class PointDone:
             gradient method that ran), empty when reused or when the sampler has no ``info``.
         done: points finished so far, this one included.
         total: points in the run.
+        recomputed: why an earlier run's rows of this point were not reused (the point is
+            not whole: missing or duplicated groups, an edited number), or "".
     """
 
     point: Point
@@ -115,6 +121,7 @@ class PointDone:
     info: Mapping[str, Any]
     done: int
     total: int
+    recomputed: str = ""
 
 
 def type_name(annotation: Any) -> str:
@@ -161,6 +168,16 @@ def _validated(domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str
         bare = error.key.removeprefix("domain.")
         raise ConfigError(shown(bare), error.value, error.allowed + suffix(bare)) from None
     return values, config
+
+
+def _require_draws_fit(config: Any, n_samples: int, where: str, key_prefix: str) -> None:
+    """A config whose domain models its memory (``memory_need(n)`` bytes, against
+    ``memory_limit_gb``) must fit all ``n_samples`` draws: refused here, before any work."""
+    need = getattr(config, "memory_need", None)
+    if callable(need):
+        require_memory(need(n_samples), config.memory_limit_gb, f"{n_samples} draws at {where}",
+                       key="measure.n_samples", value=n_samples, lower="use fewer draws or smaller sizes",
+                       limit_key=f"{key_prefix}memory_limit_gb")
 
 
 def _numeric_axis(values: Sequence[Any]) -> bool:
@@ -217,11 +234,13 @@ class Plan:
             out_dir: if given, ``results.csv`` there is rewritten atomically after each point,
                 so a killed run keeps its finished points.
             resume: reuse the rows of ``out_dir/results.csv`` whose point is identical (same
-                variant, seed, n_samples and every config value). Without ``resume`` an
-                existing results.csv is refused, never silently overwritten. Adaptively a
-                point is reused when it settled at this target or a tighter one (or used
-                the whole budget), else extended: its stored per-draw sums
-                (``out_dir/draws/``) are joined by the draws that follow them.
+                variant, seed, n_samples and every config value) and whole (exactly its
+                declared groups, content hash unchanged: :func:`xvanish.resume.whole_point_rows`);
+                other points are measured. Without ``resume`` an existing results.csv is
+                refused, never silently overwritten. Adaptively a point is reused when it
+                settled at this target or a tighter one (or used the whole budget), else
+                extended: its stored per-draw sums (``out_dir/draws/``) are joined by the
+                draws that follow them.
             on_point: called with a :class:`PointDone` after each point.
             progress: optional wrapper around the iteration over points (a progress bar).
 
@@ -229,23 +248,42 @@ class Plan:
             All rows in plan order (a ``variant`` column first when the run has variants).
 
         Raises:
-            ConfigError: ``out_dir`` already holds results and ``resume`` is false, or cannot
-                be written.
+            ConfigError: ``out_dir`` already holds results and ``resume`` is false, cannot
+                be written, holds an unreadable results.csv (:class:`~xvanish.resume.ResultsUnreadable`)
+                or is in use by another run (:class:`~xvanish.folder.FolderBusy`).
         """
-        csv_path = Path(out_dir) / RESULTS_NAME if out_dir is not None else None
-        previous = None
-        if csv_path is not None:
-            previous = prepare_out_dir(csv_path, resume)
+        if out_dir is None:
+            return self._measure_all(None, None, on_point, progress)
+        with hold_folder(out_dir):  # one run per folder: a second one is refused (FolderBusy)
+            csv_path = Path(out_dir) / RESULTS_NAME
+            earlier = prepare_out_dir(Path(out_dir), resume)
+            return self._measure_all(csv_path, earlier, on_point, progress)
+
+    def _measure_all(self, csv_path: Path | None, earlier: Earlier | None,
+                     on_point: Callable[[PointDone], None] | None,
+                     progress: Callable[[Iterable[Point]], Iterable[Point]] | None) -> pd.DataFrame:
         frames: list[pd.DataFrame] = []
         iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
         for done, point in enumerate(iterator, start=1):
-            rows = self._reusable(previous, point)
+            key = (point.variant, point.index)
+            rows, recomputed = None, ""
+            if earlier is not None:
+                if key not in self._built:
+                    self._built[key] = self.factory(**point.keywords)
+                rows, recomputed = whole_point_rows(
+                    earlier, variant=point.variant, seed=point.seed,
+                    n_samples=self.n_samples if self.target_rel_ci is None else None,  # adaptive: any
+                    columns=point.columns, groups=[g.name for g in self._built[key].groups()])
+                if rows is not None and not self._answers(rows):
+                    rows = None  # whole, but not what this run asks for: measured (or extended)
             reused = rows is not None
             info: Mapping[str, Any] = {}
+            # Built once, lazily (or taken from groups()); dropped after measuring.
+            sampler = self._built.pop(key, None)
             if rows is None:
-                # Built once, lazily (or taken from groups()); dropped after measuring.
-                sampler = self._built.pop((point.variant, point.index), None) or self.factory(**point.keywords)
-                prior = self._extendable(previous, point, out_dir)
+                sampler = sampler or self.factory(**point.keywords)
+                out_dir = csv_path.parent if csv_path is not None else None
+                prior = self._extendable(earlier.rows if earlier is not None else None, point, out_dir)
                 rows, sums = measure_sums(sampler, self.n_samples, point.seed, scale_name=self.param,
                                           scale=point.value, target_rel_ci=self.target_rel_ci,
                                           max_samples=self.max_samples, target_groups=self.target_groups,
@@ -253,30 +291,25 @@ class Plan:
                 info = dict(sampler.info()) if callable(getattr(sampler, "info", None)) else {}
                 if prior is not None:
                     info = {**info, "extended_from": prior[0].n}
-                del sampler
                 if point.variant is not None:
                     rows.insert(0, "variant", point.variant)
                 if out_dir is not None and self.target_rel_ci is not None:
                     save_sums(_sums_path(out_dir, point), list(rows["group"]), sums)
+            del sampler
             frames.append(rows)
             if csv_path is not None:
-                write_csv_atomic(pd.concat(frames, ignore_index=True), csv_path)
+                text = results_text(frames)
+                replace_atomic(csv_path, lambda tmp: Path(tmp).write_text(text))
             if on_point is not None:
-                on_point(PointDone(point, rows, reused, info, done, len(self.points)))
+                on_point(PointDone(point, rows, reused, info, done, len(self.points), recomputed))
         return pd.concat(frames, ignore_index=True)
 
-    def _reusable(self, previous: pd.DataFrame | None, point: Point) -> pd.DataFrame | None:
-        """Rows of an earlier run of exactly this point: variant, seed, n_samples, every config
-        value; adaptively, rows that reached this precision (:meth:`_precise_enough`)."""
-        rows = _point_rows(previous, point)
-        if rows is None:
-            return None
+    def _answers(self, rows: pd.DataFrame) -> bool:
+        """Whole earlier rows of this point answer this run: a fixed run's rows come from a
+        fixed run; an adaptive run's reached this precision (:meth:`_precise_enough`)."""
         if self.target_rel_ci is None:
-            fixed = rows["settled"].isna() if "settled" in rows.columns else True  # not an adaptive point's
-            rows = rows[(rows["n_samples"] == self.n_samples) & fixed]
-        elif not self._precise_enough(rows):
-            return None
-        return rows.reset_index(drop=True) if len(rows) else None
+            return "settled" not in rows.columns or bool(rows["settled"].isna().all())
+        return self._precise_enough(rows)
 
     def _precise_enough(self, rows: pd.DataFrame) -> bool:
         """An adaptive point's earlier rows answer this run: they settled at this target or a
@@ -351,23 +384,30 @@ def load_sums(path: str | os.PathLike[str]) -> tuple[list[str], list[DrawSums]]:
     return names, sums
 
 
-def prepare_out_dir(csv_path: Path, resume: bool) -> pd.DataFrame | None:
-    """Check that results can be written there; the earlier rows when resuming."""
-    directory = csv_path.parent
+def prepare_out_dir(directory: Path, resume: bool) -> Earlier | None:
+    """Check that results can be written to ``directory`` (held by this run: see
+    :func:`xvanish.folder.hold_folder`) and remove the temporary files a killed run left;
+    the earlier results.csv when resuming.
+
+    Raises:
+        ConfigError: the folder cannot be written, or holds results.csv and ``resume`` is false.
+        ResultsUnreadable: resuming from a results.csv that cannot be read.
+    """
+    csv_path = directory / RESULTS_NAME
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".xvanish-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
         raise ConfigError("output directory", str(directory), f"cannot be written: {error.strerror or error}") \
             from None
+    remove_temp_files(directory, TEMP_NAMES)
     if not csv_path.exists():
         return None
     require(resume, "output directory", str(directory),
             f"already holds {RESULTS_NAME}; set measure.resume=true (resume=True) to continue it, "
             "or choose another directory")
-    return pd.read_csv(csv_path)
+    return read_results(csv_path)
 
 
 def _resolve(domain: Domain | str | Callable[..., Sampler]) -> tuple[Domain | None, Callable[..., Sampler]]:
@@ -460,6 +500,8 @@ def plan(
             if found is not None:
                 keywords, config = _validated(found, keywords, point_origins, key_prefix)
                 columns = config_columns(config)
+                where = (f"{variant.name} " if variant is not None else "") + f"{param}={value}"
+                _require_draws_fit(config, int(n_samples), where, key_prefix)
             points.append(Point(variant=None if variant is None else variant.name, index=position,
                                 value=keywords[param], keywords=keywords,
                                 seed=point_seed(seed, param, keywords[param]), columns=columns))

@@ -30,7 +30,7 @@ from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, Gra
                           is_numeric_text, measure, takes_start)
 from xvanish.stats import DrawSums
 
-__all__ = ["check_domain", "check_prefix_stable", "check_sampler"]
+__all__ = ["check_domain", "check_memory_guard", "check_prefix_stable", "check_sampler"]
 
 #: Tolerance of the prefix check, in units of the dtype's machine epsilon: a batch of n draws
 #: may sum in another order than a batch of k (blocked matrix products), so draw i agrees to
@@ -216,4 +216,43 @@ def check_domain(domain: Domain, small: Mapping[str, Any] | None = None, n: int 
         assert "no_such_key_xyz" in str(error)
     else:
         raise AssertionError("an unknown key must raise ConfigError")
+    check_memory_guard(domain, small)
     check_sampler(domain.factory, n=n, **small)
+
+
+#: Most the process may grow while a domain refuses its ``oversized`` config (bytes): far
+#: below any allocation of an oversized config, far above the bookkeeping of refusing it.
+GUARD_GROWTH = 256 << 20
+
+
+def check_memory_guard(domain: Domain, small: Mapping[str, Any] | None = None) -> None:
+    """The domain refuses a config that needs more memory than its ``memory_limit_gb``.
+
+    ``domain.oversized`` (keyword overrides on top of ``small``) names such a config; its
+    dataclass and its factory must both raise a :class:`ConfigError` that names
+    ``memory_limit_gb``, before allocating it (the process grows by less than
+    :data:`GUARD_GROWTH`).
+
+    Raises:
+        AssertionError: the domain declares no ``oversized`` config or no ``memory_limit_gb``
+            key, or accepts the config, or allocates before refusing it.
+    """
+    import resource
+
+    fields = [f.name for f in dataclasses.fields(domain.config)]
+    assert domain.oversized is not None, (
+        f"domain {domain.name} declares no memory guard: give its config a memory_limit_gb key, refuse in the "
+        "dataclass a config whose memory need (from the sizes) exceeds it, and set Domain.oversized to keyword "
+        "overrides that do (docs/core.md)")
+    assert "memory_limit_gb" in fields, f"domain {domain.name} has no memory_limit_gb key"
+    keywords = {**dict(domain.small if small is None else small), **dict(domain.oversized)}
+    for build in (domain.config, domain.factory):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
+        try:
+            build(**keywords)
+        except ConfigError as error:
+            assert "memory_limit_gb" in str(error), f"{domain.name} refused {keywords} for another reason: {error}"
+        else:
+            raise AssertionError(f"domain {domain.name} accepted {keywords}, which needs more than its memory limit")
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        assert grown < GUARD_GROWTH, f"domain {domain.name} grew by {grown / 1e6:.0f} MB before refusing {keywords}"

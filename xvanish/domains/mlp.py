@@ -85,7 +85,7 @@ import torch.nn.functional as F
 from xvanish import reduce
 from xvanish.devices import on_threads, require_device
 from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, draw_slices, group,
-                          make_config, require, require_choice, require_int, require_number, streams)
+                          make_config, require, require_choice, require_int, require_memory, require_number, streams)
 from xvanish.draws import padded_rows, stream_rows
 from xvanish.theory import meanfield
 
@@ -282,6 +282,9 @@ class MLPConfig:
             from ``init_seed``, only the inputs drawn).
         init_seed: seed of the shared initialisation when ``vary=data``.
         device: ``cpu`` or ``cuda`` / ``cuda:<k>``.
+        memory_limit_gb: working memory allowed (:meth:`memory_need`); a config whose single
+            draw does not fit is refused, and so is a run whose draws do not
+            (``measure.n_samples``), before anything is allocated.
     """
 
     depth: int = 16
@@ -298,6 +301,7 @@ class MLPConfig:
     vary: str = "init"
     init_seed: int = 0
     device: str = "cpu"
+    memory_limit_gb: float = 4.0
 
     def __post_init__(self) -> None:
         require_int("depth", self.depth, minimum=1)
@@ -321,6 +325,31 @@ class MLPConfig:
         require_choice("vary", self.vary, VARY)
         require_int("init_seed", self.init_seed, minimum=0)
         require_device("device", self.device)
+        require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
+        require_memory(self.memory_need(1), self.memory_limit_gb, f"one draw ({self._sizes()})")
+
+    def _sizes(self) -> str:
+        return f"depth={self.depth} x width={self.width}^2, batch={self.batch}, {self.dtype}"
+
+    def memory_need(self, n: int) -> int:
+        """Bytes ``sample(n)`` needs, from the sizes (a model with a safety factor of 1.5).
+
+        Per draw and layer the forward pass keeps u, W·u and h and the backward pass forms
+        their gradients (8·batch·N values with the activation's own); the weights are the
+        draws' L·N² values, drawn in float32 and cast (both alive), unless they exceed
+        :data:`WEIGHT_MEMORY`: then they are streamed a block of draws at a time
+        (:data:`STREAM_BLOCK`, at least one layer of up to 16 draws).
+        """
+        item = DTYPES[self.dtype].itemsize
+        drawn = 8 if self.dtype == "float64" else 4
+        layer = self.width ** 2
+        m = n if self.vary == "init" else 1
+        weights = m * self.depth * layer * (drawn + item)
+        if self.vary == "init" and m * self.depth * layer * drawn > WEIGHT_MEMORY:
+            step = 16 // math.gcd(16, layer)
+            weights = max(STREAM_BLOCK, step * layer * drawn) * (drawn + item) // drawn
+        activations = n * self.depth * 8 * self.batch * self.width * item
+        return int(1.5 * (weights + activations + MATVEC_BLOCK * item))
 
     @property
     def effective_weight_var(self) -> float:
@@ -545,6 +574,8 @@ class MLPSampler:
         require_int("n", n, minimum=1)
         require_int("start", start, minimum=0)
         cfg = self.config
+        require_memory(cfg.memory_need(n), cfg.memory_limit_gb, f"{n} draws ({cfg._sizes()})", key="measure.n_samples",
+                       value=n, lower="use fewer draws or smaller sizes")
         itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
         if cfg.vary == "init" and cfg.depth * n * cfg.width ** 2 * itemsize > WEIGHT_MEMORY:
             return self._sample_streamed(n, seed, start)
@@ -690,4 +721,5 @@ DOMAIN = Domain(
     headline_group="preact/1",
     description="deep MLP at initialisation: backpropagated signal and weight gradients per layer",
     small={"depth": 3, "width": 4},
+    oversized={"width": 1 << 20},
 )

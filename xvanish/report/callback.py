@@ -14,7 +14,7 @@ writes at the sweep root:
   differ only in their seed pooled into one row per point and group (all their draws;
   :mod:`xvanish.report.pooling`), fitted and printed like a single run, its headline in
   summary.json's ``pooled``; the plot then shows the pooled series;
-* ``plot.png``: the jobs' headline series overlaid, drawn as a single run's plot is
+* ``plot.png`` (unless ``report.plot=false``): the jobs' headline series overlaid, drawn as a single run's plot is
   (:mod:`xvanish.report.plots`: theory by kind, legend outside, zoom and zero-fraction
   panels where they inform). Each series carries its swept values and variant as
   ``facets``, so a grid of many jobs (7 × 5) is drawn as colour by one key and marker by
@@ -74,8 +74,8 @@ def _override_values(overrides: list[str]) -> dict[str, str]:
     return {item.get_key_element().lstrip("+~"): item.get_value_element_as_str() for item in parsed}
 
 
-def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
-    """Combine the jobs under ``sweep_dir``; write results.csv, summary.json and plot.png there.
+def aggregate(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any] | None:
+    """Combine the jobs under ``sweep_dir``; write results.csv, summary.json and (``plot``) plot.png there.
 
     Returns:
         The combined summary, or None when no job left results.
@@ -141,7 +141,7 @@ def aggregate(sweep_dir: str | Path) -> dict[str, Any] | None:
         pooled_series, result["pooled"] = _pool_over_seeds(combined, swept, seed_keys, sweep_dir)
         series = pooled_series or series  # the plot shows the pooled result; per-seed rows stay in results.csv
     write_json_atomic(result, sweep_dir / SUMMARY_NAME)
-    if series:
+    if series and plot:
         from xvanish.report.plots import plot_series
 
         replace_atomic(sweep_dir / PLOT_NAME, lambda tmp: plot_series(series, tmp, title=f"multirun: {sweep_dir.name}"))
@@ -197,9 +197,10 @@ class AggregateCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        result = aggregate(sweep_dir)
+        plot = bool(OmegaConf.select(config, "report.plot", default=True))  # report.plot=false: no overlay either
+        result = aggregate(sweep_dir, plot=plot)
         if result is not None:
-            log.info("multirun: %d jobs combined in %s (%s, %s, %s)", len(result["jobs"]), sweep_dir,
-                     RESULTS_NAME, SUMMARY_NAME, PLOT_NAME)
+            log.info("multirun: %d jobs combined in %s (%s, %s%s)", len(result["jobs"]), sweep_dir,
+                     RESULTS_NAME, SUMMARY_NAME, f", {PLOT_NAME}" if plot else "")
             if result["missing"]:
                 log.warning("multirun: jobs without results: %s", ", ".join(result["missing"]))

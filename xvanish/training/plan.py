@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from xvanish.core import require, write_csv_atomic
+from xvanish.folder import hold_folder
 from xvanish.plan import RESULTS_NAME, Plan, Point, PointDone, prepare_out_dir
 from xvanish.training.config import TrainConfig
 from xvanish.training.loop import groups_of, train
@@ -75,9 +76,14 @@ class TrainingPlan:
             on_point: Callable[[PointDone], None] | None = None,
             progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None) -> pd.DataFrame:
         """Train every point's R = n_samples runs; results.csv rewritten after each point."""
-        csv_path = Path(out_dir) / RESULTS_NAME if out_dir is not None else None
-        if csv_path is not None:
-            prepare_out_dir(csv_path, resume=False)
+        if out_dir is None:
+            return self._train_all(None, on_point, progress)
+        with hold_folder(out_dir):  # one run per folder, as a measuring run
+            prepare_out_dir(Path(out_dir), resume=False)
+            return self._train_all(Path(out_dir) / RESULTS_NAME, on_point, progress)
+
+    def _train_all(self, csv_path: Path | None, on_point: Callable[[PointDone], None] | None,
+                   progress: Callable[[Iterable[Point]], Iterable[Point]] | None) -> pd.DataFrame:
         frames = []
         columns = {f"train_{key}": (repr(value) if isinstance(value, list) else value)
                    for key, value in dataclasses.asdict(self.config).items()}

@@ -41,4 +41,5 @@ DOMAIN = Domain(
     description="GAN: the generator's gradient vs discriminator steps, saturating / -log D / WGAN-GP "
                 "(Arjovsky & Bottou 2017)",
     small={"d_steps": 3, "d_hidden": 8, "g_hidden": 4, "batch": 4},
+    oversized={"d_hidden": 1 << 20},
 )

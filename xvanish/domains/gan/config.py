@@ -11,9 +11,10 @@ from typing import List, Optional
 
 import torch
 
-from xvanish.core import require, require_choice, require_int, require_number
+from xvanish.core import require, require_choice, require_int, require_memory, require_number
 from xvanish.devices import require_device
 
+from .data import DATASETS
 from .nets import ACTIVATIONS
 
 __all__ = ["DATA", "DTYPES", "GANConfig", "LOSSES", "OBJECTIVES", "OBJECTIVE_LOSSES"]
@@ -71,6 +72,9 @@ class GANConfig:
         batch: generated (and real) samples per draw, per step and per measurement.
         dtype: ``float32`` | ``float64``.
         device: ``cpu`` or ``cuda[:k]``.
+        memory_limit_gb: working memory allowed (:meth:`memory_need`); a config whose single
+            draw does not fit is refused, and so is a run whose draws do not
+            (``measure.n_samples``), before anything is allocated.
     """
 
     data: str = "toy"
@@ -95,6 +99,7 @@ class GANConfig:
     batch: int = 64
     dtype: str = "float32"
     device: str = "cpu"
+    memory_limit_gb: float = 4.0
 
     def __post_init__(self) -> None:
         require_choice("data", self.data, DATA)
@@ -132,6 +137,34 @@ class GANConfig:
         require_int("batch", self.batch, minimum=1)
         require_choice("dtype", self.dtype, DTYPES)
         require_device("device", self.device)
+        require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
+        require_memory(self.memory_need(1), self.memory_limit_gb,
+                       f"one draw (D {self.d_depth} x {self.d_hidden}, G {self.g_depth} x {self.g_hidden}, "
+                       f"z_dim={self.z_dim}, batch={self.batch}, d_steps={self.d_steps})")
+
+    def memory_need(self, n: int) -> int:
+        """Bytes ``sample(n)`` needs, from the sizes (a model with a safety factor of 1.5).
+
+        Per draw: D's and G's parameters with their gradients and Adam's two moments; the
+        activations of the real and generated batches through D and G with their gradients
+        (twice over for the penalty's double backward); G's Jacobian propagated for
+        Theorem 2.4 (batch × data dim × widest layer); and the generator gradients returned
+        at every checkpoint (at most 2 per decade of ``d_steps``, plus 2).
+        """
+        item = DTYPES[self.dtype].itemsize
+        dim = DATASETS[self.data].dim
+        d_sizes = [dim] + [self.d_hidden] * self.d_depth + [1]
+        g_sizes = [self.z_dim] + [self.g_hidden] * self.g_depth + [dim]
+
+        def n_params(sizes: List[int]) -> int:
+            return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+        checkpoints = 2 * len(str(self.d_steps)) + 2
+        per_draw = (4 * (n_params(d_sizes) + n_params(g_sizes))
+                    + self.batch * 12 * (2 * sum(d_sizes) + sum(g_sizes))
+                    + self.batch * dim * max(g_sizes)
+                    + checkpoints * (len(self.measured_losses) * n_params(g_sizes) + 4))
+        return int(1.5 * item * n * per_draw)
 
     @property
     def measured_losses(self) -> List[str]:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config, require_int, streams
+from xvanish.core import GradientBatch, Group, Theory, bound, group, make_config, require_int, require_memory, streams
 from xvanish.draws import DrawStream
 
 from .config import DTYPES, GANConfig
@@ -391,6 +391,9 @@ class GANSampler:
         """
         require_int("n", n, minimum=1)
         require_int("start", start, minimum=0)
+        cfg = self.config
+        require_memory(cfg.memory_need(n), cfg.memory_limit_gb, f"{n} draws", key="measure.n_samples", value=n,
+                       lower="use fewer draws or smaller networks")
         gens = self.generators(seed, n, start)
         measure_stream = streams(seed, N_STREAMS)[MEASURE]
         begin = self.pretrain(gens)

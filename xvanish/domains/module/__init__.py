@@ -88,4 +88,5 @@ DOMAIN = Domain(
     headline_group="input",
     description="any torch nn.Module from a factory: each parameter's gradient and what reaches each block",
     small={"depth": 2, "width": 4, "inputs": [3, 4]},
+    oversized={"width": 1 << 17},
 )

@@ -6,9 +6,9 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from xvanish.core import ConfigError, is_int, require, require_choice, require_int
+from xvanish.core import ConfigError, is_int, require, require_choice, require_int, require_memory, require_number
 
-from .build import DTYPES
+from .build import DTYPES, _cpu_rng_restored
 from .paths import _resolve
 from .probe import _probe
 
@@ -52,6 +52,9 @@ class ModuleConfig:
             the last block, ``layers.-2`` the one before): then the last blocks keep their
             names across a depth sweep and are fitted across it (Xiong et al. 2020's
             last-layer gradient). Blocks are the children of the largest ModuleList/Sequential.
+        memory_limit_gb: working memory allowed (:meth:`memory_need`): a model too large for
+            it is refused before it is built (its size read on the meta device), a run whose
+            draws do not fit before any work (``measure.n_samples``).
     """
 
     model: str = "xvanish.examples.resnet:residual_mlp"
@@ -67,6 +70,7 @@ class ModuleConfig:
     batching: str = "auto"
     train: bool = True
     count_from: str = "input"
+    memory_limit_gb: float = 4.0
 
     def __post_init__(self) -> None:
         factory = _resolve("model", self.model)
@@ -100,9 +104,29 @@ class ModuleConfig:
         require(isinstance(self.train, bool), "train", self.train, "must be true or false")
         require_choice("count_from", self.count_from, COUNT_FROM)
         _check_signature(factory, self)
+        require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
+        # The model's size from an instance built on the meta device (nothing allocated), so a
+        # model too large for the limit is refused before the probe builds a real one.
+        entries = _meta_entries(factory, self)
+        if entries is not None:
+            require_memory(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * 3 * entries, self.memory_limit_gb,
+                           f"one draw's model ({entries} parameter and buffer entries, {self.factory_keywords()})")
         # One instance and one draw through the forward pass and the loss: cheap at the sizes one probes,
         # and it turns every model-level mistake into one line before any work.
         object.__setattr__(self, "_probe", _probe(factory, self))
+        require_memory(self.memory_need(1), self.memory_limit_gb,
+                       f"one draw ({self._probe.n_params} parameters, {self._probe.activation_entries} activations)")
+
+    def memory_need(self, n: int) -> int:
+        """Bytes ``sample(n)`` needs, from what the probe measured (a model, safety factor 1.5).
+
+        Per draw: the parameters stacked for the draws, their gradients and the instance each
+        draw is initialised in (3 × parameters), and 8 × the entries of the input, the output
+        and every tapped block output (what autograd keeps inside the blocks is not seen;
+        8 covers a residual block's few intermediate tensors and their gradients).
+        """
+        probe = self._probe
+        return int(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * n * (3 * probe.n_params + 8 * probe.activation_entries))
 
     def factory_keywords(self) -> Dict[str, Any]:
         """What the factory is called with: ``kwargs`` plus the scale keys that are set."""
@@ -132,3 +156,24 @@ def _check_signature(factory: Callable[..., Any], config: ModuleConfig) -> None:
         signature.bind(**keywords)
     except TypeError as error:
         raise ConfigError("kwargs", config.kwargs, f"{config.model}: {error}") from None
+
+
+#: Safety factor of the memory model (as the RNN's).
+MEMORY_SAFETY = 1.5
+
+
+def _meta_entries(factory: Callable[..., Any], config: "ModuleConfig") -> Optional[int]:
+    """Parameter and buffer entries of one instance built on the meta device (no memory), or
+    None where the factory cannot build there (it reads values, calls numpy): the probe then
+    builds the real instance and the check after it applies."""
+    import torch
+    from torch import nn
+
+    try:
+        with _cpu_rng_restored(), torch.device("meta"):
+            model = factory(**config.factory_keywords())
+    except Exception:
+        return None
+    if not isinstance(model, nn.Module):
+        return None
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers()))

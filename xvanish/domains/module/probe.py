@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
@@ -51,6 +52,7 @@ class _Probe:
     n_params: int
     blocks: Optional[Tuple[str, int]]
     factored: Dict[str, Tuple[int, ...]]
+    activation_entries: int = 0
 
 
 def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
@@ -112,4 +114,7 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
                   input_grad=isinstance(x, Tensor) and x.is_floating_point(),
                   n_params=sum(p.numel() for p in params.values()),
                   blocks=None if container is None else (container[0], len(container[1])),
-                  factored=factored)
+                  factored=factored,
+                  activation_entries=sum(math.prod(shape) for shape in taps.shapes.values())
+                  + (output.numel() if isinstance(output, Tensor) else 0)
+                  + sum(p.numel() for p in (batch if isinstance(batch, tuple) else (batch,)) if isinstance(p, Tensor)))

@@ -12,7 +12,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from xvanish.core import COST, ConfigError, GradientBatch, Group, OuterProduct, Theory, group, make_config, require_int, streams
+from xvanish.core import COST, ConfigError, GradientBatch, Group, OuterProduct, Theory, group, make_config, require_int, require_memory, streams
 
 from xvanish.draws import stream_rows
 
@@ -154,6 +154,8 @@ class ModuleSampler:
             ConfigError: ``batching=vmap`` and the model cannot run under ``torch.func.vmap``.
         """
         require_int("n", n, minimum=1)
+        require_memory(self.config.memory_need(n), self.config.memory_limit_gb, f"{n} draws", key="measure.n_samples",
+                       value=n, lower="use fewer draws or a smaller model")
         drawn = self.draw(n, seed, start)
         forward_seeds = streams(streams(seed, 4)[3], start + n)[start:]
         if self._path in (None, "vmap"):

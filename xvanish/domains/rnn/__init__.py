@@ -61,4 +61,5 @@ DOMAIN = Domain(
     headline_group="initial",
     description="RNN/LSTM/GRU over real protein windows: dL/dh at each residue back from the end",
     small={"cell": "lstm", "hidden": 4, "seq_len": 12, "embed": 3},
+    oversized={"hidden": 1 << 20},
 )

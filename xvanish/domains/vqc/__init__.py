@@ -50,4 +50,5 @@ DOMAIN = Domain(
     headline_group="grad/target",
     description="variational quantum circuits: barren plateaus vs qubits and layers (McClean 2018, Cerezo 2021)",
     small={"n_qubits": 3, "n_layers": 2},
+    oversized={"n_qubits": 40},
 )
