@@ -21,7 +21,7 @@ from omegaconf import MISSING
 from xvanish import registry
 
 __all__ = [
-    "FitConfig", "MeasureConfig", "ReportConfig", "SweepConfig", "VariantConfig",
+    "FitConfig", "MeasureConfig", "ReportConfig", "RunnerConfig", "SweepConfig", "VariantConfig",
     "XvanishConfig", "broken_domains", "domain_of", "domain_to_register", "packaged_options", "register_configs",
     "register_domain",
 ]
@@ -84,6 +84,15 @@ class ReportConfig:
 
 
 @dataclass
+class RunnerConfig:
+    """What a job does beyond the sweep (:mod:`xvanish.experiments`): ``name`` of a runner, or
+    ``None`` for the sweep alone; ``options`` are the runner's own keys, checked by the runner."""
+
+    name: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class XvanishConfig:
     """The whole run config; ``domain`` is filled by the ``domain`` config group."""
 
@@ -93,6 +102,7 @@ class XvanishConfig:
     variants: List[VariantConfig] = field(default_factory=list)
     fit: FitConfig = field(default_factory=FitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 #: Domains whose module failed to import: name -> the error, reported if one is asked for.
