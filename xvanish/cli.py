@@ -27,13 +27,13 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
                           OverrideParseException)
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from xvanish import registry
+from xvanish.experiments import Job, check_runner
 from xvanish.core import ConfigError, Group, require, require_choice, require_int
 from xvanish.fit import fit_decay
 from xvanish.plan import Plan, PointDone, Variant, type_name, describe_points, plan
@@ -48,7 +48,7 @@ from xvanish.training.config import TrainConfig
 from xvanish.schema import (broken_domains, domain_of, domain_to_register, packaged_options, register_configs,
                             register_domain)
 
-__all__ = ["CheckEveryJob", "PlanEveryJob", "describe_error", "main", "plan_run", "run"]
+__all__ = ["describe_error", "main", "plan_run", "run"]
 
 log = logging.getLogger("xvanish")
 
@@ -79,6 +79,7 @@ class RunPlan:
     quantity: str
     profile_skip: int
     training: bool = False
+    runner: Any = None  # (Runner, its options) of xvanish.experiments, or None for the sweep alone
 
 
 def domain_name(cfg: DictConfig) -> str:
@@ -139,9 +140,12 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
         core_plan = plan_training(OmegaConf.to_container(cfg.train, resolve=True), name, core_plan, step_axis,
                                   cfg.measure.resume)
         headline = core_plan.headline()
+    runner = check_runner(cfg.runner.name, OmegaConf.to_container(cfg.runner.options, resolve=True),
+                          {"domain": OmegaConf.to_container(cfg.domain, resolve=True),
+                           "variants": OmegaConf.to_container(cfg.variants, resolve=True)})
     run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume and not training,
                        group=cfg.report.group or headline, quantity=cfg.fit.quantity,
-                       profile_skip=cfg.fit.profile_skip, training=training)
+                       profile_skip=cfg.fit.profile_skip, training=training, runner=runner)
     if cfg.report.group is not None:
         groups = core_plan.groups(0)
         require(cfg.report.group in [g.name for g in groups], "report.group", cfg.report.group,
@@ -279,7 +283,6 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     summary["points"] = points
     if core_plan.target_rel_ci is not None:
         summary["adaptive"] = adaptive_report(df, core_plan, cfg.measure.target_groups)
-    write_json_atomic(summary, out_dir / SUMMARY_NAME)
     table = format_report(series)
     print(table)
     log.info("table:\n%s", table)
@@ -287,6 +290,12 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
         line = adaptive_line(summary["adaptive"])
         print(line)
         (log.warning if summary["adaptive"]["unsettled"] else log.info)(line)
+    if run_plan.runner is not None and run_plan.runner[0].after_run is not None:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config.pop("hydra", None)
+        job = Job(out_dir=out_dir, results=df, options=run_plan.runner[1], config=config, resume=run_plan.resume)
+        summary["runner"] = {"name": cfg.runner.name, **run_plan.runner[0].after_run(job)}
+    write_json_atomic(summary, out_dir / SUMMARY_NAME)
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
         log.warning("%d non-finite gradient entries in %d rows, left out of every statistic "
@@ -294,81 +303,6 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     print(f"outputs: {out_dir}")
     log.info("outputs: %s", out_dir)
     return summary
-
-
-# --------------------------------------------------------------------------- multirun
-
-_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
-class CheckEveryJob(Callback):
-    """Before a multirun starts any job, check every job's composed config (:meth:`check_job`):
-    a bad value in the last job stops the sweep before the first one runs.
-
-    This works where the job list is known in advance: Hydra's basic sweeper (used with
-    every launcher: basic, joblib, submitit, ray). Sweepers that choose jobs as they go
-    (optuna, nevergrad) are left alone; each of their jobs is still checked when it starts.
-    A Hydra app of its own (experiments/long_range_task.py) subclasses this with its check.
-    """
-
-    def check_job(self, job_cfg: DictConfig) -> None:
-        """Raise :class:`ConfigError` for the first bad key of one job's config."""
-        raise NotImplementedError
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Before Hydra creates the output folder: a run refused for its input leaves none.
-        try:
-            self.check_job(config)
-        except Exception as error:
-            if not is_bad_input(error):
-                raise
-            print(f"error: {describe_error(error)}", file=sys.stderr)
-            raise SystemExit(EXIT_BAD_INPUT) from None
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
-            log.info("sweeper %s: each job is checked when it starts", config.hydra.sweeper.get("_target_"))
-            return
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-        arguments += list(config.hydra.overrides.task)
-        parsed = OverridesParser.create().parse_overrides(arguments)
-        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        loader = GlobalHydra.instance().config_loader()
-        for number, job in enumerate(jobs):
-            try:
-                self.check_job(_load_job_config(loader, config, job))
-            except Exception as error:  # a bad range (ConfigError) or a bad type (composition)
-                if not is_bad_input(error):
-                    raise
-                # Hydra turns an exception raised in a callback into a warning and goes on;
-                # SystemExit is not an Exception, so it stops the multirun here.
-                print(f"error: {describe_error(error)} (multirun job {number}: {' '.join(job)}; "
-                      "no job was started)", file=sys.stderr)
-                raise SystemExit(EXIT_BAD_INPUT) from None
-        log.info("multirun: all %d jobs checked before the first started", len(jobs))
-
-
-class PlanEveryJob(CheckEveryJob):
-    """:class:`CheckEveryJob` for ``python -m xvanish``: every job is planned (:func:`plan_run`)."""
-
-    def check_job(self, job_cfg: DictConfig) -> None:
-        plan_run(job_cfg, domain_name(job_cfg))
-
-
-def _load_job_config(loader: Any, config: DictConfig, job: Sequence[str]) -> DictConfig:
-    """One job's composed config, registering a domain's schema on first use (as _run_hydra)."""
-    while True:
-        try:
-            return loader.load_sweep_config(config, list(job))
-        except MissingConfigException as error:
-            name = domain_to_register(error.missing_cfg_file)
-            if name is None:
-                raise
-            register_domain(name)
 
 
 # --------------------------------------------------------------------------- errors

@@ -22,7 +22,7 @@ from xvanish import registry
 from xvanish.training.config import TrainConfig
 
 __all__ = [
-    "FitConfig", "MeasureConfig", "TrainConfig", "ReportConfig", "SweepConfig", "VariantConfig",
+    "FitConfig", "MeasureConfig", "TrainConfig", "ReportConfig", "RunnerConfig", "SweepConfig", "VariantConfig",
     "XvanishConfig", "broken_domains", "domain_of", "domain_to_register", "packaged_options", "register_configs",
     "register_domain",
 ]
@@ -88,6 +88,15 @@ class ReportConfig:
 
 
 @dataclass
+class RunnerConfig:
+    """What a job does beyond the sweep (:mod:`xvanish.experiments`): ``name`` of a runner, or
+    ``None`` for the sweep alone; ``options`` are the runner's own keys, checked by the runner."""
+
+    name: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class XvanishConfig:
     """The whole run config; ``domain`` is filled by the ``domain`` config group."""
 
@@ -98,6 +107,7 @@ class XvanishConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 #: Domains whose module failed to import: name -> the error, reported if one is asked for.
