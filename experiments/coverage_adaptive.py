@@ -21,7 +21,6 @@ import argparse
 import math
 import time
 
-import numpy as np
 
 from xvanish import adaptive
 
