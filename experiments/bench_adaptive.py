@@ -18,8 +18,10 @@ import torch
 
 from xvanish import Variant, sweep
 
-VARIANTS = [Variant("orthogonal", {"init": "orthogonal", "weight_var": 1.0}),
-            Variant("gaussian", {"init": "normal", "weight_var": 1.0})]
+VARIANTS = [
+    Variant("orthogonal", {"init": "orthogonal", "weight_var": 1.0}),
+    Variant("gaussian", {"init": "normal", "weight_var": 1.0}),
+]
 FIXED = dict(width=32, activation="tanh")
 
 
@@ -43,13 +45,17 @@ def main() -> None:
         adaptive_times.append(seconds)
     print(f"{'variant':<11} {'depth':>5} {'draws':>6} {'rel CI':>7} {'settled':>8}   fixed: {'draws':>5} {'rel CI':>7}")
     for (_, a), (_, f) in zip(adaptive.iterrows(), fixed.iterrows()):
-        print(f"{a['variant']:<11} {a['scale']:5.0f} {a['n_samples']:6d} {a['rel_ci']:7.3f} {str(a['settled']):>8}"
-              f"          {f['n_samples']:5d} {(f['var_hi'] - f['var_lo']) / (2 * f['var']):7.3f}")
+        print(
+            f"{a['variant']:<11} {a['scale']:5.0f} {a['n_samples']:6d} {a['rel_ci']:7.3f} {str(a['settled']):>8}"
+            f"          {f['n_samples']:5d} {(f['var_hi'] - f['var_lo']) / (2 * f['var']):7.3f}"
+        )
     best_fixed, best_adaptive = min(fixed_times), min(adaptive_times)
-    print(f"fixed 1000 draws per point: {best_fixed:.2f} s; adaptive (target_rel_ci={args.target:g}, "
-          f"100 first, at most 1000): {best_adaptive:.2f} s; ratio {best_adaptive / best_fixed:.2f} "
-          f"(draws {adaptive['n_samples'].sum()} vs {fixed['n_samples'].sum()}: "
-          f"{adaptive['n_samples'].sum() / fixed['n_samples'].sum():.2f}; fastest of {args.repeats})")
+    print(
+        f"fixed 1000 draws per point: {best_fixed:.2f} s; adaptive (target_rel_ci={args.target:g}, "
+        f"100 first, at most 1000): {best_adaptive:.2f} s; ratio {best_adaptive / best_fixed:.2f} "
+        f"(draws {adaptive['n_samples'].sum()} vs {fixed['n_samples'].sum()}: "
+        f"{adaptive['n_samples'].sum() / fixed['n_samples'].sum():.2f}; fastest of {args.repeats})"
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def plain_run(args):
                 fake = g(torch.rand(args.batch, cfg.z_dim) * 2 - 1) + shift
             opt.zero_grad()
             f = d(torch.cat([real, fake])).squeeze(-1)
-            loss = F.softplus(-f[: args.batch]).mean() + F.softplus(f[args.batch:]).mean()
+            loss = F.softplus(-f[: args.batch]).mean() + F.softplus(f[args.batch :]).mean()
             loss.backward()
             opt.step()
 
@@ -76,10 +76,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=64)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch", type=int, nargs="+", default=[64, 16],
-                        help="generated (and real) samples per draw and step; one comparison per value")
-    parser.add_argument("--threads", type=int, nargs="+", default=sorted({1, torch.get_num_threads()}),
-                        help="torch thread counts, each timed for both ways (default: 1 and torch's default)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[64, 16],
+        help="generated (and real) samples per draw and step; one comparison per value",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=sorted({1, torch.get_num_threads()}),
+        help="torch thread counts, each timed for both ways (default: 1 and torch's default)",
+    )
     args = parser.parse_args()
     print(f"{args.draws} draws, D 2-64-64-1, {args.steps} Adam steps, toy data, torch {torch.__version__}")
     per = 1e3 / (args.draws * args.steps)
@@ -98,8 +108,10 @@ def main() -> None:
             plain = timed(lambda: plain_run(one))
             best_batched, best_plain = min(best_batched, batched[0]), min(best_plain, plain[0])
             print(f"  {threads} thread(s):")
-            for name, (wall, cpu) in (("    batched (one network, one Adam)", batched),
-                                      ("    plain (one nn.Module at a time)", plain)):
+            for name, (wall, cpu) in (
+                ("    batched (one network, one Adam)", batched),
+                ("    plain (one nn.Module at a time)", plain),
+            ):
                 print(f"{name}: wall {wall:7.2f} s ({wall * per:.4f} ms per draw-step), CPU {cpu:7.2f} s")
             print(f"    ratio: wall {plain[0] / batched[0]:.1f}x, CPU {plain[1] / batched[1]:.1f}x")
         print(f"  ratio, each way at its best thread count: {best_plain / best_batched:.1f}x (target >= 10x)")

@@ -63,10 +63,10 @@ def plain_loop(depth, width, n, seed):
         for _ in range(depth):
             linear = torch.nn.Linear(width, width)
             torch.nn.init.xavier_normal_(linear.weight)
-            torch.nn.init.normal_(linear.bias, std=BIAS_VAR ** 0.5)
+            torch.nn.init.normal_(linear.bias, std=BIAS_VAR**0.5)
             layers += [linear, torch.nn.Tanh()]
         model = torch.nn.Sequential(*layers[:-1])  # h^L is the last Linear's output
-        readout = torch.randn(width) / width ** 0.5
+        readout = torch.randn(width) / width**0.5
         x = torch.randn(1, width, requires_grad=True)
         hs = []
         h = x
@@ -85,8 +85,7 @@ def plain_loop(depth, width, n, seed):
 
 
 def make_sampler(depth, width, batch=1):
-    return mlp.sampler(depth=depth, width=width, activation=ACTIVATION, init="xavier", bias_var=BIAS_VAR,
-                       batch=batch)
+    return mlp.sampler(depth=depth, width=width, activation=ACTIVATION, init="xavier", bias_var=BIAS_VAR, batch=batch)
 
 
 def ours(depth, width, n, seed):
@@ -110,10 +109,12 @@ def breakdown(depth, width, n, seed, repeats):
         one_thread = median_time(lambda: sampler.draw(n, seed), repeats)
     finally:
         torch.set_num_threads(threads)
-    return {"draws": median_time(lambda: sampler.draw(n, seed), repeats),
-            "draws at 1 thread": one_thread,
-            "forward + backward": median_time(lambda: sampler.gradients(drawn), repeats),
-            "reduction + statistics": median_time(reduce_all, repeats)}
+    return {
+        "draws": median_time(lambda: sampler.draw(n, seed), repeats),
+        "draws at 1 thread": one_thread,
+        "forward + backward": median_time(lambda: sampler.gradients(drawn), repeats),
+        "reduction + statistics": median_time(reduce_all, repeats),
+    }
 
 
 def matmul_rate(width, repeats):
@@ -121,7 +122,7 @@ def matmul_rate(width, repeats):
     a = torch.randn(8, width, width)
     b = torch.randn(8, width, width)
     seconds = median_time(lambda: torch.matmul(a, b), repeats)
-    return 8 * 2 * width ** 3 / seconds
+    return 8 * 2 * width**3 / seconds
 
 
 def compare_rows(frame, plain):
@@ -144,9 +145,13 @@ def main():
     parser.add_argument("--plain-repeats", type=int, default=1, help="timed repeats of the plain loop (median)")
     parser.add_argument("--skip-plain", action="store_true", help="skip (a)")
     parser.add_argument("--skip-gemm", action="store_true", help="skip (b)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads for both ways (default: torch's choice); on a "
-                             "shared machine 1 avoids OpenMP contention with other processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for both ways (default: torch's choice); on a "
+        "shared machine 1 avoids OpenMP contention with other processes",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -158,12 +163,15 @@ def main():
         t_ours = median_time(lambda: ours(d, w, n, seed=0), args.repeats)
         frame, plain = ours(d, w, n, seed=0), plain_loop(d, w, n, seed=1)
         assert set(frame.group) == {*plain, "cost"}
-        print(f"(a) depth {d}, width {w}, {n} initialisations, all {len(frame)} groups "
-              f"({int(frame.n_params.sum())} values per draw), statistics included")
+        print(
+            f"(a) depth {d}, width {w}, {n} initialisations, all {len(frame)} groups "
+            f"({int(frame.n_params.sum())} values per draw), statistics included"
+        )
         print(f"    plain loop of nn.Sequential + backward + numpy statistics: {t_plain:8.3f} s")
         print(f"    measure(mlp.sampler(...)) end to end                     : {t_ours:8.3f} s")
-        print(f"    speed-up                                                  : {t_plain / t_ours:8.1f}x"
-              "  (target >= 10x)")
+        print(
+            f"    speed-up                                                  : {t_plain / t_ours:8.1f}x  (target >= 10x)"
+        )
         print(f"    median var ratio ours/plain over groups (independent draws): {compare_rows(frame, plain):.3f}")
         print("    breakdown of measure() (stages timed separately):")
         for stage, seconds in breakdown(d, w, n, 0, args.repeats).items():
@@ -173,16 +181,20 @@ def main():
         d, w, n, b = args.gemm_depth, args.gemm_width, args.gemm_samples, args.gemm_batch
         sampler = make_sampler(d, w, batch=b)
         drawn = sampler.draw(n, 0)
-        flops = 6 * n * d * b * w ** 2
+        flops = 6 * n * d * b * w**2
         t_total = median_time(lambda: sampler.sample(n, 0), args.repeats)
         t_grads = median_time(lambda: sampler.gradients(drawn, materialize=True), args.repeats)
         reference = matmul_rate(w, args.repeats)
         print(f"(b) width {w}, depth {d}, {n} initialisations x {b} inputs: {flops / 1e9:.2f} GFLOP per sample() call")
         print(f"    torch.matmul {w}x{w} float32        : {reference / 1e9:8.1f} GFLOP/s")
-        print(f"    forward+backward (no random draws)  : {flops / t_grads / 1e9:8.1f} GFLOP/s  "
-              f"= matmul rate / {reference * t_grads / flops:.2f}  (target <= 2)")
-        print(f"    sample(): draws, weight-gradient sums: {flops / t_total / 1e9:8.1f} GFLOP/s  "
-              f"= matmul rate / {reference * t_total / flops:.2f}")
+        print(
+            f"    forward+backward (no random draws)  : {flops / t_grads / 1e9:8.1f} GFLOP/s  "
+            f"= matmul rate / {reference * t_grads / flops:.2f}  (target <= 2)"
+        )
+        print(
+            f"    sample(): draws, weight-gradient sums: {flops / t_total / 1e9:8.1f} GFLOP/s  "
+            f"= matmul rate / {reference * t_total / flops:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ CHILD = textwrap.dedent("""
 
 
 def run_child(depth, width, samples, only_imports=False):
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps([depth, width, samples, only_imports])],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps([depth, width, samples, only_imports])],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -46,15 +50,18 @@ def main():
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--limit-gb", type=float, default=3.0, help="target peak (GB = 1e9 bytes)")
     args = parser.parse_args()
-    values = args.depth * args.samples * args.width ** 2
+    values = args.depth * args.samples * args.width**2
     baseline = run_child(args.depth, args.width, args.samples, only_imports=True)
     result = run_child(args.depth, args.width, args.samples)
     peak = result["peak_bytes"] / 1e9
-    print(f"depth {args.depth}, width {args.width}, {args.samples} draws, float32: "
-          f"{values / 1e9:.1f} G weights per call")
+    print(
+        f"depth {args.depth}, width {args.width}, {args.samples} draws, float32: {values / 1e9:.1f} G weights per call"
+    )
     print(f"    all weights at once              : {4 * values / 1e9:8.1f} GB  (and as much again of weight gradients)")
-    print(f"    peak RSS of measure() (fresh process): {peak:8.2f} GB  (target < {args.limit_gb:g} GB: "
-          f"{'met' if peak < args.limit_gb else 'NOT met'})")
+    print(
+        f"    peak RSS of measure() (fresh process): {peak:8.2f} GB  (target < {args.limit_gb:g} GB: "
+        f"{'met' if peak < args.limit_gb else 'NOT met'})"
+    )
     print(f"    peak RSS after the imports alone  : {baseline['peak_bytes'] / 1e9:8.2f} GB")
     print(f"    wall time of measure()            : {result['seconds']:8.1f} s")
 

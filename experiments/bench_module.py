@@ -42,8 +42,12 @@ class LikeSampler:
 
     def __init__(self, sampler):
         self.sampler = sampler
-        self.domain, self.config, self.groups, self.theory_var = (sampler.domain, sampler.config, sampler.groups,
-                                                                  sampler.theory_var)
+        self.domain, self.config, self.groups, self.theory_var = (
+            sampler.domain,
+            sampler.config,
+            sampler.groups,
+            sampler.theory_var,
+        )
 
 
 class PlainLoop(LikeSampler):
@@ -61,9 +65,11 @@ class PlainLoop(LikeSampler):
                 model = factory(**self.config.factory_keywords())
                 outputs = {}
                 for name in self.sampler._probe.acts:
+
                     def keep(mod, args, output, name=name):
                         output.retain_grad()
                         outputs[name] = output
+
                     model.get_submodule(name).register_forward_hook(keep)
                 x = inputs[i].clone().requires_grad_()
                 loss = (model(x) * readout[i]).sum()
@@ -112,17 +118,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="inputs per draw")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: on a shared machine, tiny multi-threaded kernels stall "
-                             "whenever another process holds a core)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a shared machine, tiny multi-threaded kernels stall "
+        "whenever another process holds a core)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n, seed = args.draws, args.seed
-    sampler = module.sampler(model=MODEL, depth=args.depth, width=args.width, inputs=[args.batch, args.width],
-                             batching="vmap")
+    sampler = module.sampler(
+        model=MODEL, depth=args.depth, width=args.width, inputs=[args.batch, args.width], batching="vmap"
+    )
     plain = PlainLoop(sampler)
-    print(f"residual MLP: {args.depth} blocks, width {args.width}, {args.batch} input(s) per draw, {n} draws, "
-          f"float32, {torch.get_num_threads()} threads")
+    print(
+        f"residual MLP: {args.depth} blocks, width {args.width}, {args.batch} input(s) per draw, {n} draws, "
+        f"float32, {torch.get_num_threads()} threads"
+    )
 
     drawn = sampler.draw(n, seed)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -137,25 +150,40 @@ def main() -> None:
                     t.uniform_()
 
     (t_vmap, rows_vmap), (t_plain, rows_plain), (t_random, _) = timed(
-        [lambda: measure(sampler, n, seed), lambda: measure(plain, n, seed), random_numbers], args.repeats)
+        [lambda: measure(sampler, n, seed), lambda: measure(plain, n, seed), random_numbers], args.repeats
+    )
     assert sampler.info()["path"] == "vmap"
     worst = ((rows_vmap["var"] - rows_plain["var"]).abs() / rows_plain["var"].abs()).max()
-    print(f"measure({n}) end to end: vmap {t_vmap:.3f} s, plain loop {t_plain:.3f} s, "
-          f"ratio {t_plain / t_vmap:.1f}x (target >= 5x); largest relative difference of a variance {worst:.1e}")
-    print(f"  the factory's random numbers alone (one uniform_ per tensor per draw, drawn by both ways): "
-          f"{t_random:.3f} s, so no way of computing the gradients gets past {t_plain / t_random:.1f}x")
+    print(
+        f"measure({n}) end to end: vmap {t_vmap:.3f} s, plain loop {t_plain:.3f} s, "
+        f"ratio {t_plain / t_vmap:.1f}x (target >= 5x); largest relative difference of a variance {worst:.1e}"
+    )
+    print(
+        f"  the factory's random numbers alone (one uniform_ per tensor per draw, drawn by both ways): "
+        f"{t_random:.3f} s, so no way of computing the gradients gets past {t_plain / t_random:.1f}x"
+    )
 
     (t_sample_vmap, batch_vmap), (t_sample_plain, batch_plain), (t_build, stacked) = timed(
         [lambda: sampler.sample(n, seed), lambda: plain.sample(n, seed), lambda: sampler.stack(drawn["init_seeds"])],
-        args.repeats)
+        args.repeats,
+    )
     (t_grads, _), (t_stats_vmap, _), (t_stats_plain, _) = timed(
-        [lambda: sampler.vmap_gradients(drawn, stacked), lambda: measure(Sampled(sampler, batch_vmap), n, seed),
-         lambda: measure(Sampled(plain, batch_plain), n, seed)], args.repeats)
-    print(f"  gradients (sample): vmap {t_sample_vmap:.3f} s = building the draws' initialisations {t_build:.3f} s "
-          f"+ their gradients {t_grads:.3f} s; plain loop {t_sample_plain:.3f} s; ratio "
-          f"{t_sample_plain / t_sample_vmap:.1f}x")
-    print(f"  statistics: vmap {t_stats_vmap:.3f} s, plain loop {t_stats_plain:.3f} s (weight gradients kept as "
-          "outer-product factors against dense rows)")
+        [
+            lambda: sampler.vmap_gradients(drawn, stacked),
+            lambda: measure(Sampled(sampler, batch_vmap), n, seed),
+            lambda: measure(Sampled(plain, batch_plain), n, seed),
+        ],
+        args.repeats,
+    )
+    print(
+        f"  gradients (sample): vmap {t_sample_vmap:.3f} s = building the draws' initialisations {t_build:.3f} s "
+        f"+ their gradients {t_grads:.3f} s; plain loop {t_sample_plain:.3f} s; ratio "
+        f"{t_sample_plain / t_sample_vmap:.1f}x"
+    )
+    print(
+        f"  statistics: vmap {t_stats_vmap:.3f} s, plain loop {t_stats_plain:.3f} s (weight gradients kept as "
+        "outer-product factors against dense rows)"
+    )
 
 
 if __name__ == "__main__":

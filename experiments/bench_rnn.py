@@ -53,7 +53,9 @@ def plain_draw(sampler: rnn.RNNSampler, params: dict, windows: np.ndarray, i: in
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(cell, name).copy_(params[name][i])
-    x = sampler.inputs({k: v[i:i + 1] for k, v in params.items()}, windows[i:i + 1])[0].requires_grad_()  # [B, T, I]
+    x = sampler.inputs({k: v[i : i + 1] for k, v in params.items()}, windows[i : i + 1])[
+        0
+    ].requires_grad_()  # [B, T, I]
     h0 = x.new_zeros((cfg.batch, cfg.hidden), requires_grad=True)
     h, c = h0, x.new_zeros((cfg.batch, cfg.hidden))
     states, cells = [], []
@@ -110,12 +112,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seq-len", type=int, default=200)
     parser.add_argument("--cell", default="lstm", choices=sorted(CELLS))
     parser.add_argument("--plain-draws", type=int, default=32, help="draws timed the plain way (scaled to n)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads of the second timing (the first uses 1); default: torch's")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads of the second timing (the first uses 1); default: torch's",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timings of each way per thread count; the fastest is kept (timeit's rule: "
-                             "the others measure the machine's interruptions, not the code)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timings of each way per thread count; the fastest is kept (timeit's rule: "
+        "the others measure the machine's interruptions, not the code)",
+    )
     args = parser.parse_args(argv)
     sampler = rnn.sampler(cell=args.cell, hidden=args.hidden, seq_len=args.seq_len, record="all")
 
@@ -132,9 +142,11 @@ def main(argv: list[str] | None = None) -> None:
             error = float((g.reshape(-1) - ref).norm() / ref.norm()) if ref.norm() > 0 else float(g.norm())
             assert error < 1e-5, f"draw {i}, {name}: relative error {error:.2e}"
 
-    print(f"{args.cell}, hidden {args.hidden}, {args.seq_len} residues, n = {args.n} draws, "
-          f"{len(sampler.groups())} groups; plain way's loop timed on {args.plain_draws} draws and scaled to n; "
-          f"fastest of {args.repeats} timings each")
+    print(
+        f"{args.cell}, hidden {args.hidden}, {args.seq_len} residues, n = {args.n} draws, "
+        f"{len(sampler.groups())} groups; plain way's loop timed on {args.plain_draws} draws and scaled to n; "
+        f"fastest of {args.repeats} timings each"
+    )
     # First calls pay one-time costs (imports, allocator warm-up) that a run of many points does not.
     measure(sampler, 2, args.seed)
     plain_way(sampler, 2, args.seed, 2)
@@ -148,9 +160,12 @@ def main(argv: list[str] | None = None) -> None:
             batched_s = min(batched_s, time.perf_counter() - start)
             plain_s = min(plain_s, plain_way(sampler, args.n, args.seed, args.plain_draws))
         best_plain, best_batched = min(best_plain, plain_s), min(best_batched, batched_s)
-        print(f"  {threads} thread(s): plain (nn.{CELLS[args.cell].__name__}, retain_grad, one draw at a time) "
-              f"{plain_s:8.2f} s | xvanish measure() {batched_s:6.2f} s | ratio {plain_s / batched_s:6.1f}x")
+        print(
+            f"  {threads} thread(s): plain (nn.{CELLS[args.cell].__name__}, retain_grad, one draw at a time) "
+            f"{plain_s:8.2f} s | xvanish measure() {batched_s:6.2f} s | ratio {plain_s / batched_s:6.1f}x"
+        )
     print(f"ratio, each way at its best thread count: {best_plain / best_batched:.1f}x")
+
 
 if __name__ == "__main__":
     main()

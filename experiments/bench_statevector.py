@@ -86,22 +86,20 @@ class McClean:
 
     def ours_adjoint(self):
         first = self.theta[0, 0].clone().requires_grad_()
-        values, (grad,) = sv.expval_and_grad(self.ops(self.theta, self.mask, first), self.n,
-                                             self.obs, [first])
+        values, (grad,) = sv.expval_and_grad(self.ops(self.theta, self.mask, first), self.n, self.obs, [first])
         return values, grad
 
     def ours_shift(self):
         b = self.samples
         theta = self.theta.repeat(1, 1, 3)
-        theta[0, 0, b:2 * b] += math.pi / 2
-        theta[0, 0, 2 * b:] -= math.pi / 2
+        theta[0, 0, b : 2 * b] += math.pi / 2
+        theta[0, 0, 2 * b :] -= math.pi / 2
         out = sv.expval(self.ops(theta, self.mask.repeat(1, 1, 3, 1)), self.n, self.obs)
-        return out[:b], (out[b:2 * b] - out[2 * b:]) / 2
+        return out[:b], (out[b : 2 * b] - out[2 * b :]) / 2
 
     def ours_all(self):
         theta = self.theta.clone().requires_grad_()
-        values, (grad,) = sv.expval_and_grad(self.ops(theta, self.mask), self.n, self.obs,
-                                             [theta])
+        values, (grad,) = sv.expval_and_grad(self.ops(theta, self.mask), self.n, self.obs, [theta])
         return values, grad[0, 0]
 
     # ---- plain ways ----
@@ -136,8 +134,7 @@ class McClean:
             grad_fn = qml.grad(circuit, argnums=0)
             grads.append(float(grad_fn(first, s)))
             values.append(float(grad_fn.forward))
-        return (torch.tensor(values, dtype=torch.float64),
-                torch.tensor(grads, dtype=torch.float64))
+        return (torch.tensor(values, dtype=torch.float64), torch.tensor(grads, dtype=torch.float64))
 
     def broadcast_default_qubit(self):
         """One broadcast default.qubit QNode call over all B samples (values only)."""
@@ -171,8 +168,7 @@ def layer_kernels(n, samples, repeats):
     def complex_bmm():
         return torch.bmm(torch.bmm(k1, x), k2.transpose(1, 2))
 
-    xr, xi, k1r, k1i, k2r, k2i = (t.contiguous() for t in (x.real, x.imag, k1.real, k1.imag,
-                                                            k2.real, k2.imag))
+    xr, xi, k1r, k1i, k2r, k2i = (t.contiguous() for t in (x.real, x.imag, k1.real, k1.imag, k2.real, k2.imag))
 
     def split_bmm():
         yr = torch.bmm(k1r, xr) - torch.bmm(k1i, xi)
@@ -187,9 +183,11 @@ def layer_kernels(n, samples, repeats):
     def block_bmm():  # left chunk only, as [[Re, -Im], [Im, Re]] real matrices
         return torch.bmm(block, stacked)
 
-    return {"complex128 bmm (both chunks)": best_time(complex_bmm, repeats)[0],
-            "float64 re/im split (both chunks)": best_time(split_bmm, repeats)[0],
-            "float64 2x2-block (left chunk only)": best_time(block_bmm, repeats)[0]}
+    return {
+        "complex128 bmm (both chunks)": best_time(complex_bmm, repeats)[0],
+        "float64 re/im split (both chunks)": best_time(split_bmm, repeats)[0],
+        "float64 2x2-block (left chunk only)": best_time(block_bmm, repeats)[0],
+    }
 
 
 def main():
@@ -197,8 +195,9 @@ def main():
     parser.add_argument("--n", type=int, default=10)
     parser.add_argument("--layers", type=int, default=50)
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--loop-samples", type=int, default=20,
-                        help="samples for the per-sample loops (times scaled to --samples)")
+    parser.add_argument(
+        "--loop-samples", type=int, default=20, help="samples for the per-sample loops (times scaled to --samples)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -207,9 +206,11 @@ def main():
     point = McClean(args.n, args.layers, args.samples, args.seed)
     b, k, r = args.samples, args.loop_samples, args.repeat
     scale = b / k
-    print(f"McClean circuit n={args.n}, {args.layers} layers, B={b} samples, complex128, "
-          f"torch threads={torch.get_num_threads()}; times are the best of {r} "
-          "(other jobs may share this machine)")
+    print(
+        f"McClean circuit n={args.n}, {args.layers} layers, B={b} samples, complex128, "
+        f"torch threads={torch.get_num_threads()}; times are the best of {r} "
+        "(other jobs may share this machine)"
+    )
 
     rows = []
     t_exp, v_exp = best_time(point.ours_expval, r)
@@ -221,40 +222,45 @@ def main():
     t_all, (v_all, g_all) = best_time(point.ours_all, 1)
     rows.append((f"ours: values + all {args.n * args.layers} grads, adjoint", t_all))
 
-    t_loop, (v_loop, g_loop) = best_time(
-        lambda: point.loop("default.qubit", "parameter-shift", k), 1, warm_up=False)
+    t_loop, (v_loop, g_loop) = best_time(lambda: point.loop("default.qubit", "parameter-shift", k), 1, warm_up=False)
     rows.append((f"(1) default.qubit param-shift loop ({k} samples ×{scale:g})", t_loop * scale))
     t_bc, v_bc = best_time(point.broadcast_default_qubit, 1, warm_up=False)
     rows.append(("(2) default.qubit one broadcast call (values; ×3 for θ, θ±π/2)", 3 * t_bc))
-    t_lt, (v_lt, g_lt) = best_time(
-        lambda: point.loop("lightning.qubit", "adjoint", k), 1, warm_up=False)
+    t_lt, (v_lt, g_lt) = best_time(lambda: point.loop("lightning.qubit", "adjoint", k), 1, warm_up=False)
     rows.append((f"(3) lightning.qubit adjoint loop ({k} samples ×{scale:g})", t_lt * scale))
 
     print(f"\n{'method':58s} {'seconds':>9s} {'vs adjoint':>10s}")
     for name, seconds in rows:
         print(f"{name:58s} {seconds:9.3f} {seconds / t_adj:9.1f}×")
-    print(f"speed-up of ours (adjoint) vs (1) {t_loop * scale / t_adj:.0f}×, "
-          f"vs (2) {3 * t_bc / t_adj:.1f}×, vs (3) {t_lt * scale / t_adj:.1f}×")
+    print(
+        f"speed-up of ours (adjoint) vs (1) {t_loop * scale / t_adj:.0f}×, "
+        f"vs (2) {3 * t_bc / t_adj:.1f}×, vs (3) {t_lt * scale / t_adj:.1f}×"
+    )
 
     def gap(a, ref):
-        return float((a[:len(ref)] - ref).abs().max())
-    print("\nagreement (max |difference| on common samples): "
-          f"values adjoint-vs-loop {gap(v_adj, v_loop):.1e}, shift {gap(v_ps, v_loop):.1e}, "
-          f"broadcast {gap(v_bc, v_loop):.1e}, lightning {gap(v_lt, v_loop):.1e}, "
-          f"expval {gap(v_exp, v_loop):.1e}; grads adjoint {gap(g_adj, g_loop):.1e}, "
-          f"shift {gap(g_ps, g_loop):.1e}, all-param {gap(g_all, g_loop):.1e}, "
-          f"lightning {gap(g_lt, g_loop):.1e}")
+        return float((a[: len(ref)] - ref).abs().max())
+
+    print(
+        "\nagreement (max |difference| on common samples): "
+        f"values adjoint-vs-loop {gap(v_adj, v_loop):.1e}, shift {gap(v_ps, v_loop):.1e}, "
+        f"broadcast {gap(v_bc, v_loop):.1e}, lightning {gap(v_lt, v_loop):.1e}, "
+        f"expval {gap(v_exp, v_loop):.1e}; grads adjoint {gap(g_adj, g_loop):.1e}, "
+        f"shift {gap(g_ps, g_loop):.1e}, all-param {gap(g_all, g_loop):.1e}, "
+        f"lightning {gap(g_lt, g_loop):.1e}"
+    )
 
     bandwidth = memory_bandwidth(r)
     traffic = 2 * 16 * 2**args.n * b
     bound_gates = 3 * point.n_gates() * traffic / bandwidth
     prims = args.layers * (len(range(0, args.n, sv.chunk_wires_for(args.n))) + 1)
     bound_fused = 3 * prims * traffic / bandwidth
-    print(f"\nmemory bandwidth (numpy copy, 256 MiB): {bandwidth / 1e9:.1f} GB/s; traffic bound "
-          f"3·G·(2·16 B·2^n)·B/bw: G={point.n_gates()} PennyLane gates → {bound_gates:.3f} s, "
-          f"G={prims} fused kernels (ours) → {bound_fused:.3f} s; "
-          f"state batch {sv.state_bytes(args.n, b) / 2**20:.1f} MiB (when it fits in cache, "
-          "DRAM bandwidth is not the limit: the complex matmul flops are)")
+    print(
+        f"\nmemory bandwidth (numpy copy, 256 MiB): {bandwidth / 1e9:.1f} GB/s; traffic bound "
+        f"3·G·(2·16 B·2^n)·B/bw: G={point.n_gates()} PennyLane gates → {bound_gates:.3f} s, "
+        f"G={prims} fused kernels (ours) → {bound_fused:.3f} s; "
+        f"state batch {sv.state_bytes(args.n, b) / 2**20:.1f} MiB (when it fits in cache, "
+        "DRAM bandwidth is not the limit: the complex matmul flops are)"
+    )
 
     print("\nthreads (ours, values + grad by adjoint):", end="")
     for threads in (1, 2):
@@ -263,9 +269,10 @@ def main():
     torch.set_num_threads(args.threads)
     print()
 
-    print("layer kernel at this point (seconds per layer):",
-          ", ".join(f"{name} {s * 1e3:.2f} ms" for name, s in
-                    layer_kernels(args.n, b, max(r, 5)).items()))
+    print(
+        "layer kernel at this point (seconds per layer):",
+        ", ".join(f"{name} {s * 1e3:.2f} ms" for name, s in layer_kernels(args.n, b, max(r, 5)).items()),
+    )
 
     print("Kronecker chunk width (ours, expval):", end="")
     ops = point.ops(point.theta, point.mask)

@@ -124,8 +124,11 @@ def main() -> None:
     for _ in range(args.repeats):
         for name in best:
             start = time.perf_counter()
-            out = batched(build_problem("mlp", keys, cfg, args.runs, seed=0), cfg) if name == "batched" else \
-                modules(problem, cfg, args.runs, args.depth, captured)
+            out = (
+                batched(build_problem("mlp", keys, cfg, args.runs, seed=0), cfg)
+                if name == "batched"
+                else modules(problem, cfg, args.runs, args.depth, captured)
+            )
             best[name] = min(best[name], time.perf_counter() - start)
             if name == "batched":
                 batched_loss = out
@@ -134,8 +137,10 @@ def main() -> None:
     start = time.perf_counter()
     train(build_problem("mlp", keys, cfg, args.runs, seed=0), cfg, seed=0, scale_name="step")
     logged = time.perf_counter() - start
-    print(f"R={args.runs} runs, depth {args.depth} width 64 sigmoid MLP, digits batch {args.batch_size}, "
-          f"Adam, {args.steps} steps, {args.threads} thread(s), fastest of {args.repeats}")
+    print(
+        f"R={args.runs} runs, depth {args.depth} width 64 sigmoid MLP, digits batch {args.batch_size}, "
+        f"Adam, {args.steps} steps, {args.threads} thread(s), fastest of {args.repeats}"
+    )
     print(f"  batched over runs    {best['batched']:8.2f} s")
     print(f"  {args.runs} nn.Module loops  {best['modules']:8.2f} s")
     print(f"  speed-up             {best['modules'] / best['batched']:8.2f}x")
@@ -143,7 +148,9 @@ def main() -> None:
     print(f"  max |last loss batched - modules| = {float((batched_loss - module_loss).abs().max()):.2e}")
     plain, watched = monitor_overhead(args.depth, args.batch_size, max(200, args.steps // 2), args.repeats)
     print(f"xvanish.monitor(every=10) on one depth-{args.depth} MLP (Adam, batch {args.batch_size}):")
-    print(f"  step without {plain * 1e3:.3f} ms, with {watched * 1e3:.3f} ms: overhead {100 * (watched / plain - 1):+.1f}%")
+    print(
+        f"  step without {plain * 1e3:.3f} ms, with {watched * 1e3:.3f} ms: overhead {100 * (watched / plain - 1):+.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -120,8 +120,10 @@ def part_one(args: argparse.Namespace, bandwidth: float) -> None:
         batch = sampler.sample(draws, args.seed)
         times.append(time.perf_counter() - start)
     ours = statistics.median(times)
-    print(f"ours ({sampler.info()['diff_method']}): {ours:.3f} s for {draws} draws (median of {args.repeats}; "
-          f"min {min(times):.3f} s)")
+    print(
+        f"ours ({sampler.info()['diff_method']}): {ours:.3f} s for {draws} draws (median of {args.repeats}; "
+        f"min {min(times):.3f} s)"
+    )
 
     drawn = sampler.draw(draws, args.seed)
     subset = min(args.plain_draws, draws)
@@ -130,26 +132,33 @@ def part_one(args: argparse.Namespace, bandwidth: float) -> None:
     plain_time = (time.perf_counter() - start) / subset * draws
     ours_grads = np.asarray(batch.grads["grad/target"])[:subset, 0]
     diff = float(np.max(np.abs(np.asarray(plain) - ours_grads)))
-    print(f"plain demo-style loop (QNode per draw, default.qubit, parameter shift): timed {subset} draws, "
-          f"scaled to {draws}: {plain_time:.1f} s")
+    print(
+        f"plain demo-style loop (QNode per draw, default.qubit, parameter shift): timed {subset} draws, "
+        f"scaled to {draws}: {plain_time:.1f} s"
+    )
     print(f"  same draws, max |difference| of the gradients: {diff:.1e}")
-    print(f"  ratio plain/ours: {plain_time / ours:.0f}x with our median, {plain_time / min(times):.0f}x with our "
-          f"best (target >= 40x, ours <= 1 s)")
+    print(
+        f"  ratio plain/ours: {plain_time / ours:.0f}x with our median, {plain_time / min(times):.0f}x with our "
+        f"best (target >= 40x, ours <= 1 s)"
+    )
     gates = n + layers * (n + n - 1)
     traffic = 3 * gates * 2 * 16 * 2**n * draws
     cache = bandwidth_gb_s(megabytes=8, repeats=20)
-    print(f"  memory-traffic bound (THEORY.md, one pass per gate): 3 x {gates} gates x 2 x 16 B x 2^{n} "
-          f"x {draws} = {traffic / 1e9:.1f} GB: {traffic / (bandwidth * 1e9):.3f} s at the DRAM copy "
-          f"bandwidth, {traffic / (cache * 1e9):.3f} s at the cache bandwidth ({cache:.1f} GB/s, 8 MB copy; "
-          f"one batch of {draws} states is {16 * 2**n * draws / 2**20:.1f} MiB)")
-    print(f"  (the engine fuses each layer's one-qubit gates and the CZ ladder, so it makes ~3 passes "
-          f"per layer rather than {2 * n - 1}: it can beat the per-gate bound)")
+    print(
+        f"  memory-traffic bound (THEORY.md, one pass per gate): 3 x {gates} gates x 2 x 16 B x 2^{n} "
+        f"x {draws} = {traffic / 1e9:.1f} GB: {traffic / (bandwidth * 1e9):.3f} s at the DRAM copy "
+        f"bandwidth, {traffic / (cache * 1e9):.3f} s at the cache bandwidth ({cache:.1f} GB/s, 8 MB copy; "
+        f"one batch of {draws} states is {16 * 2**n * draws / 2**20:.1f} MiB)"
+    )
+    print(
+        f"  (the engine fuses each layer's one-qubit gates and the CZ ladder, so it makes ~3 passes "
+        f"per layer rather than {2 * n - 1}: it can beat the per-gate bound)"
+    )
 
 
 def part_two(args: argparse.Namespace) -> None:
     n, layers, draws = args.large_n, args.large_layers, args.large_draws
-    print(f"\n== Part 2: n={n}, {layers} layers, every angle's gradient ({n * layers} angles), "
-          f"{draws} draws ==")
+    print(f"\n== Part 2: n={n}, {layers} layers, every angle's gradient ({n * layers} angles), {draws} draws ==")
     results = {}
     for method in ("auto", "batched"):
         sampler = vqc.sampler(n_qubits=n, n_layers=layers, gradient="all", diff_method=method)
@@ -170,28 +179,43 @@ def part_two(args: argparse.Namespace) -> None:
         ours = np.stack([np.asarray(results["auto"][1].grads[f"grad/layer/{l}"])[i] for l in range(layers)])
         diffs.append(float(np.max(np.abs(np.asarray(grad) - ours))))
     plain = statistics.mean(times)
-    print(f"plain lightning.qubit QNode, diff_method=adjoint: {plain:.3f} s per draw "
-          f"(max |difference| to ours {max(diffs):.1e})")
+    print(
+        f"plain lightning.qubit QNode, diff_method=adjoint: {plain:.3f} s per draw "
+        f"(max |difference| to ours {max(diffs):.1e})"
+    )
     for method, (per_draw, _, name) in results.items():
         print(f"  ratio ours({method} -> {name})/plain: {per_draw / plain:.2f} (target <= 1.5)")
 
 
 #: (gradient, n) -> draws timed per back-end in part 3 (fewer where one draw takes longer).
 CROSSOVER_DRAWS = {
-    ("target", 10): 100, ("target", 12): 40, ("target", 13): 20, ("target", 14): 20, ("target", 15): 12,
-    ("target", 16): 8, ("all", 10): 20, ("all", 12): 10, ("all", 13): 6, ("all", 14): 6, ("all", 15): 4,
+    ("target", 10): 100,
+    ("target", 12): 40,
+    ("target", 13): 20,
+    ("target", 14): 20,
+    ("target", 15): 12,
+    ("target", 16): 8,
+    ("all", 10): 20,
+    ("all", 12): 10,
+    ("all", 13): 6,
+    ("all", 14): 6,
+    ("all", 15): 4,
     ("all", 16): 4,
 }
 
 
 def part_three(args: argparse.Namespace) -> None:
     layers = args.crossover_layers
-    print(f"\n== Part 3: crossover of diff_method=auto, McClean's circuit, {layers} layers "
-          f"(best of {args.crossover_repeats}) ==")
+    print(
+        f"\n== Part 3: crossover of diff_method=auto, McClean's circuit, {layers} layers "
+        f"(best of {args.crossover_repeats}) =="
+    )
     print(f"auto switches to lightning at n >= {vqc.methods.AUTO_LIGHTNING_MIN_QUBITS}")
     for (gradient, n), draws in CROSSOVER_DRAWS.items():
-        samplers = {method: vqc.sampler(n_qubits=n, n_layers=layers, gradient=gradient, diff_method=method)
-                    for method in ("batched", "lightning")}
+        samplers = {
+            method: vqc.sampler(n_qubits=n, n_layers=layers, gradient=gradient, diff_method=method)
+            for method in ("batched", "lightning")
+        }
         for sampler in samplers.values():
             sampler.sample(1, args.seed)  # warm-up
         best = dict.fromkeys(samplers, math.inf)
@@ -203,9 +227,11 @@ def part_three(args: argparse.Namespace) -> None:
         per_draw = {method: seconds / draws * 1e3 for method, seconds in best.items()}
         auto = vqc.sampler(n_qubits=n, n_layers=layers, gradient=gradient).info()["diff_method"]
         faster = min(per_draw, key=per_draw.get)
-        print(f"{gradient:6s} n={n:2d} ({draws:3d} draws): batched {per_draw['batched']:7.1f} ms/draw, "
-              f"lightning {per_draw['lightning']:7.1f} ms/draw, lightning/batched "
-              f"{per_draw['lightning'] / per_draw['batched']:.2f}; faster: {faster}, auto: {auto}")
+        print(
+            f"{gradient:6s} n={n:2d} ({draws:3d} draws): batched {per_draw['batched']:7.1f} ms/draw, "
+            f"lightning {per_draw['lightning']:7.1f} ms/draw, lightning/batched "
+            f"{per_draw['lightning'] / per_draw['batched']:.2f}; faster: {faster}, auto: {auto}"
+        )
 
 
 #: n -> draws timed per method in part 4 (fewer where one draw takes longer).
@@ -274,18 +300,24 @@ def part_four(args: argparse.Namespace) -> None:
     try:
         import qulacs
     except ImportError:
-        print("\n== Part 4 skipped: qulacs is not installed; pip install -e '.[bench]' "
-              "(or pip install -c constraints.txt qulacs==0.6.14) ==")
+        print(
+            "\n== Part 4 skipped: qulacs is not installed; pip install -e '.[bench]' "
+            "(or pip install -c constraints.txt qulacs==0.6.14) =="
+        )
         return
     layers = args.qulacs_layers
     bandwidth = numpy_bandwidth_gb_s()
     gflops = complex_matmul_gflop_s()
-    print(f"\n== Part 4: against qulacs {qulacs.__version__ if hasattr(qulacs, '__version__') else ''}, McClean, "
-          f"{layers} layers, one angle; numpy copy bandwidth {bandwidth:.1f} GB/s, complex128 32x32 matmul "
-          f"{gflops:.1f} GFlop/s ==")
+    print(
+        f"\n== Part 4: against qulacs {qulacs.__version__ if hasattr(qulacs, '__version__') else ''}, McClean, "
+        f"{layers} layers, one angle; numpy copy bandwidth {bandwidth:.1f} GB/s, complex128 32x32 matmul "
+        f"{gflops:.1f} GFlop/s =="
+    )
     observable = qulacs.Observable(0)
-    print("| n | draws | ours s/draw | qulacs s/draw | qulacs/ours | traffic bound s/draw | ours/traffic | "
-          "flop bound s/draw | ours/flop | max diff |")
+    print(
+        "| n | draws | ours s/draw | qulacs s/draw | qulacs/ours | traffic bound s/draw | ours/traffic | "
+        "flop bound s/draw | ours/flop | max diff |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.qulacs_n:
         draws = QULACS_DRAWS.get(n, 1)
@@ -308,9 +340,12 @@ def part_four(args: argparse.Namespace) -> None:
         count = math.ceil(n / 5)  # the compiler's balanced chunks of <= 5 wires
         widths = [round((i + 1) * n / count) - round(i * n / count) for i in range(count)]
         flops = 2 * layers * sum(8 * 2**m for m in widths) * 2**n / (gflops * 1e9)
-        print(f"| {n} | {draws} | {per['ours']:.4f} | {per['qulacs']:.4f} | {per['qulacs'] / per['ours']:.2f} | "
-              f"{traffic:.4f} | {per['ours'] / traffic:.1f} | {flops:.4f} | {per['ours'] / flops:.1f} | "
-              f"{np.max(np.abs(ours - theirs)):.1e} |", flush=True)
+        print(
+            f"| {n} | {draws} | {per['ours']:.4f} | {per['qulacs']:.4f} | {per['qulacs'] / per['ours']:.2f} | "
+            f"{traffic:.4f} | {per['ours'] / traffic:.1f} | {flops:.4f} | {per['ours'] / flops:.1f} | "
+            f"{np.max(np.abs(ours - theirs)):.1e} |",
+            flush=True,
+        )
     every_angle(args, qulacs)
 
 
@@ -329,8 +364,12 @@ def every_angle(args: argparse.Namespace, qulacs) -> None:
         best["ours"] = min(best["ours"], time.perf_counter() - start)
         ours = np.stack([np.stack([batch.grads[f"grad/layer/{l}"][i] for l in range(layers)]) for i in range(draws)])
         start = time.perf_counter()
-        light = [qml.grad(mcclean_qnode(n, layers, drawn.axes[i], "lightning.qubit", "adjoint"))(
-            pnp.array(drawn.angles[i, :, :, 0], requires_grad=True)) for i in range(draws)]
+        light = [
+            qml.grad(mcclean_qnode(n, layers, drawn.axes[i], "lightning.qubit", "adjoint"))(
+                pnp.array(drawn.angles[i, :, :, 0], requires_grad=True)
+            )
+            for i in range(draws)
+        ]
         best["lightning"] = min(best["lightning"], time.perf_counter() - start)
         start = time.perf_counter()
         back = []
@@ -341,9 +380,11 @@ def every_angle(args: argparse.Namespace, qulacs) -> None:
     diff_l = max(float(np.max(np.abs(np.asarray(g) - o))) for g, o in zip(light, ours))
     diff_q = max(float(np.max(np.abs(g - o))) for g, o in zip(back, ours))
     per = {k: v / draws for k, v in best.items()}
-    print(f"\nevery angle, n={n}, {layers} layers, {draws} draws (s per draw, best of 2): ours {per['ours']:.3f}, "
-          f"lightning adjoint {per['lightning']:.3f} (x{per['lightning'] / per['ours']:.2f}, max diff {diff_l:.1e}), "
-          f"qulacs backprop {per['qulacs']:.3f} (x{per['qulacs'] / per['ours']:.2f}, max diff {diff_q:.1e})")
+    print(
+        f"\nevery angle, n={n}, {layers} layers, {draws} draws (s per draw, best of 2): ours {per['ours']:.3f}, "
+        f"lightning adjoint {per['lightning']:.3f} (x{per['lightning'] / per['ours']:.2f}, max diff {diff_l:.1e}), "
+        f"qulacs backprop {per['qulacs']:.3f} (x{per['qulacs'] / per['ours']:.2f}, max diff {diff_q:.1e})"
+    )
 
 
 def main() -> None:

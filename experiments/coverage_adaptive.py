@@ -39,28 +39,45 @@ def main() -> None:
     parser.add_argument("--n-samples", type=int, default=100, help="first round's draws")
     parser.add_argument("--max-samples", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--confirm", type=float, nargs="+", default=[0.0, adaptive.CONFIRM],
-                        help="confirmation batches to compare, as fractions of the stopping n (0: naive)")
-    parser.add_argument("--widen", type=float, nargs="+", default=[adaptive.WIDEN],
-                        help="log half-width factors of a settled point's interval to compare")
+    parser.add_argument(
+        "--confirm",
+        type=float,
+        nargs="+",
+        default=[0.0, adaptive.CONFIRM],
+        help="confirmation batches to compare, as fractions of the stopping n (0: naive)",
+    )
+    parser.add_argument(
+        "--widen",
+        type=float,
+        nargs="+",
+        default=[adaptive.WIDEN],
+        help="log half-width factors of a settled point's interval to compare",
+    )
     parser.add_argument("--only", choices=sorted(DISTRIBUTIONS), nargs="+", default=sorted(DISTRIBUTIONS))
     args = parser.parse_args()
     precision = adaptive.Precision(args.target, args.max_samples)
-    print(f"coverage of the final 95% interval of Var (true value 1), target_rel_ci={args.target}, "
-          f"n_samples={args.n_samples}, max_samples={args.max_samples}, {args.reps} repetitions per case")
-    print(f"{'draws':<11} {'rule':<13} {'coverage':>9} {'± (2 se)':>9} {'mean n':>8} {'at max':>7}  "
-          f"{'fixed n, same mean':>19}")
+    print(
+        f"coverage of the final 95% interval of Var (true value 1), target_rel_ci={args.target}, "
+        f"n_samples={args.n_samples}, max_samples={args.max_samples}, {args.reps} repetitions per case"
+    )
+    print(
+        f"{'draws':<11} {'rule':<13} {'coverage':>9} {'± (2 se)':>9} {'mean n':>8} {'at max':>7}  "
+        f"{'fixed n, same mean':>19}"
+    )
     for name, draw in DISTRIBUTIONS.items():
         if name not in args.only:
             continue
         start = time.perf_counter()
         for confirm, widen in [(c, w) for c in args.confirm for w in ([1.0] if c == 0 else args.widen)]:
-            result = adaptive.simulate_coverage(draw, precision, args.n_samples, args.reps, args.seed,
-                                                confirm=confirm, widen=widen)
+            result = adaptive.simulate_coverage(
+                draw, precision, args.n_samples, args.reps, args.seed, confirm=confirm, widen=widen
+            )
             se = math.sqrt(result.coverage * (1 - result.coverage) / args.reps)
             rule = "naive" if confirm == 0 else f"confirm {confirm:g}" + (f" ×{widen:g}" if widen != 1 else "")
-            print(f"{name:<11} {rule:<13} {result.coverage:9.4f} {2 * se:9.4f} {result.mean_n:8.0f} "
-                  f"{result.at_max:7.3f}  {result.fixed_coverage:19.4f}")
+            print(
+                f"{name:<11} {rule:<13} {result.coverage:9.4f} {2 * se:9.4f} {result.mean_n:8.0f} "
+                f"{result.at_max:7.3f}  {result.fixed_coverage:19.4f}"
+            )
         print(f"{'':<11} ({time.perf_counter() - start:.1f} s)")
 
 

@@ -53,94 +53,227 @@ class Mutation:
 
 MUTATIONS: list[Mutation] = [
     # --- statistics and fits
-    Mutation("bonett_factor_removed", "Laplace coverage at n = 20 drops below the documented 0.889",
-             "xvanish/stats.py", "half = n / (n - z) * t * relative", "half = t * relative", ("tests/test_stats.py",)),
-    Mutation("inf_averaged_in", "±inf entries enter the moments instead of being counted",
-             "xvanish/stats.py", "    finite = np.isfinite(values)\n    shift =",
-             "    finite = ~np.isnan(values)\n    shift =", ("tests/test_stats.py",)),
-    Mutation("shift_ignored_in_mean_square", "mean_sq wrong whenever the sums are taken about a shift",
-             "xvanish/stats.py", "return self.total_sq + 2 * c * self.total + c * c * self.count",
-             "return self.total_sq", ("tests/test_stats.py",)),
-    Mutation("profile_interval_ols", "profile rate CIs several times too narrow (layers share draws)",
-             "xvanish/fit.py", "        if replicates is not None:\n            lo, hi =",
-             "        if False:\n            lo, hi =", ("tests/test_fit.py",)),
-    Mutation("bound_fitted_as_rate", "a series of ceilings reported as a predicted theory_rate",
-             "xvanish/fit.py", 'not rows["theory_kind"].isin(PREDICTION_KINDS).all()', "False",
-             ("tests/test_core.py",)),
+    Mutation(
+        "bonett_factor_removed",
+        "Laplace coverage at n = 20 drops below the documented 0.889",
+        "xvanish/stats.py",
+        "half = n / (n - z) * t * relative",
+        "half = t * relative",
+        ("tests/test_stats.py",),
+    ),
+    Mutation(
+        "inf_averaged_in",
+        "±inf entries enter the moments instead of being counted",
+        "xvanish/stats.py",
+        "    finite = np.isfinite(values)\n    shift =",
+        "    finite = ~np.isnan(values)\n    shift =",
+        ("tests/test_stats.py",),
+    ),
+    Mutation(
+        "shift_ignored_in_mean_square",
+        "mean_sq wrong whenever the sums are taken about a shift",
+        "xvanish/stats.py",
+        "return self.total_sq + 2 * c * self.total + c * c * self.count",
+        "return self.total_sq",
+        ("tests/test_stats.py",),
+    ),
+    Mutation(
+        "profile_interval_ols",
+        "profile rate CIs several times too narrow (layers share draws)",
+        "xvanish/fit.py",
+        "        if replicates is not None:\n            lo, hi =",
+        "        if False:\n            lo, hi =",
+        ("tests/test_fit.py",),
+    ),
+    Mutation(
+        "bound_fitted_as_rate",
+        "a series of ceilings reported as a predicted theory_rate",
+        "xvanish/fit.py",
+        'not rows["theory_kind"].isin(PREDICTION_KINDS).all()',
+        "False",
+        ("tests/test_core.py",),
+    ),
     # --- seeds, planning, resume, writing
-    Mutation("point_seed_ignores_key", "a width sweep and a depth sweep share random streams",
-             "xvanish/core.py", "spawn_key=(_stable_hash(param, value),)", "spawn_key=(_stable_hash(value),)",
-             ("tests/test_core.py",)),
-    Mutation("resume_ignores_config", "a rerun with a changed key silently reuses old rows",
-             "xvanish/resume.py", "    for key, value in columns.items():\n        if key not in earlier.columns:",
-             "    for key, value in {}.items():\n        if key not in earlier.columns:",
-             ("tests/test_core.py",)),
-    Mutation("resume_ignores_n_samples", "a rerun with more draws reuses the small-sample rows",
-             "xvanish/resume.py", ' \\\n        & (pd.to_numeric(earlier["n_samples"], errors="coerce") == n_samples)', "",
-             ("tests/test_core.py",)),
-    Mutation("results_written_at_the_end", "a killed sweep loses every finished point",
-             "xvanish/plan.py", "            if csv_path is not None:\n                text = results_text(",
-             "            if csv_path is not None and done == len(self.points):\n                text = results_text(",
-             ("tests/test_core.py",)),
-    Mutation("existing_results_overwritten", "a rerun into the same directory silently replaces results",
-             "xvanish/plan.py", "    require(resume, \"output directory\"", "    require(True, \"output directory\"",
-             ("tests/test_core.py",)),
-    Mutation("resume_trusts_partial_points", "a results.csv cut inside a point is resumed with half its groups",
-             "xvanish/resume.py", "    if missing:\n", "    if False:\n", ("tests/test_resume.py",)),
-    Mutation("resume_ignores_content_hash", "edited numbers in results.csv are reused without a word",
-             "xvanish/resume.py", "    if stored != {digest}:", "    if False:", ("tests/test_resume.py",)),
-    Mutation("folder_not_locked", "two runs in one output folder both write it",
-             "xvanish/folder.py", "                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", "                pass",
-             ("tests/test_folder.py",)),
-    Mutation("interval_bonett_centre", "a variance outside its own interval at few draws of many entries",
-             "xvanish/stats.py", "    centre = np.minimum(relative**2 / 2, half / 2)", "    centre = math.log(n / (n - z))",
-             ("tests/test_stats.py",)),
+    Mutation(
+        "point_seed_ignores_key",
+        "a width sweep and a depth sweep share random streams",
+        "xvanish/core.py",
+        "spawn_key=(_stable_hash(param, value),)",
+        "spawn_key=(_stable_hash(value),)",
+        ("tests/test_core.py",),
+    ),
+    Mutation(
+        "resume_ignores_config",
+        "a rerun with a changed key silently reuses old rows",
+        "xvanish/resume.py",
+        "    for key, value in columns.items():\n        if key not in earlier.columns:",
+        "    for key, value in {}.items():\n        if key not in earlier.columns:",
+        ("tests/test_core.py",),
+    ),
+    Mutation(
+        "resume_ignores_n_samples",
+        "a rerun with more draws reuses the small-sample rows",
+        "xvanish/resume.py",
+        'match &= pd.to_numeric(earlier["n_samples"], errors="coerce") == n_samples',
+        "match &= True",
+        ("tests/test_core.py",),
+    ),
+    Mutation(
+        "results_written_at_the_end",
+        "a killed sweep loses every finished point",
+        "xvanish/plan.py",
+        "            if csv_path is not None:\n                text = results_text(",
+        "            if csv_path is not None and done == len(self.points):\n                text = results_text(",
+        ("tests/test_core.py",),
+    ),
+    Mutation(
+        "existing_results_overwritten",
+        "a rerun into the same directory silently replaces results",
+        "xvanish/plan.py",
+        '    require(\n        resume,\n        "output directory"',
+        '    require(\n        True,\n        "output directory"',
+        ("tests/test_core.py",),
+    ),
+    Mutation(
+        "resume_trusts_partial_points",
+        "a results.csv cut inside a point is resumed with half its groups",
+        "xvanish/resume.py",
+        "    if missing:\n",
+        "    if False:\n",
+        ("tests/test_resume.py",),
+    ),
+    Mutation(
+        "resume_ignores_content_hash",
+        "edited numbers in results.csv are reused without a word",
+        "xvanish/resume.py",
+        "    if stored != {digest}:",
+        "    if False:",
+        ("tests/test_resume.py",),
+    ),
+    Mutation(
+        "folder_not_locked",
+        "two runs in one output folder both write it",
+        "xvanish/folder.py",
+        "                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        "                pass",
+        ("tests/test_folder.py",),
+    ),
+    Mutation(
+        "interval_bonett_centre",
+        "a variance outside its own interval at few draws of many entries",
+        "xvanish/stats.py",
+        "    centre = np.minimum(relative**2 / 2, half / 2)",
+        "    centre = math.log(n / (n - z))",
+        ("tests/test_stats.py",),
+    ),
     # --- deep MLPs
-    Mutation("mlp_positions_from_0", "profile fits shift, x_min moves, the power-law fit silently drops",
-             "xvanish/domains/mlp.py", 'group(f"preact/{l}", l)', 'group(f"preact/{l}", l - 1)',
-             ("tests/domains/test_mlp.py",)),
-    Mutation("meanfield_shifted_by_a_layer", "theory of preact/l off by 0.66x (tanh 1.5/0.05), 0.20x (input_scale 3)",
-             "xvanish/domains/mlp.py", "for l, v in enumerate(traj.delta_ms, start=1)}",
-             "for l, v in enumerate(list(traj.delta_ms[1:]) + list(traj.delta_ms[-1:]), start=1)}",
-             ("tests/domains/test_mlp.py",)),
-    Mutation("factored_zeros_ignore_underflow", "weight-gradient zero fractions miss products that round to 0",
-             "xvanish/reduce.py", "half_subnormal = ", "half_subnormal = 0.0 * ",
-             ("tests/test_reduce.py",)),
+    Mutation(
+        "mlp_positions_from_0",
+        "profile fits shift, x_min moves, the power-law fit silently drops",
+        "xvanish/domains/mlp.py",
+        'group(f"preact/{l}", l)',
+        'group(f"preact/{l}", l - 1)',
+        ("tests/domains/test_mlp.py",),
+    ),
+    Mutation(
+        "meanfield_shifted_by_a_layer",
+        "theory of preact/l off by 0.66x (tanh 1.5/0.05), 0.20x (input_scale 3)",
+        "xvanish/domains/mlp.py",
+        "for l, v in enumerate(traj.delta_ms, start=1)}",
+        "for l, v in enumerate(list(traj.delta_ms[1:]) + list(traj.delta_ms[-1:]), start=1)}",
+        ("tests/domains/test_mlp.py",),
+    ),
+    Mutation(
+        "factored_zeros_ignore_underflow",
+        "weight-gradient zero fractions miss products that round to 0",
+        "xvanish/reduce.py",
+        "half_subnormal = ",
+        "half_subnormal = 0.0 * ",
+        ("tests/test_reduce.py",),
+    ),
     # --- RNN
-    Mutation("rnn_positions_shifted", "memory lengths and per-residue rates read one residue off",
-             "xvanish/domains/rnn/sampling.py", 'out = [group(f"state/{x}", x) for x in d]',
-             'out = [group(f"state/{x}", x + 1) for x in d]', ("tests/domains/test_rnn.py",)),
-    Mutation("rnn_exact_theory_one_step_off", "orthogonal linear RNN theory rho^(2j) used for j + 1",
-             "xvanish/domains/rnn/theory.py", "            state = rho ** (2 * j) / hidden",
-             "            state = rho ** (2 * (j + 1)) / hidden", ("tests/domains/test_rnn.py",)),
-    Mutation("rnn_meanfield_chi_off_by_one", "mean-field input-gradient theory uses the neighbouring step's chi",
-             "xvanish/domains/rnn/theory.py", "INPUT_WEIGHT_VAR * chis[t - 1] / sigma_w2",
-             "INPUT_WEIGHT_VAR * chis[t] / sigma_w2", ("tests/domains/test_rnn.py",)),
+    Mutation(
+        "rnn_positions_shifted",
+        "memory lengths and per-residue rates read one residue off",
+        "xvanish/domains/rnn/sampling.py",
+        'out = [group(f"state/{x}", x) for x in d]',
+        'out = [group(f"state/{x}", x + 1) for x in d]',
+        ("tests/domains/test_rnn.py",),
+    ),
+    Mutation(
+        "rnn_exact_theory_one_step_off",
+        "orthogonal linear RNN theory rho^(2j) used for j + 1",
+        "xvanish/domains/rnn/theory.py",
+        "            state = rho ** (2 * j) / hidden",
+        "            state = rho ** (2 * (j + 1)) / hidden",
+        ("tests/domains/test_rnn.py",),
+    ),
+    Mutation(
+        "rnn_meanfield_chi_off_by_one",
+        "mean-field input-gradient theory uses the neighbouring step's chi",
+        "xvanish/domains/rnn/theory.py",
+        "INPUT_WEIGHT_VAR * chis[t - 1] / sigma_w2",
+        "INPUT_WEIGHT_VAR * chis[t] / sigma_w2",
+        ("tests/domains/test_rnn.py",),
+    ),
     # --- GAN
-    Mutation("gan_checkpoints_shifted", "gradients reported at the wrong discriminator step",
-             "xvanish/domains/gan/sampling.py", 'return [group(f"{family}/{k}", k) for family in self.families',
-             'return [group(f"{family}/{k}", k + 1) for family in self.families', ("tests/domains/test_gan.py",)),
-    Mutation("gan_bound_without_jacobian", "Theorem 2.4 bound drops the generator Jacobian norm M",
-             "xvanish/domains/gan/sampling.py", "    m = jacobian_sq.mean(dim=1).sqrt()",
-             "    m = torch.ones_like(jacobian_sq.mean(dim=1))", ("tests/domains/test_gan.py",)),
+    Mutation(
+        "gan_checkpoints_shifted",
+        "gradients reported at the wrong discriminator step",
+        "xvanish/domains/gan/sampling.py",
+        'return [group(f"{family}/{k}", k) for family in self.families',
+        'return [group(f"{family}/{k}", k + 1) for family in self.families',
+        ("tests/domains/test_gan.py",),
+    ),
+    Mutation(
+        "gan_bound_without_jacobian",
+        "Theorem 2.4 bound drops the generator Jacobian norm M",
+        "xvanish/domains/gan/sampling.py",
+        "    m = jacobian_sq.mean(dim=1).sqrt()",
+        "    m = torch.ones_like(jacobian_sq.mean(dim=1))",
+        ("tests/domains/test_gan.py",),
+    ),
     # --- Lie-algebraic circuit theory
-    Mutation("lie_ideals_lumped", "Var[C] summed over one lumped algebra instead of per ideal (THEORY 5b pitfall)",
-             "xvanish/theory/lie/predict.py", "        var_cost += p_rho * p_obs / dim\n",
-             "        var_cost += p_rho * p_obs / alg.dim\n", ("tests/theory/test_lie.py",)),
-    Mutation("lie_gradient_dim_not_squared", "Var[dC] divided by dim instead of dim^2",
-             "xvanish/theory/lie/predict.py", "adjoint_norm_squared(h, rows, keys, n) / dim ** 2",
-             "adjoint_norm_squared(h, rows, keys, n) / dim", ("tests/theory/test_lie.py",)),
+    Mutation(
+        "lie_ideals_lumped",
+        "Var[C] summed over one lumped algebra instead of per ideal (THEORY 5b pitfall)",
+        "xvanish/theory/lie/predict.py",
+        "        var_cost += p_rho * p_obs / dim\n",
+        "        var_cost += p_rho * p_obs / alg.dim\n",
+        ("tests/theory/test_lie.py",),
+    ),
+    Mutation(
+        "lie_gradient_dim_not_squared",
+        "Var[dC] divided by dim instead of dim^2",
+        "xvanish/theory/lie/predict.py",
+        "adjoint_norm_squared(h, rows, keys, n) / dim**2",
+        "adjoint_norm_squared(h, rows, keys, n) / dim",
+        ("tests/theory/test_lie.py",),
+    ),
     # --- module probe
-    Mutation("module_block_positions_from_0", "per-block profiles start at 0: power-law fits drop",
-             "xvanish/domains/module/sampling.py", 'for k, name in enumerate(probe.acts, start=1)]',
-             'for k, name in enumerate(probe.acts, start=0)]', ("tests/domains/test_module.py",)),
+    Mutation(
+        "module_block_positions_from_0",
+        "per-block profiles start at 0: power-law fits drop",
+        "xvanish/domains/module/sampling.py",
+        "for k, name in enumerate(probe.acts, start=1)]",
+        "for k, name in enumerate(probe.acts, start=0)]",
+        ("tests/domains/test_module.py",),
+    ),
 ]
 
 
 def _copy_tree(destination: Path) -> None:
     """Copy the working tree (tracked and untracked, not ignored) to ``destination``."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -162,13 +295,23 @@ def run_mutation(mutation: Mutation, workdir: Path) -> tuple[str, float]:
     path.write_text(text.replace(mutation.find, mutation.replace))
     # The copy must be what the tests import: put it first on the path.
     env = {**os.environ, "PYTHONPATH": str(workdir)}
-    check = subprocess.run([sys.executable, "-c", "import xvanish; print(xvanish.__file__)"], cwd=workdir,
-                           env=env, capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import xvanish; print(xvanish.__file__)"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if str(workdir) not in check.stdout:
         return f"not applied (imported {check.stdout.strip()})", 0.0
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                           *mutation.tests], cwd=workdir, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     # pytest: 0 all passed (the mutant survived), 1 some test failed (killed).
     outcome = {0: "SURVIVED", 1: "killed"}.get(proc.returncode, f"error (pytest exit {proc.returncode})")
@@ -200,8 +343,10 @@ def main() -> int:
     for mutation, outcome, seconds in rows:
         print(f"| `{mutation.name}` | {mutation.effect} | {' '.join(mutation.tests)} | {outcome} ({seconds:.0f} s) |")
     survivors = [m.name for m, outcome, _ in rows if outcome != "killed"]
-    print(f"\n{len(rows) - len(survivors)} of {len(rows)} killed" + (f"; not killed: {', '.join(survivors)}"
-                                                                   if survivors else ""))
+    print(
+        f"\n{len(rows) - len(survivors)} of {len(rows)} killed"
+        + (f"; not killed: {', '.join(survivors)}" if survivors else "")
+    )
     return 1 if survivors else 0
 
 

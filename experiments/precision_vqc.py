@@ -31,9 +31,11 @@ def main() -> None:
         print(f"{precision}: {time.perf_counter() - start:.1f} s for {args.draws} draws")
     g64, g32 = out["double"], out["single"]
     var64, var32 = np.var(g64, ddof=1), np.var(g32, ddof=1)
-    print(f"n={args.n}, {args.layers} layers, {args.draws} draws: Var double {var64:.6e}, single {var32:.6e}, "
-          f"relative error {abs(var32 - var64) / var64:.1e}; largest |g32 - g64| {np.max(np.abs(g32 - g64)):.1e} "
-          f"(rms gradient {np.sqrt(np.mean(g64 ** 2)):.1e}); the 95% CI of Var is about ±{1.96 * np.sqrt(2 / (args.draws - 1)):.0%}")
+    print(
+        f"n={args.n}, {args.layers} layers, {args.draws} draws: Var double {var64:.6e}, single {var32:.6e}, "
+        f"relative error {abs(var32 - var64) / var64:.1e}; largest |g32 - g64| {np.max(np.abs(g32 - g64)):.1e} "
+        f"(rms gradient {np.sqrt(np.mean(g64**2)):.1e}); the 95% CI of Var is about ±{1.96 * np.sqrt(2 / (args.draws - 1)):.0%}"
+    )
 
 
 if __name__ == "__main__":

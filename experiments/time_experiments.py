@@ -34,14 +34,25 @@ def time_one(name: str, extra: list[str]) -> dict:
         load_before = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "xvanish", f"experiment={name}", f"hydra.run.dir={out}", *extra],
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "xvanish", f"experiment={name}", f"hydra.run.dir={out}", *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     last = (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else done.stderr.strip()[-200:]
-    return {"experiment": name, "rc": done.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "last_line": last}
+    return {
+        "experiment": name,
+        "rc": done.returncode,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "last_line": last,
+    }
 
 
 def main() -> None:
@@ -54,8 +65,11 @@ def main() -> None:
     for name in args.names or experiments():
         row = time_one(name, args.extra)
         rows.append(row)
-        print(f"{name:>18}: rc {row['rc']}, wall {row['wall_s']:7.1f} s, cpu {row['cpu_s']:7.1f} s, "
-              f"load {row['load_before']:.1f} -> {row['load_after']:.1f}", flush=True)
+        print(
+            f"{name:>18}: rc {row['rc']}, wall {row['wall_s']:7.1f} s, cpu {row['cpu_s']:7.1f} s, "
+            f"load {row['load_before']:.1f} -> {row['load_after']:.1f}",
+            flush=True,
+        )
         if args.out:
             with args.out.open("w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

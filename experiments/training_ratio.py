@@ -1,6 +1,6 @@
 """First/last-layer ratio of the relative update (with a 95% CI) from a training run's results.csv.
 
-    python experiments/training_ratio.py OUTPUT_DIR [--first rel_update/1] [--last rel_update/20]
+python experiments/training_ratio.py OUTPUT_DIR [--first rel_update/1] [--last rel_update/20]
 """
 
 import argparse

@@ -15,8 +15,9 @@ SUMMARY = ["n_samples", "mean", "var", "mean_sq", "mean_abs", "zero_frac"]
 
 def assert_same_as_fixed(adaptive_rows, fixed):
     """The statistics of a fixed run of as many draws (1e-9), the interval widened by WIDEN."""
-    np.testing.assert_allclose(adaptive_rows[SUMMARY].to_numpy(float), fixed[SUMMARY].to_numpy(float),
-                               rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(
+        adaptive_rows[SUMMARY].to_numpy(float), fixed[SUMMARY].to_numpy(float), rtol=1e-9, atol=1e-300
+    )
     lo, hi = adaptive.widened(fixed["var_lo"].to_numpy(), fixed["var_hi"].to_numpy())
     np.testing.assert_allclose(adaptive_rows["var_lo"], lo, rtol=1e-9)
     np.testing.assert_allclose(adaptive_rows["var_hi"], hi, rtol=1e-9)
@@ -42,8 +43,8 @@ class TestRule:
 
     def test_widened_keeps_the_centre_and_scales_the_log_half_width(self):
         lo, hi = adaptive.widened(np.array([1.0, 0.0]), np.array([4.0, 0.0]), 1.5)
-        np.testing.assert_allclose(lo, [2.0 * 2.0 ** -1.5, 0.0])
-        np.testing.assert_allclose(hi, [2.0 * 2.0 ** 1.5, 0.0])
+        np.testing.assert_allclose(lo, [2.0 * 2.0**-1.5, 0.0])
+        np.testing.assert_allclose(hi, [2.0 * 2.0**1.5, 0.0])
 
 
 def test_concat_sums_equals_the_sums_of_all_draws():
@@ -56,10 +57,13 @@ def test_concat_sums_equals_the_sums_of_all_draws():
         assert joined[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
 
 
-@pytest.mark.parametrize("factory, kwargs, group", [
-    (mlp.sampler, {"depth": 3, "width": 8}, "preact/1"),           # takes start: only new draws computed
-    (toy_domain.sampler, {"depth": 2, "width": 3}, "layer/1"),     # no start: recomputed and sliced
-])
+@pytest.mark.parametrize(
+    "factory, kwargs, group",
+    [
+        (mlp.sampler, {"depth": 3, "width": 8}, "preact/1"),  # takes start: only new draws computed
+        (toy_domain.sampler, {"depth": 2, "width": 3}, "layer/1"),  # no start: recomputed and sliced
+    ],
+)
 def test_adaptive_point_equals_a_fixed_run_of_as_many_draws(factory, kwargs, group):
     """Rounds add draws of one prefix-stable stream: the adaptive result at N draws is the fixed
     result at N, to rounding of the joined sums (1e-9 relative); a settled point's interval is
@@ -78,13 +82,16 @@ def test_budget_reached_is_reported_unsettled():
     assert (rows["rel_ci"] > 0.01).any()
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"target_rel_ci": 0.0}, "measure.target_rel_ci"),
-    ({"target_rel_ci": 1.5}, "measure.target_rel_ci"),
-    ({"target_rel_ci": 0.1, "max_samples": 5}, "measure.max_samples"),
-    ({"max_samples": 100}, "measure.max_samples"),
-    ({"target_rel_ci": 0.1, "target_groups": ["nope"]}, "measure.target_groups"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"target_rel_ci": 0.0}, "measure.target_rel_ci"),
+        ({"target_rel_ci": 1.5}, "measure.target_rel_ci"),
+        ({"target_rel_ci": 0.1, "max_samples": 5}, "measure.max_samples"),
+        ({"max_samples": 100}, "measure.max_samples"),
+        ({"target_rel_ci": 0.1, "target_groups": ["nope"]}, "measure.target_groups"),
+    ],
+)
 def test_bad_precision_is_one_config_error(kwargs, key):
     with pytest.raises(ConfigError) as error:
         measure(toy_domain.sampler(depth=2), 10, 0, **kwargs)
@@ -117,12 +124,30 @@ def test_resume_extends_a_point_from_its_stored_draws(tmp_path):
     def factory(**kwargs):
         return _Recording(mlp.sampler(**kwargs), calls)
 
-    first = plan(factory, "depth", [3], n_samples=20, seed=0, fixed={"width": 8}, target_rel_ci=0.3,
-                 max_samples=4000, target_groups=["preact/1"]).run(tmp_path)
+    first = plan(
+        factory,
+        "depth",
+        [3],
+        n_samples=20,
+        seed=0,
+        fixed={"width": 8},
+        target_rel_ci=0.3,
+        max_samples=4000,
+        target_groups=["preact/1"],
+    ).run(tmp_path)
     stored = int(first["n_samples"].iloc[0])
     calls.clear()
-    tighter = plan(factory, "depth", [3], n_samples=20, seed=0, fixed={"width": 8}, target_rel_ci=0.1,
-                   max_samples=4000, target_groups=["preact/1"])
+    tighter = plan(
+        factory,
+        "depth",
+        [3],
+        n_samples=20,
+        seed=0,
+        fixed={"width": 8},
+        target_rel_ci=0.1,
+        max_samples=4000,
+        target_groups=["preact/1"],
+    )
     again = tighter.run(tmp_path, resume=True)
     assert calls and calls[0][0] == stored and all(start >= stored for start, _ in calls)
     n = int(again["n_samples"].iloc[0])
@@ -138,9 +163,11 @@ def test_corrected_rule_covers_at_least_093(name):
     widening included), 1,000 simulated points at target 0.2: the estimate's standard error
     is <= 0.008, so asking >= 0.93 − 3·0.008 fails a rule that truly covers 0.93 with
     probability < 0.002 (docs/adaptive.md has the 4,000-repetition numbers)."""
-    draws = {"gaussian": lambda rng, shape: rng.standard_normal(shape),
-             "laplace": lambda rng, shape: rng.laplace(0.0, 1.0 / math.sqrt(2.0), shape),
-             "student_t5": lambda rng, shape: rng.standard_t(5, shape) * math.sqrt(3.0 / 5.0)}
+    draws = {
+        "gaussian": lambda rng, shape: rng.standard_normal(shape),
+        "laplace": lambda rng, shape: rng.laplace(0.0, 1.0 / math.sqrt(2.0), shape),
+        "student_t5": lambda rng, shape: rng.standard_t(5, shape) * math.sqrt(3.0 / 5.0),
+    }
     result = adaptive.simulate_coverage(draws[name], adaptive.Precision(0.2, 20000), 100, 1000, seed=1)
     assert result.coverage >= 0.93 - 3 * 0.008
     assert result.at_max == 0.0

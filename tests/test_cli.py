@@ -30,8 +30,10 @@ from xvanish.schema import packaged_options
 TINY = ["domain.width=8", "measure.n_samples=8"]
 DEPTHS = [2, 3, 4]
 # Explicit weight_var: every config value is then non-null (see test_resume_reuses_finished_points).
-VARIANTS = ("variants=[{name:relu_he,domain:{activation:relu,init:normal,weight_var:2.0}},"
-            "{name:tanh,domain:{activation:tanh,init:normal,weight_var:1.0}}]")
+VARIANTS = (
+    "variants=[{name:relu_he,domain:{activation:relu,init:normal,weight_var:2.0}},"
+    "{name:tanh,domain:{activation:tanh,init:normal,weight_var:1.0}}]"
+)
 RESULT_FILES = ("results.csv", "summary.json", "plot.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MLP_KEYS = [field for field in mlp.MLPConfig.__dataclass_fields__]
@@ -40,8 +42,9 @@ MLP_KEYS = [field for field in mlp.MLPConfig.__dataclass_fields__]
 def xvanish(*args, timeout=300):
     """Run the real CLI in a fresh interpreter, without the user's HYDRA_FULL_ERROR."""
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    return subprocess.run([sys.executable, "-m", "xvanish", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "xvanish", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def values_arg(values):
@@ -55,6 +58,7 @@ def assert_png(path):
 
 
 # --------------------------------------------------------------------------- single run
+
 
 @pytest.fixture(scope="module")
 def single_run(tmp_path_factory):
@@ -112,6 +116,7 @@ def test_single_run_plot_and_console_table(single_run):
 
 # --------------------------------------------------------------------------- multirun, variants, resume
 
+
 @pytest.fixture(scope="module")
 def multirun(tmp_path_factory):
     """Two jobs (basic launcher), each a run with two variants."""
@@ -133,8 +138,11 @@ def test_multirun_aggregates_jobs_at_the_sweep_root(multirun):
     assert summary["n_jobs"] == 2 and summary["swept_keys"] == ["domain.width"] and summary["missing"] == []
     assert [job["dir"] for job in summary["jobs"]] == ["0", "1"]
     assert [(entry["job"], entry["variant"], entry["series"]) for entry in summary["headline"]] == [
-        (0, "relu_he", "domain.width=4 relu_he"), (0, "tanh", "domain.width=4 tanh"),
-        (1, "relu_he", "domain.width=8 relu_he"), (1, "tanh", "domain.width=8 tanh")]
+        (0, "relu_he", "domain.width=4 relu_he"),
+        (0, "tanh", "domain.width=4 tanh"),
+        (1, "relu_he", "domain.width=8 relu_he"),
+        (1, "tanh", "domain.width=8 tanh"),
+    ]
     assert_png(sweep_dir / "plot.png")
 
 
@@ -162,22 +170,31 @@ def test_resume_reuses_finished_points(multirun, tmp_path):
     _, sweep_dir = multirun
     shutil.copytree(sweep_dir / "0", tmp_path, dirs_exist_ok=True)
     before = pd.read_csv(tmp_path / "results.csv")
-    proc = xvanish(*TINY[1:], "domain.width=4", values_arg([2, 3, 4]), VARIANTS, "measure.resume=true",
-                   f"hydra.run.dir={tmp_path}")
+    proc = xvanish(
+        *TINY[1:], "domain.width=4", values_arg([2, 3, 4]), VARIANTS, "measure.resume=true", f"hydra.run.dir={tmp_path}"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "resume: reused 4 of 6 points from results.csv, measured 2" in proc.stdout
     after = pd.read_csv(tmp_path / "results.csv")
-    pd.testing.assert_frame_equal(after[after["scale"] < 4].sort_values(["variant", "scale", "group"])
-                                  .reset_index(drop=True),
-                                  before.sort_values(["variant", "scale", "group"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        after[after["scale"] < 4].sort_values(["variant", "scale", "group"]).reset_index(drop=True),
+        before.sort_values(["variant", "scale", "group"]).reset_index(drop=True),
+    )
     assert set(after[after["scale"] == 4]["variant"]) == {"relu_he", "tanh"}
 
 
 @pytest.mark.slow  # joblib workers re-import torch: ~16 s on 2 idle cores
 def test_multirun_with_the_joblib_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="hydra-joblib-launcher not installed")
-    proc = xvanish("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY[1:], values_arg(DEPTHS),
-                   "domain.width=4,8", f"hydra.sweep.dir={tmp_path}")
+    proc = xvanish(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *TINY[1:],
+        values_arg(DEPTHS),
+        "domain.width=4,8",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert proc.returncode == 0, proc.stderr
     combined = pd.read_csv(tmp_path / "results.csv")
     assert set(combined["job"]) == {0, 1} and set(combined["width"]) == {4, 8}
@@ -185,6 +202,7 @@ def test_multirun_with_the_joblib_launcher(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
+
 
 def assert_one_error_line(stderr, *fragments):
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -213,8 +231,10 @@ BAD_INPUTS = {
     "unknown domain key": (["domain.deptth=3"], ["domain.deptth=3", "unknown key", "depth, width"]),
     "unknown top key": (["measure.n_sample=3"], ["measure.n_sample=3", "unknown key", "n_samples"]),
     "added domain key": (["+domain.foo=1"], ["domain.foo=1", "unknown key"]),
-    "unknown experiment": (["experiment=nope"], ["experiment=nope", "unknown experiment", "available:"]
-                           + packaged_options("experiment")),
+    "unknown experiment": (
+        ["experiment=nope"],
+        ["experiment=nope", "unknown experiment", "available:"] + packaged_options("experiment"),
+    ),
     "unknown domain": (["domain=nope"], ["domain=nope", "unknown domain", "installed:", "mlp"]),
     "unknown activation": (["domain.activation=nope"], ["domain.activation='nope'", "must be one of", "tanh"]),
     # A fixed key is checked at every point; the swept key's default is not (it never runs).
@@ -227,8 +247,10 @@ BAD_INPUTS = {
     "linked without ++": (["sweep.linked={width:[8]}"], ["sweep.linked={width:[8]}", "++sweep.linked"]),
     "linked length": (["++sweep.linked={width:[8]}"], ["sweep.linked.width=[8]", "one value per sweep value"]),
     "variant key": (["variants=[{name:a,domain:{deptth:3}}]"], ["variants[0].domain.deptth=3", "unknown key"]),
-    "variant value": (["variants=[{name:a,domain:{activation:nope}}]"],
-                      ["domain.activation='nope'", "variants[0].domain"]),
+    "variant value": (
+        ["variants=[{name:a,domain:{activation:nope}}]"],
+        ["domain.activation='nope'", "variants[0].domain"],
+    ),
     "variant name": (["variants=[{name:a/b}]"], ["variants[0].name='a/b'", "letters, digits"]),
     "variant without name": (["variants=[{domain:{width:4}}]"], ["variants[0].name=None", "must be given"]),
     "duplicate variant": (["variants=[{name:a},{name:a}]"], ["variants[0].name='a'", "differ"]),
@@ -236,8 +258,10 @@ BAD_INPUTS = {
     "fit quantity": (["fit.quantity=foo"], ["fit.quantity='foo'", "var, mean_sq"]),
     "report group": (["report.group=nope"], ["report.group='nope'", "preact/1"]),
     "override grammar": (["domain.depth=["], ["domain.depth=["]),
-    "target groups": (["measure.target_rel_ci=0.2", "measure.target_groups=some"],
-                      ["measure.target_groups='some'", "reported, all"]),
+    "target groups": (
+        ["measure.target_rel_ci=0.2", "measure.target_groups=some"],
+        ["measure.target_groups='some'", "reported, all"],
+    ),
     "target": (["measure.target_rel_ci=2"], ["measure.target_rel_ci=2.0", "must be < 1"]),
     "budget": (["measure.target_rel_ci=0.2", "measure.max_samples=3"], ["measure.max_samples=3", ">= "]),
     "budget without target": (["measure.max_samples=300"], ["measure.max_samples=300", "needs measure.target_rel_ci"]),
@@ -291,9 +315,11 @@ def test_every_packaged_experiment_passes_the_checks(experiment):
 
 # --------------------------------------------------------------------------- what a new user tripped on
 
+
 def test_categorical_sweep_gives_rows_per_value(tmp_path):
-    proc = xvanish(*TINY, "domain.depth=3", "sweep.param=activation", "sweep.values=[tanh,relu]",
-                   f"hydra.run.dir={tmp_path}")
+    proc = xvanish(
+        *TINY, "domain.depth=3", "sweep.param=activation", "sweep.values=[tanh,relu]", f"hydra.run.dir={tmp_path}"
+    )
     assert proc.returncode == 0, proc.stderr
     df = pd.read_csv(tmp_path / "results.csv")
     assert list(dict.fromkeys(df["activation"])) == ["tanh", "relu"] and df["scale"].isna().all()
@@ -389,8 +415,9 @@ def test_vqc_bad_input_through_the_command_line(run_main, tmp_path, args, fragme
 def test_adaptive_run_records_draws_and_says_what_settled(run_main, tmp_path):
     """measure.target_rel_ci: n_samples per point in results.csv, summary.json's adaptive block,
     one console line; a budget too small for the target is reported unsettled."""
-    code, out = run_main(*TINY, values_arg(DEPTHS), "measure.n_samples=8", "measure.target_rel_ci=0.05",
-                         "measure.max_samples=40")
+    code, out = run_main(
+        *TINY, values_arg(DEPTHS), "measure.n_samples=8", "measure.target_rel_ci=0.05", "measure.max_samples=40"
+    )
     assert code == 0
     rows = pd.read_csv(tmp_path / "results.csv")
     assert set(rows["n_samples"]) == {40} and not rows["settled"].any()

@@ -104,10 +104,13 @@ def test_sweep_writes_after_each_point_and_resumes(tmp_path, monkeypatch):
     assert pd.read_csv(tmp_path / "results.csv").shape[0] == len(first)
     calls = []
     original = toy_domain.ToySampler.sample
-    monkeypatch.setattr(toy_domain.ToySampler, "sample", lambda self, n, s: calls.append(self.config.depth) or original(self, n, s))
+    monkeypatch.setattr(
+        toy_domain.ToySampler, "sample", lambda self, n, s: calls.append(self.config.depth) or original(self, n, s)
+    )
     done = []
-    resumed = sweep(toy_domain.DOMAIN, "depth", [2, 3, 4], n_samples=8, seed=5, out_dir=tmp_path, resume=True,
-                    on_point=done.append)
+    resumed = sweep(
+        toy_domain.DOMAIN, "depth", [2, 3, 4], n_samples=8, seed=5, out_dir=tmp_path, resume=True, on_point=done.append
+    )
     assert calls == [4]
     assert [d.reused for d in done] == [True, True, False]
     np.testing.assert_allclose(resumed[resumed.scale < 4]["var"], first["var"], rtol=1e-12)
@@ -119,16 +122,22 @@ def test_resume_measures_again_when_config_seed_or_draws_change(tmp_path, change
     base = {"n_samples": 8, "seed": 5, "decay": 0.5}
     sweep(toy_domain.DOMAIN, "depth", [2, 3], out_dir=tmp_path, **base)
     done = []
-    sweep(toy_domain.DOMAIN, "depth", [2, 3], out_dir=tmp_path, resume=True, on_point=done.append,
-          **{**base, **change})
+    sweep(toy_domain.DOMAIN, "depth", [2, 3], out_dir=tmp_path, resume=True, on_point=done.append, **{**base, **change})
     assert [d.reused for d in done] == [False, False]
 
 
 def test_results_are_written_after_each_point(tmp_path):
     """A killed sweep keeps its finished points: the file on disk grows point by point."""
     seen = []
-    sweep(toy_domain.DOMAIN, "depth", [2, 3, 4], n_samples=8, seed=0, out_dir=tmp_path,
-          on_point=lambda done: seen.append(sorted(set(pd.read_csv(tmp_path / "results.csv").scale))))
+    sweep(
+        toy_domain.DOMAIN,
+        "depth",
+        [2, 3, 4],
+        n_samples=8,
+        seed=0,
+        out_dir=tmp_path,
+        on_point=lambda done: seen.append(sorted(set(pd.read_csv(tmp_path / "results.csv").scale))),
+    )
     assert seen == [[2.0], [2.0, 3.0], [2.0, 3.0, 4.0]]
 
 
@@ -166,8 +175,15 @@ def test_categorical_axis_gives_rows_per_value_and_no_scale_fit():
 
 def test_variants_run_from_python_with_one_table():
     done = []
-    df = sweep(toy_domain.DOMAIN, "depth", [2, 3], n_samples=4, seed=0, on_point=done.append,
-               variants=[Variant("slow", {"decay": 0.9}), Variant("fast", {"decay": 0.1})])
+    df = sweep(
+        toy_domain.DOMAIN,
+        "depth",
+        [2, 3],
+        n_samples=4,
+        seed=0,
+        on_point=done.append,
+        variants=[Variant("slow", {"decay": 0.9}), Variant("fast", {"decay": 0.1})],
+    )
     assert list(df.columns[:1]) == ["variant"]
     assert [(d.point.variant, d.point.value) for d in done] == [("slow", 2), ("slow", 3), ("fast", 2), ("fast", 3)]
     assert dict(zip(df.variant, df.decay)) == {"slow": 0.9, "fast": 0.1}
@@ -176,12 +192,15 @@ def test_variants_run_from_python_with_one_table():
     assert df[df.variant == "slow"].seed.tolist() == df[df.variant == "fast"].seed.tolist()
 
 
-@pytest.mark.parametrize("variants, match", [
-    ([Variant("a", {"deptth": 1})], r"variants\[0\].domain.deptth=1: unknown key"),
-    ([Variant("a", {"decay": -1})], r"decay=-1.0: must be > 0 \(from variants\[0\].domain.decay\)"),
-    ([Variant("a"), Variant("a")], r"variants\[0\].name='a'"),
-    ([Variant("a", linked={"width": [1]})], r"variants\[0\].linked.width"),
-])
+@pytest.mark.parametrize(
+    "variants, match",
+    [
+        ([Variant("a", {"deptth": 1})], r"variants\[0\].domain.deptth=1: unknown key"),
+        ([Variant("a", {"decay": -1})], r"decay=-1.0: must be > 0 \(from variants\[0\].domain.decay\)"),
+        ([Variant("a"), Variant("a")], r"variants\[0\].name='a'"),
+        ([Variant("a", linked={"width": [1]})], r"variants\[0\].linked.width"),
+    ],
+)
 def test_bad_variants_are_refused_at_planning(variants, match):
     with pytest.raises(ConfigError, match=match):
         plan(toy_domain.DOMAIN, "depth", [2, 3], n_samples=4, seed=0, variants=variants)

@@ -10,14 +10,16 @@ from xvanish.fit import best_fits, fit_decay, fit_line, group_family
 
 
 def _rows(scales, variances, group="g", positions=None, theory=None):
-    return pd.DataFrame({
-        "scale": np.asarray(scales, float),
-        "group": group,
-        "position": np.nan if positions is None else positions,
-        "var": variances,
-        "nonfinite_frac": 0.0,
-        "theory_var": np.nan if theory is None else theory,
-    })
+    return pd.DataFrame(
+        {
+            "scale": np.asarray(scales, float),
+            "group": group,
+            "position": np.nan if positions is None else positions,
+            "var": variances,
+            "nonfinite_frac": 0.0,
+            "theory_var": np.nan if theory is None else theory,
+        }
+    )
 
 
 def test_exact_exponential_recovers_rate_and_theory_rate():
@@ -90,6 +92,7 @@ class _CorrelatedProfile:
 
     def sample(self, n, seed):
         from xvanish import GradientBatch
+
         rng = np.random.default_rng(seed)
         a = self.c * (1 + 0.15 * rng.standard_normal((n, self.depth)))
         tail = np.cumprod(a[:, ::-1], axis=1)[:, ::-1]
@@ -98,6 +101,7 @@ class _CorrelatedProfile:
 
     def groups(self):
         from xvanish.core import group
+
         return [group(f"preact/{l}", l) for l in range(1, self.depth + 1)]
 
     def theory_var(self):
@@ -111,11 +115,15 @@ def test_profile_interval_accounts_for_layers_sharing_draws():
     # small bias at n = 128). Bounds: jackknife >= 0.84 (3.5 SE below 0.91), OLS <= 0.72.
     from xvanish import measure
     from xvanish.core import JACKKNIFE_PREFIX
+
     true = -math.log(0.8**2 * (1 + 0.15**2))
     hits = {"jackknife": 0, "ols": 0}
     for replication in range(200):
         rows = measure(_CorrelatedProfile(), 128, replication, scale_name="depth", scale=20)
-        for method, table in (("jackknife", rows), ("ols", rows.loc[:, ~rows.columns.str.startswith(JACKKNIFE_PREFIX)])):
+        for method, table in (
+            ("jackknife", rows),
+            ("ols", rows.loc[:, ~rows.columns.str.startswith(JACKKNIFE_PREFIX)]),
+        ):
             fit = fit_decay(table)
             profile = fit[(fit.kind == "profile") & (fit.law == "exponential")].iloc[0]
             assert profile["interval"] == method
@@ -153,6 +161,9 @@ def test_a_series_its_exclusions_leave_too_short_is_listed_not_dropped():
     fits = fit_decay(rows)
     assert list(fits["law"]) == ["skipped"] and not fits["better"].any() and best_fits(fits).empty
     notes = excluded_points(fits)
-    assert notes == ["scale fit: g@2: var=0", "scale fit: g@4: non-finite gradients",
-                     "scale fit: fit skipped: 2 usable points, needs 3"]
+    assert notes == [
+        "scale fit: g@2: var=0",
+        "scale fit: g@4: non-finite gradients",
+        "scale fit: fit skipped: 2 usable points, needs 3",
+    ]
     assert fit_decay(_rows([1, 2], [0.5, 0.25])).empty  # nothing excluded, nothing to say

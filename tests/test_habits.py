@@ -14,6 +14,7 @@ pytestmark = pytest.mark.skipif(RUFF is None, reason="ruff is not installed (pip
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff(command):
-    done = subprocess.run([RUFF, *command, "xvanish", "tests", "experiments"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [RUFF, *command, "xvanish", "tests", "experiments"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr

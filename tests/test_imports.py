@@ -18,13 +18,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xvanish"
 #: A name covers the module and everything under it; the longest matching name wins.
 LAYERS: list[tuple[str, ...]] = [
     ("xvanish.stats", "xvanish.adaptive", "xvanish.base"),  # the floor: statistics, stopping rule, protocol types
-    ("xvanish.reduce",),                                     # torch reductions of per-draw gradients
-    ("xvanish.core", "xvanish.devices", "xvanish.draws"),    # validation, seeds, draw streams, measure, atomic files
-    ("xvanish.theory",),                                     # closed forms
+    ("xvanish.reduce",),  # torch reductions of per-draw gradients
+    ("xvanish.core", "xvanish.devices", "xvanish.draws"),  # validation, seeds, draw streams, measure, atomic files
+    ("xvanish.theory",),  # closed forms
     ("xvanish.domains", "xvanish.data", "xvanish.examples"),  # the domains and what they read
     ("xvanish.registry", "xvanish.fit", "xvanish.testing"),  # finding domains, fits, the plugin check
-    ("xvanish.plan", "xvanish.resume", "xvanish.folder"),   # points, sweeps, resume, the folder lock
-    ("xvanish.report",),                                     # tables, plots, multirun aggregation
+    ("xvanish.plan", "xvanish.resume", "xvanish.folder"),  # points, sweeps, resume, the folder lock
+    ("xvanish.report",),  # tables, plots, multirun aggregation
     ("xvanish.schema", "xvanish.experiments", "xvanish.cli", "xvanish.__main__", "xvanish"),  # the front door
 ]
 
@@ -43,8 +43,11 @@ def is_package(name: str) -> bool:
 
 def _type_checking_only(node: ast.AST) -> bool:
     test = node.test if isinstance(node, ast.If) else None
-    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING" or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (
+        isinstance(test, ast.Name)
+        and test.id == "TYPE_CHECKING"
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
 
 
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -95,8 +98,12 @@ GRAPH = {name: imported_by(name) for name in MODULES}
 
 
 def layer_of(name: str) -> int:
-    matches = [(len(prefix), i) for i, layer in enumerate(LAYERS) for prefix in layer
-               if name == prefix or name.startswith(prefix + ".")]
+    matches = [
+        (len(prefix), i)
+        for i, layer in enumerate(LAYERS)
+        for prefix in layer
+        if name == prefix or name.startswith(prefix + ".")
+    ]
     assert matches, f"{name} is in no layer of tests/test_imports.py: add it where DESIGN.md places it"
     return max(matches)[1]
 
@@ -117,7 +124,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state:
                 cycle = visit(target)
                 if cycle:
@@ -164,7 +171,8 @@ def test_arrows_point_down(name):
     """A module imports only its own layer and those below (DESIGN.md, Layers)."""
     upward = sorted(t for t in GRAPH[name] if layer_of(t) > layer_of(name))
     assert not upward, f"{name} (layer {layer_of(name)}) imports upward: " + ", ".join(
-        f"{t} (layer {layer_of(t)})" for t in upward)
+        f"{t} (layer {layer_of(t)})" for t in upward
+    )
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if domain_of(n)))

@@ -91,7 +91,7 @@ def test_chunked_sums_equal_one_pass():
     values = torch.randn(11, 6, generator=gen) * 2 + 5
     values[4, 2] = 0
     values[7, 1] = math.nan
-    chunks = (values[s:s + 3] for s in range(0, 11, 3))
+    chunks = (values[s : s + 3] for s in range(0, 11, 3))
     _assert_summaries_equal(reduce.chunked_sums(chunks), _numpy_sums(values))
     with pytest.raises(ValueError, match="at least one chunk"):
         reduce.chunked_sums([])
@@ -104,7 +104,7 @@ def test_chunked_group_sums_equal_one_pass_per_group():
     gen = torch.Generator().manual_seed(2)
     wide, narrow = torch.randn(11, 9, generator=gen) - 4, torch.randn(11, 2, generator=gen).double()
     wide[3, 5] = math.inf
-    chunks = ({"wide": wide[s:s + 4], "narrow": narrow[s:s + 4]} for s in range(0, 11, 4))
+    chunks = ({"wide": wide[s : s + 4], "narrow": narrow[s : s + 4]} for s in range(0, 11, 4))
     got = reduce.chunked_group_sums(chunks)
     assert sorted(got) == ["narrow", "wide"]
     _assert_summaries_equal(got["wide"], _numpy_sums(wide))
@@ -122,9 +122,9 @@ def _factors(n, a, b, dtype, seed, offset=0.0):
     gen = torch.Generator().manual_seed(seed)
     left = (offset + torch.randn(n, a, generator=gen, dtype=torch.float64)).to(dtype)
     right = (2 * offset + torch.randn(n, b, generator=gen, dtype=torch.float64)).to(dtype)
-    left[0, :2] = 0   # zero factors: whole rows/columns of zeros
+    left[0, :2] = 0  # zero factors: whole rows/columns of zeros
     right[1, 3] = 0
-    right[2] = 0      # an all-zero draw
+    right[2] = 0  # an all-zero draw
     return left, right
 
 
@@ -137,8 +137,7 @@ def test_outer_factored_equals_materialised_float64(offset):
     _assert_summaries_equal(materialised, reduce.draw_sums(OuterProduct(left, right).materialize()), rel=0)
 
 
-@pytest.mark.parametrize("left_scale, right_scale", [(1e-200, 1e-200), (1e-80, 1.0), (math.inf, 1.0),
-                                                     (math.nan, 1.0)])
+@pytest.mark.parametrize("left_scale, right_scale", [(1e-200, 1e-200), (1e-80, 1.0), (math.inf, 1.0), (math.nan, 1.0)])
 def test_outer_float64_out_of_range_draws_are_materialised(left_scale, right_scale, monkeypatch):
     # Products of 1e-200 factors underflow to 0 in float64; 1e-80 lies outside the range
     # where the factor algebra is trusted: those draws (and non-finite ones) are
@@ -168,10 +167,10 @@ def _underflow_factors(dtype, n=24, a=9, b=11, seed=4):
     gen = torch.Generator().manual_seed(seed)
     exponents = half_subnormal_log2 / 2 + 4 * torch.rand(n, a + b, generator=gen, dtype=torch.float64) - 2
     signs = torch.where(torch.rand(n, a + b, generator=gen) < 0.5, -1.0, 1.0).double()
-    values = (signs * 2.0 ** exponents).to(dtype)
+    values = (signs * 2.0**exponents).to(dtype)
     left, right = values[:, :a].clone(), values[:, a:].clone()
     tie = 2.0 ** math.floor(half_subnormal_log2 / 2)
-    left[0, 0], right[0, 0] = tie, 2.0 ** half_subnormal_log2 / tie  # exactly s/2: rounds to 0
+    left[0, 0], right[0, 0] = tie, 2.0**half_subnormal_log2 / tie  # exactly s/2: rounds to 0
     left[0, 1] = torch.tensor(tie, dtype=dtype).nextafter(torch.tensor(1.0, dtype=dtype))  # just above
     left[1, :3] = 0
     right[2, 4] = 0
@@ -204,8 +203,9 @@ def test_outer_moments_low_precision_within_rounding_of_materialised(dtype):
     u = torch.finfo(dtype).eps / 2
     scale = materialised.unshifted_sq().max()  # an all-zero draw: Σg² rebuilt about c, ~1e-16·c²·k
     np.testing.assert_allclose(factored.total_abs, materialised.total_abs, rtol=u, atol=0)
-    np.testing.assert_allclose(factored.unshifted_sq(), materialised.unshifted_sq(), rtol=2 * u + u * u,
-                               atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        factored.unshifted_sq(), materialised.unshifted_sq(), rtol=2 * u + u * u, atol=1e-12 * scale
+    )
     for field in ("count", "zeros", "nonfinite"):
         np.testing.assert_array_equal(getattr(factored, field), getattr(materialised, field))
     _assert_summaries_equal(factored, reduce.draw_sums(_exact_outer(left, right)))

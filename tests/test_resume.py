@@ -51,7 +51,7 @@ def test_every_row_carries_its_points_hash(finished):
     out_dir, _, lines = finished
     assert lines[0].split(",")[-1] == HASH_COLUMN
     hashes = [line.rsplit(",", 1)[1] for line in lines[1:]]
-    runs = [hashes[sum(list(GROUPS.values())[:i]):sum(list(GROUPS.values())[:i + 1])] for i in range(3)]
+    runs = [hashes[sum(list(GROUPS.values())[:i]) : sum(list(GROUPS.values())[: i + 1])] for i in range(3)]
     assert [len(set(run)) for run in runs] == [1, 1, 1] and len({run[0] for run in runs}) == 3
 
 
@@ -63,7 +63,7 @@ def test_a_whole_file_is_reused_point_for_point(finished):
 
 
 def _cut_inside_point(lines):  # the file ends at a row boundary inside depth=3's rows
-    return lines[:1 + GROUPS[2] + 2]
+    return lines[: 1 + GROUPS[2] + 2]
 
 
 def _duplicate_row(lines):
@@ -79,7 +79,7 @@ def _edit_number(lines):  # one var of depth=3 changed in its last digit
     cells = lines[row].split(",")
     var = RESULT_COLUMNS.index("var")
     cells[var] = cells[var][:-1] + ("1" if cells[var][-1] != "1" else "2")
-    return lines[:row] + [",".join(cells)] + lines[row + 1:]
+    return lines[:row] + [",".join(cells)] + lines[row + 1 :]
 
 
 def _rename_config_column(lines):  # a header edit beyond the documented columns
@@ -90,14 +90,18 @@ def _no_hash_column(lines):  # written by an older xvanish
     return [line.rsplit(",", 1)[0] for line in lines]
 
 
-@pytest.mark.parametrize("damage, recomputed", [
-    (_cut_inside_point, {3: "2 of its 5 groups", 4: ""}),
-    (_duplicate_row, {2: "1 duplicated rows"}),
-    (_drop_group, {4: "5 of its 6 groups"}),
-    (_edit_number, {3: "content hash differs"}),
-    (_rename_config_column, {}),  # no row matches a point any more: every point is new
-    (_no_hash_column, {2: "no content hash", 3: "no content hash", 4: "no content hash"}),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "damage, recomputed",
+    [
+        (_cut_inside_point, {3: "2 of its 5 groups", 4: ""}),
+        (_duplicate_row, {2: "1 duplicated rows"}),
+        (_drop_group, {4: "5 of its 6 groups"}),
+        (_edit_number, {3: "content hash differs"}),
+        (_rename_config_column, {}),  # no row matches a point any more: every point is new
+        (_no_hash_column, {2: "no content hash", 3: "no content hash", 4: "no content hash"}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_points_that_are_not_whole_are_measured_again(finished, damage, recomputed):
     out_dir, first, lines = finished
     write(out_dir / "results.csv", damage(lines))
@@ -113,13 +117,17 @@ def test_points_that_are_not_whole_are_measured_again(finished, damage, recomput
     assert all(reused for reused, _ in resume(out_dir)[1].values())
 
 
-@pytest.mark.parametrize("content, cause", [
-    (b"\xff\xfe\x00\x01garbage\n", "not UTF-8 text"),
-    (b"", "the file is empty"),
-    (b"\n\n  \n", "the file is empty"),
-    (b'domain,"scale_name\n1,2\n', "not a CSV table"),
-    (b"a,b\n1,2\n", "column 1 is 'a'"),
-], ids=["binary", "empty", "blank", "unclosed quote", "foreign table"])
+@pytest.mark.parametrize(
+    "content, cause",
+    [
+        (b"\xff\xfe\x00\x01garbage\n", "not UTF-8 text"),
+        (b"", "the file is empty"),
+        (b"\n\n  \n", "the file is empty"),
+        (b'domain,"scale_name\n1,2\n', "not a CSV table"),
+        (b"a,b\n1,2\n", "column 1 is 'a'"),
+    ],
+    ids=["binary", "empty", "blank", "unclosed quote", "foreign table"],
+)
 def test_unreadable_files_are_one_line_naming_the_file(tmp_path, content, cause):
     (tmp_path / "results.csv").write_bytes(content)
     with pytest.raises(ResultsUnreadable) as error:
@@ -128,16 +136,25 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path, content, cause)
     assert "\n" not in line and str(tmp_path / "results.csv") in line and cause in line, line
 
 
-@pytest.mark.parametrize("edit, cause", [
-    (lambda h: h.replace(",mean,var,", ",var,mean,"), "column 8 is 'var'"),  # swapped names
-    (lambda h: h.replace(",seed,", ",sead,"), "'sead'"),
-    (lambda h: h.replace(",var,", ",", 1), "column 9 is 'var_lo'"),  # a column missing
-], ids=["swapped", "renamed", "missing"])
+@pytest.mark.parametrize(
+    "edit, cause",
+    [
+        (lambda h: h.replace(",mean,var,", ",var,mean,"), "column 8 is 'var'"),  # swapped names
+        (lambda h: h.replace(",seed,", ",sead,"), "'sead'"),
+        (lambda h: h.replace(",var,", ",", 1), "column 9 is 'var_lo'"),  # a column missing
+    ],
+    ids=["swapped", "renamed", "missing"],
+)
 def test_documented_columns_must_be_there_in_order(finished, edit, cause):
     out_dir, _, lines = finished
     header = edit(lines[0])
-    body = lines[1:] if header.count(",") == lines[0].count(",") else [
-        ",".join(c for i, c in enumerate(line.split(",")) if i != RESULT_COLUMNS.index("var")) for line in lines[1:]]
+    body = (
+        lines[1:]
+        if header.count(",") == lines[0].count(",")
+        else [
+            ",".join(c for i, c in enumerate(line.split(",")) if i != RESULT_COLUMNS.index("var")) for line in lines[1:]
+        ]
+    )
     write(out_dir / "results.csv", [header] + body)
     with pytest.raises(ResultsUnreadable, match=cause):
         read_results(out_dir / "results.csv")

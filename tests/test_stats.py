@@ -104,8 +104,11 @@ def test_estimate_lies_inside_its_interval(n, k):
     """The issue's preact/17 at n = 8: 0.2298 outside [0.2444, 0.3791]. Every group, light or
     heavy tailed, correlated within draws or not, must contain its own estimate."""
     rng = np.random.default_rng(n * 1000 + k)
-    groups = [rng.standard_normal((n, k)) * rng.exponential(size=(n, 1)) ** p + rng.standard_normal((n, 1)) * q
-              for p in (0.0, 1.0, 3.0) for q in (0.0, 0.3, 3.0)]
+    groups = [
+        rng.standard_normal((n, k)) * rng.exponential(size=(n, 1)) ** p + rng.standard_normal((n, 1)) * q
+        for p in (0.0, 1.0, 3.0)
+        for q in (0.0, 0.3, 3.0)
+    ]
     for summary in stats.summarize_many([stats.draw_sums(g) for g in groups]):
         assert summary["var_lo"] <= summary["var"] <= summary["var_hi"], summary
 
@@ -115,9 +118,16 @@ def test_statistics_do_not_depend_on_the_shift_of_the_sums():
     rng = np.random.default_rng(6)
     values = rng.normal(3.0, 0.5, size=(30, 6))
     about_mean = stats.draw_sums(values)
-    about_zero = stats.DrawSums(count=np.full(30, 6.0), total=values.sum(axis=1),
-                                total_sq=np.square(values).sum(axis=1), total_abs=np.abs(values).sum(axis=1),
-                                zeros=np.zeros(30), nonfinite=np.zeros(30), size=6, shift=0.0)
+    about_zero = stats.DrawSums(
+        count=np.full(30, 6.0),
+        total=values.sum(axis=1),
+        total_sq=np.square(values).sum(axis=1),
+        total_abs=np.abs(values).sum(axis=1),
+        zeros=np.zeros(30),
+        nonfinite=np.zeros(30),
+        size=6,
+        shift=0.0,
+    )
     first, second = stats.summarize_sums(about_mean), stats.summarize_sums(about_zero)
     for key in ("mean", "var", "var_lo", "var_hi", "mean_sq", "mean_abs"):
         assert first[key] == pytest.approx(second[key], rel=1e-10), key
@@ -142,8 +152,11 @@ def _naive_interval(values: np.ndarray) -> tuple[float, float, float]:
     if var == 0.0:
         return 0.0, 0.0, 0.0
     biased, c_bar = var * (entries.size - 1) / entries.size, entries.size / n
-    influence = [(float(np.sum(row**2)) - row.size * (biased + mean**2) - 2 * mean * (float(row.sum()) - row.size * mean))
-                 / c_bar for row in rows]
+    influence = [
+        (float(np.sum(row**2)) - row.size * (biased + mean**2) - 2 * mean * (float(row.sum()) - row.size * mean))
+        / c_bar
+        for row in rows
+    ]
     z = 1.959963984540054
     t = float(scipy_stats.t.ppf(0.975, n - 1))
     relative = float(np.std(influence, ddof=1)) / math.sqrt(n) / var * math.sqrt(n / (n - 1))
@@ -201,7 +214,9 @@ def _pool(sets: list[np.ndarray]) -> tuple[tuple[float, float, float, float], di
     rows = [stats.summarize(s) for s in sets]
     n_draws = np.array([s.shape[0] for s in sets])
     entries = n_draws * sets[0].shape[1]
-    pooled = stats.pool_summaries(n_draws, entries, *([r[c] for r in rows] for c in ("mean", "var", "var_lo", "var_hi")))
+    pooled = stats.pool_summaries(
+        n_draws, entries, *([r[c] for r in rows] for c in ("mean", "var", "var_lo", "var_hi"))
+    )
     return pooled, stats.summarize(np.concatenate(sets))
 
 

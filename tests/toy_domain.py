@@ -10,8 +10,18 @@ import dataclasses
 
 import numpy as np
 
-from xvanish.core import (COST, Domain, GradientBatch, bound, exact, group, make_config, require, require_int,
-                          require_memory)
+from xvanish.core import (
+    COST,
+    Domain,
+    GradientBatch,
+    bound,
+    exact,
+    group,
+    make_config,
+    require,
+    require_int,
+    require_memory,
+)
 
 BUILT = []  # every sampler built, so tests can count factory calls
 
@@ -54,9 +64,9 @@ class ToySampler:
         # one row of numbers per draw, in one call: draw i does not depend on n (prefix-stable);
         # no `start` keyword, so core's fallback for such plugins is exercised too
         numbers = rng.standard_normal((n, (depth + 1) * width + 1))
-        layers = numbers[:, :depth * width].reshape(n, depth, width) * scales[None, :, None]
+        layers = numbers[:, : depth * width].reshape(n, depth, width) * scales[None, :, None]
         grads = {f"layer/{l}": layers[:, l - 1] for l in range(1, depth + 1)}
-        grads["input"] = numbers[:, depth * width:-1] * decay ** (depth / 2)
+        grads["input"] = numbers[:, depth * width : -1] * decay ** (depth / 2)
         return GradientBatch(grads, cost=numbers[:, -1])
 
     def theory_var(self):
@@ -71,6 +81,13 @@ def sampler(**kwargs):
     return ToySampler(make_config(ToyConfig, **kwargs))
 
 
-DOMAIN = Domain(name="toy", config=ToyConfig, factory=sampler, natural_axis="depth",
-                headline_group="input", description="known-answer test domain", small={"depth": 2},
-                oversized={"width": 1 << 30})
+DOMAIN = Domain(
+    name="toy",
+    config=ToyConfig,
+    factory=sampler,
+    natural_axis="depth",
+    headline_group="input",
+    description="known-answer test domain",
+    small={"depth": 2},
+    oversized={"width": 1 << 30},
+)

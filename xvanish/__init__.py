@@ -9,16 +9,47 @@ One measurement API for every domain::
     print(fit_decay(df))
 """
 
-from xvanish.core import (ConfigError, Domain, GradientBatch, Group, OuterProduct, Sampler, Theory, asymptotic,
-                          bound, exact, measure, point_seed, streams)
+from xvanish.core import (
+    ConfigError,
+    Domain,
+    GradientBatch,
+    Group,
+    OuterProduct,
+    Sampler,
+    Theory,
+    asymptotic,
+    bound,
+    exact,
+    measure,
+    point_seed,
+    streams,
+)
 from xvanish.fit import fit_decay
 from xvanish.plan import Plan, PointDone, Variant, plan, sweep
 from xvanish.registry import available_domains, get_domain
 
 __all__ = [
-    "ConfigError", "Domain", "GradientBatch", "Group", "OuterProduct", "Plan", "PointDone", "Sampler", "Theory",
-    "Variant", "asymptotic", "available_domains", "bound", "exact", "fit_decay", "get_domain", "measure", "plan",
-    "point_seed", "streams", "sweep",
+    "ConfigError",
+    "Domain",
+    "GradientBatch",
+    "Group",
+    "OuterProduct",
+    "Plan",
+    "PointDone",
+    "Sampler",
+    "Theory",
+    "Variant",
+    "asymptotic",
+    "available_domains",
+    "bound",
+    "exact",
+    "fit_decay",
+    "get_domain",
+    "measure",
+    "plan",
+    "point_seed",
+    "streams",
+    "sweep",
 ]
 __version__ = "0.1.0"
 

@@ -10,8 +10,23 @@ import numpy as np
 
 from xvanish.stats import CONFIDENCE, log_interval, relative_half_width
 
-__all__ = ["CONFIRM", "WIDEN", "widened", "GROWTH", "MAX_GROWTH", "SAFETY", "Coverage", "Precision", "confirmed_total", "next_total",
-           "next_totals", "power_sum_interval", "settled", "simulate_coverage", "widths"]
+__all__ = [
+    "CONFIRM",
+    "WIDEN",
+    "widened",
+    "GROWTH",
+    "MAX_GROWTH",
+    "SAFETY",
+    "Coverage",
+    "Precision",
+    "confirmed_total",
+    "next_total",
+    "next_totals",
+    "power_sum_interval",
+    "settled",
+    "simulate_coverage",
+    "widths",
+]
 
 #: Each round at least doubles a point's draws: at most log2(max_samples / n_samples) rounds.
 GROWTH = 2.0
@@ -56,8 +71,9 @@ def next_totals(n: np.ndarray, group_widths: np.ndarray, precision: Precision) -
     n = np.asarray(n, dtype=np.int64)
     group_widths = np.asarray(group_widths, dtype=np.float64).reshape(len(n), -1)
     defined = np.isfinite(group_widths).all(axis=1)
-    done = (defined & (np.where(np.isfinite(group_widths), group_widths, 0.0) <= precision.target_rel_ci).all(axis=1)) \
-        | (n >= precision.max_samples)
+    done = (
+        defined & (np.where(np.isfinite(group_widths), group_widths, 0.0) <= precision.target_rel_ci).all(axis=1)
+    ) | (n >= precision.max_samples)
     widest = np.where(defined, np.nanmax(np.where(np.isfinite(group_widths), group_widths, 0.0), axis=1), 0.0)
     projected = SAFETY * n * (widest / precision.target_rel_ci) ** 2
     total = np.where(defined, np.clip(projected, GROWTH * n, MAX_GROWTH * n), GROWTH * n)
@@ -110,8 +126,10 @@ def widened(lo: np.ndarray, hi: np.ndarray, widen: float | None = None) -> tuple
 
 # --- the coverage of the rule, by simulation ----------------------------------------------------
 
-def power_sum_interval(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, s4: np.ndarray,
-                       confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def power_sum_interval(
+    n: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, s4: np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`xvanish.stats.variance_ci` for one entry per draw, from the power sums Σx^k of n draws.
 
     With one entry per draw the influence of draw i is ψ_i = (x_i − m)² − V_b (V_b the
@@ -149,8 +167,13 @@ class Coverage:
 class _PowerSums:
     """Cumulative Σx, Σx², Σx³, Σx⁴ of each repetition's draws, drawn as far as asked."""
 
-    def __init__(self, draw: Callable[[np.random.Generator, tuple[int, int]], np.ndarray],
-                 rng: np.random.Generator, reps: int, block: int = 2048) -> None:
+    def __init__(
+        self,
+        draw: Callable[[np.random.Generator, tuple[int, int]], np.ndarray],
+        rng: np.random.Generator,
+        reps: int,
+        block: int = 2048,
+    ) -> None:
         self.draw, self.rng, self.reps, self.block = draw, rng, reps, block
         self.sums = np.zeros((4, reps, 0))
 
@@ -164,9 +187,18 @@ class _PowerSums:
         return list(np.take_along_axis(self.sums, np.broadcast_to(index, (4, self.reps, 1)), axis=2)[:, :, 0])
 
 
-def simulate_coverage(draw: Callable[[np.random.Generator, tuple[int, int]], np.ndarray], precision: Precision,
-                      n_samples: int, reps: int, seed: int, *, confirm: float | None = None,
-                      widen: float | None = None, true_var: float = 1.0, chunk: int = 250) -> Coverage:
+def simulate_coverage(
+    draw: Callable[[np.random.Generator, tuple[int, int]], np.ndarray],
+    precision: Precision,
+    n_samples: int,
+    reps: int,
+    seed: int,
+    *,
+    confirm: float | None = None,
+    widen: float | None = None,
+    true_var: float = 1.0,
+    chunk: int = 250,
+) -> Coverage:
     """Run the stopping rule on ``reps`` simulated points and count covering final intervals.
 
     Each repetition draws ``draw(rng, shape)`` (variance ``true_var``, one entry per draw),

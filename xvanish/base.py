@@ -8,8 +8,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
-    "COST", "Domain", "GradientBatch", "Group", "OuterProduct", "PREDICTION_KINDS", "THEORY_KINDS", "Sampler",
-    "Theory", "asymptotic", "bound", "draw_slices", "exact", "group",
+    "COST",
+    "Domain",
+    "GradientBatch",
+    "Group",
+    "OuterProduct",
+    "PREDICTION_KINDS",
+    "THEORY_KINDS",
+    "Sampler",
+    "Theory",
+    "asymptotic",
+    "bound",
+    "draw_slices",
+    "exact",
+    "group",
 ]
 
 

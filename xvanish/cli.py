@@ -27,8 +27,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
-                          OverrideParseException)
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -39,14 +38,19 @@ from xvanish.fit import fit_decay
 from xvanish.plan import Plan, PointDone, Variant, type_name, describe_points, plan
 from xvanish.report.headline import build_series
 from xvanish.resume import describe_recomputed
-from xvanish.report.outputs import (PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary,
-                                    write_json_atomic)
+from xvanish.report.outputs import PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replace_atomic, run_summary, write_json_atomic
 from xvanish.report.progress import ProgressBar
 from xvanish.report.rundir import run_folder
 from xvanish.report.table import format_report
 from xvanish.training.config import TrainConfig
-from xvanish.schema import (broken_domains, domain_of, domain_to_register, packaged_options, register_configs,
-                            register_domain)
+from xvanish.schema import (
+    broken_domains,
+    domain_of,
+    domain_to_register,
+    packaged_options,
+    register_configs,
+    register_domain,
+)
 
 __all__ = ["describe_error", "main", "plan_run", "run"]
 
@@ -92,8 +96,10 @@ def domain_name(cfg: DictConfig) -> str:
 def _variants(cfg: DictConfig) -> list[Variant]:
     for index, node in enumerate(cfg.variants):
         require(not OmegaConf.is_missing(node, "name"), f"variants[{index}].name", None, "must be given")
-    return [Variant(name=v["name"], overrides=v["domain"] or {}, linked=v["linked"] or {})
-            for v in OmegaConf.to_container(cfg.variants, resolve=True)]
+    return [
+        Variant(name=v["name"], overrides=v["domain"] or {}, linked=v["linked"] or {})
+        for v in OmegaConf.to_container(cfg.variants, resolve=True)
+    ]
 
 
 def plan_run(cfg: DictConfig, name: str) -> RunPlan:
@@ -119,38 +125,70 @@ def plan_run(cfg: DictConfig, name: str) -> RunPlan:
     step_axis = training and param == "step"
     if step_axis:  # training over steps: one point at the domain's own value of its axis
         param, values = domain.natural_axis, [cfg.domain[domain.natural_axis]]
-    require(len(values) > 0, "sweep.values", values,
-            f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
-            + ", ".join(packaged_options("experiment")) + ")")
+    require(
+        len(values) > 0,
+        "sweep.values",
+        values,
+        f"must list at least one value of domain.{param} (or pick an experiment=<name>: "
+        + ", ".join(packaged_options("experiment"))
+        + ")",
+    )
     require_choice("measure.target_groups", cfg.measure.target_groups, TARGET_GROUPS)
     group = cfg.report.group or domain.headline_group
     # plan() names keys as the user wrote them: domain.<key>, sweep.values, sweep.linked.<key>.
-    core_plan = plan(domain, param, values, n_samples=cfg.measure.n_samples, seed=cfg.measure.seed,
-                     fixed=OmegaConf.to_container(cfg.domain, resolve=True),
-                     linked=OmegaConf.to_container(cfg.sweep.linked, resolve=True), variants=_variants(cfg),
-                     key_prefix="domain.", target_rel_ci=cfg.measure.target_rel_ci,
-                     max_samples=cfg.measure.max_samples,
-                     target_groups=[group] if cfg.measure.target_groups == "reported" else None)
+    core_plan = plan(
+        domain,
+        param,
+        values,
+        n_samples=cfg.measure.n_samples,
+        seed=cfg.measure.seed,
+        fixed=OmegaConf.to_container(cfg.domain, resolve=True),
+        linked=OmegaConf.to_container(cfg.sweep.linked, resolve=True),
+        variants=_variants(cfg),
+        key_prefix="domain.",
+        target_rel_ci=cfg.measure.target_rel_ci,
+        max_samples=cfg.measure.max_samples,
+        target_groups=[group] if cfg.measure.target_groups == "reported" else None,
+    )
     headline = domain.headline_group
     if training:  # the same points, trained (xvanish/training/plan.py)
         from xvanish.training.plan import plan_training
 
-        require(cfg.measure.target_rel_ci is None, "measure.target_rel_ci", cfg.measure.target_rel_ci,
-                "must be null with train.optimizer set: a training run trains measure.n_samples runs, not rounds of draws")
-        core_plan = plan_training(OmegaConf.to_container(cfg.train, resolve=True), name, core_plan, step_axis,
-                                  cfg.measure.resume)
+        require(
+            cfg.measure.target_rel_ci is None,
+            "measure.target_rel_ci",
+            cfg.measure.target_rel_ci,
+            "must be null with train.optimizer set: a training run trains measure.n_samples runs, not rounds of draws",
+        )
+        core_plan = plan_training(
+            OmegaConf.to_container(cfg.train, resolve=True), name, core_plan, step_axis, cfg.measure.resume
+        )
         headline = core_plan.headline()
-    runner = check_runner(cfg.runner.name, OmegaConf.to_container(cfg.runner.options, resolve=True),
-                          {"domain": OmegaConf.to_container(cfg.domain, resolve=True),
-                           "variants": OmegaConf.to_container(cfg.variants, resolve=True)})
-    run_plan = RunPlan(plan=core_plan, resume=cfg.measure.resume and not training,
-                       group=cfg.report.group or headline, quantity=cfg.fit.quantity,
-                       profile_skip=cfg.fit.profile_skip, training=training, runner=runner)
+    runner = check_runner(
+        cfg.runner.name,
+        OmegaConf.to_container(cfg.runner.options, resolve=True),
+        {
+            "domain": OmegaConf.to_container(cfg.domain, resolve=True),
+            "variants": OmegaConf.to_container(cfg.variants, resolve=True),
+        },
+    )
+    run_plan = RunPlan(
+        plan=core_plan,
+        resume=cfg.measure.resume and not training,
+        group=cfg.report.group or headline,
+        quantity=cfg.fit.quantity,
+        profile_skip=cfg.fit.profile_skip,
+        training=training,
+        runner=runner,
+    )
     if cfg.report.group is not None:
         groups = core_plan.groups(0)
-        require(cfg.report.group in [g.name for g in groups], "report.group", cfg.report.group,
-                f"not a group of domain {name} at {param}={core_plan.points[0].value}; "
-                f"groups: {describe_groups(groups)}")
+        require(
+            cfg.report.group in [g.name for g in groups],
+            "report.group",
+            cfg.report.group,
+            f"not a group of domain {name} at {param}={core_plan.points[0].value}; groups: {describe_groups(groups)}",
+        )
     return run_plan
 
 
@@ -158,8 +196,10 @@ def describe_draws(core_plan: Plan) -> str:
     """``128 draws each`` or ``draws until target_rel_ci=0.1 (100 first, at most 10000)``."""
     if core_plan.target_rel_ci is None:
         return f"{core_plan.n_samples} draws each"
-    return (f"draws until target_rel_ci={core_plan.target_rel_ci:g} ({core_plan.n_samples} first, "
-            f"at most {core_plan.max_samples})")
+    return (
+        f"draws until target_rel_ci={core_plan.target_rel_ci:g} ({core_plan.n_samples} first, "
+        f"at most {core_plan.max_samples})"
+    )
 
 
 def adaptive_report(df: Any, core_plan: Plan, target_groups: str) -> dict[str, Any]:
@@ -168,22 +208,34 @@ def adaptive_report(df: Any, core_plan: Plan, target_groups: str) -> dict[str, A
     points = df.drop_duplicates(subset=[c for c in ("variant", "scale", "seed") if c in df.columns])
     keys = [c for c in ("variant", "scale") if c in points.columns]
     unsettled = points[~points["settled"].astype(bool)]
-    return {"target_rel_ci": core_plan.target_rel_ci, "max_samples": core_plan.max_samples,
-            "target_groups": target_groups, "first_round": core_plan.n_samples,
-            "draws": {"total": int(points["n_samples"].sum()), "min": int(points["n_samples"].min()),
-                      "max": int(points["n_samples"].max())},
-            "unsettled": [{**{k: row[k] for k in keys}, "n_samples": int(row["n_samples"])}
-                          for _, row in unsettled.iterrows()]}
+    return {
+        "target_rel_ci": core_plan.target_rel_ci,
+        "max_samples": core_plan.max_samples,
+        "target_groups": target_groups,
+        "first_round": core_plan.n_samples,
+        "draws": {
+            "total": int(points["n_samples"].sum()),
+            "min": int(points["n_samples"].min()),
+            "max": int(points["n_samples"].max()),
+        },
+        "unsettled": [
+            {**{k: row[k] for k in keys}, "n_samples": int(row["n_samples"])} for _, row in unsettled.iterrows()
+        ],
+    }
 
 
 def adaptive_line(report: dict[str, Any]) -> str:
     """One console line: how many draws the points took, and which hit max_samples unsettled."""
     draws = report["draws"]
-    line = (f"adaptive: target_rel_ci={report['target_rel_ci']:g} ({report['target_groups']} groups): "
-            f"{draws['min']}–{draws['max']} draws per point, {draws['total']} in all")
+    line = (
+        f"adaptive: target_rel_ci={report['target_rel_ci']:g} ({report['target_groups']} groups): "
+        f"{draws['min']}–{draws['max']} draws per point, {draws['total']} in all"
+    )
     if report["unsettled"]:
-        line += (f"; {len(report['unsettled'])} point(s) reached measure.max_samples={report['max_samples']} "
-                 "before the target (summary.json: adaptive.unsettled; results.csv: settled=False)")
+        line += (
+            f"; {len(report['unsettled'])} point(s) reached measure.max_samples={report['max_samples']} "
+            "before the target (summary.json: adaptive.unsettled; results.csv: settled=False)"
+        )
     return line
 
 
@@ -195,7 +247,7 @@ def describe_groups(groups: Sequence[Group]) -> str:
     parts = []
     for family, members in families.items():
         if len(members) > 2:
-            parts.append(f"{family}/{members[0].name[len(family) + 1:]}…{members[-1].name[len(family) + 1:]}")
+            parts.append(f"{family}/{members[0].name[len(family) + 1 :]}…{members[-1].name[len(family) + 1 :]}")
         else:
             parts.extend(member.name for member in members)
     return ", ".join(parts)
@@ -216,8 +268,8 @@ def _recorded_config(cfg: DictConfig, run_plan: RunPlan) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the run
 
-def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
-        overrides: Sequence[str] = ()) -> dict[str, Any]:
+
+def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One run: plan, measure, fit, write summary.json and the plot, print the table.
 
     Args:
@@ -242,9 +294,17 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
 
     def on_point(done: PointDone) -> None:
         seconds = float(done.rows["seconds"].iloc[0])
-        points.append({"variant": done.point.variant, "value": done.point.value, "seed": done.point.seed,
-                       "reused": done.reused, "seconds": seconds, "n_samples": int(done.rows["n_samples"].iloc[0]),
-                       "info": dict(done.info)})
+        points.append(
+            {
+                "variant": done.point.variant,
+                "value": done.point.value,
+                "seed": done.point.seed,
+                "reused": done.reused,
+                "seconds": seconds,
+                "n_samples": int(done.rows["n_samples"].iloc[0]),
+                "info": dict(done.info),
+            }
+        )
         if done.recomputed:
             recomputed[done.point.label(core_plan.param)] = done.recomputed
             points[-1]["recomputed"] = done.recomputed
@@ -252,8 +312,12 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
         log.info("%d/%d %s: %s", done.done, done.total, done.point.label(core_plan.param), what)
 
     with ProgressBar(len(core_plan.points)) as bar:
-        df = core_plan.run(out_dir, resume=run_plan.resume, on_point=on_point,
-                           progress=lambda items: bar.wrap(items, label=lambda p: p.label(core_plan.param)))
+        df = core_plan.run(
+            out_dir,
+            resume=run_plan.resume,
+            on_point=on_point,
+            progress=lambda items: bar.wrap(items, label=lambda p: p.label(core_plan.param)),
+        )
     reused = sum(point["reused"] for point in points)
     if run_plan.resume:
         line = f"resume: reused {reused} of {len(points)} points from {RESULTS_NAME}, measured {len(points) - reused}"
@@ -267,17 +331,27 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
         df = last_step_rows(df)
     fits = fit_decay(df, quantity=run_plan.quantity, profile_skip=run_plan.profile_skip)
     if run_plan.group not in set(df["group"]):
-        log.warning("headline group %s was not measured; groups: %s", run_plan.group,
-                    ", ".join(dict.fromkeys(df["group"])))
+        log.warning(
+            "headline group %s was not measured; groups: %s", run_plan.group, ", ".join(dict.fromkeys(df["group"]))
+        )
     series = build_series(df, fits, run_plan.group)
     if cfg.report.plot:
         from xvanish.report.plots import plot_series  # matplotlib only when a plot is wanted
 
-        title = (f"{name}: {run_plan.group} vs {core_plan.param}" if len(core_plan.values) > 1
-                 else f"{name} at {core_plan.param}={core_plan.values[0]}")  # one value: the profile alone
+        title = (
+            f"{name}: {run_plan.group} vs {core_plan.param}"
+            if len(core_plan.values) > 1
+            else f"{name} at {core_plan.param}={core_plan.values[0]}"
+        )  # one value: the profile alone
         replace_atomic(out_dir / PLOT_NAME, lambda tmp: plot_series(series, tmp, title=title))
-    summary = run_summary(df=df, fits=fits, series=series, domain=name, config=_recorded_config(cfg, run_plan),
-                          wall_seconds=time.perf_counter() - started)
+    summary = run_summary(
+        df=df,
+        fits=fits,
+        series=series,
+        domain=name,
+        config=_recorded_config(cfg, run_plan),
+        wall_seconds=time.perf_counter() - started,
+    )
     summary["overrides"] = list(overrides)
     summary["axis"] = "numeric" if core_plan.numeric else "categorical"
     summary["points"] = points
@@ -298,14 +372,18 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike[str], name: str,
     write_json_atomic(summary, out_dir / SUMMARY_NAME)
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
-        log.warning("%d non-finite gradient entries in %d rows, left out of every statistic "
-                    "(see summary.json: nonfinite)", nonfinite["count"], len(nonfinite["rows"]))
+        log.warning(
+            "%d non-finite gradient entries in %d rows, left out of every statistic (see summary.json: nonfinite)",
+            nonfinite["count"],
+            len(nonfinite["rows"]),
+        )
     print(f"outputs: {out_dir}")
     log.info("outputs: %s", out_dir)
     return summary
 
 
 # --------------------------------------------------------------------------- errors
+
 
 def _unknown_option(group: str, name: str) -> str:
     if group == "experiment":
@@ -351,8 +429,7 @@ def _omegaconf_line(cause: OmegaConfBaseException) -> str:
         if typed is None:  # a free-form dict (sweep.linked): Hydra adds keys only with ++
             return f"{shown}: {key} is a new key; add it with ++{shown}"
         inner = f" {key}" if source != key else ""
-        return (f"{shown}: unknown key{inner}; known keys: "
-                + ", ".join(f.name for f in dataclasses.fields(typed)))
+        return f"{shown}: unknown key{inner}; known keys: " + ", ".join(f.name for f in dataclasses.fields(typed))
     if isinstance(cause, ValidationError) and typed is not None:
         expected = typing.get_type_hints(typed).get(str(cause.key))
         if expected is not None:
@@ -402,11 +479,11 @@ def _output_error_line(error: OSError) -> str:
 
 def is_bad_input(error: BaseException) -> bool:
     """Errors caused by the user's config (exit 2), as opposed to failures of the program (exit 1)."""
-    return isinstance(error, (ConfigError, ConfigCompositionException, OverrideParseException,
-                              OmegaConfBaseException))
+    return isinstance(error, (ConfigError, ConfigCompositionException, OverrideParseException, OmegaConfBaseException))
 
 
 # --------------------------------------------------------------------------- entry points
+
 
 def _domain_listing() -> str:
     """The ``== Domains ==`` section of ``--help``: each domain's axis, description and keys
@@ -421,10 +498,11 @@ def _domain_listing() -> str:
             lines.append(f"  {name:<8} (cannot be imported: {type(error).__name__}: {error})")
             continue
         lines.append(f"  {name:<8} sweeps {domain.natural_axis}; {domain.description}")
-        keys = ", ".join(f"{f.name}={f.default if f.default is not dataclasses.MISSING else f.default_factory()}"
-                         for f in dataclasses.fields(domain.config))
-        lines.extend(textwrap.wrap("keys: " + keys, width=100, initial_indent=" " * 11,
-                                   subsequent_indent=" " * 17))
+        keys = ", ".join(
+            f"{f.name}={f.default if f.default is not dataclasses.MISSING else f.default_factory()}"
+            for f in dataclasses.fields(domain.config)
+        )
+        lines.extend(textwrap.wrap("keys: " + keys, width=100, initial_indent=" " * 11, subsequent_indent=" " * 17))
     lines.append("  (python -m xvanish domain=<name> --help shows that domain's composed config)")
     return "\n".join(lines)
 
@@ -434,7 +512,8 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("xvanish_domains", _domain_listing)
     if not OmegaConf.has_resolver("xvanish_experiments"):
         OmegaConf.register_new_resolver(
-            "xvanish_experiments", lambda: "  " + (", ".join(packaged_options("experiment")) or "(none installed)"))
+            "xvanish_experiments", lambda: "  " + (", ".join(packaged_options("experiment")) or "(none installed)")
+        )
 
 
 @hydra.main(version_base="1.3", config_path="pkg://xvanish.conf", config_name="config")
@@ -446,8 +525,13 @@ def _hydra_task(cfg: DictConfig) -> None:
         hydra_cfg = HydraConfig.get()
         out_dir = hydra_cfg.runtime.output_dir
         # The folder is held before anything is written into it, Hydra's record included.
-        with run_folder(out_dir, resume=cfg.measure.resume, task_cfg=cfg, hydra_cfg=HydraConfig.instance().cfg,
-                        overrides=hydra_cfg.overrides.task):
+        with run_folder(
+            out_dir,
+            resume=cfg.measure.resume,
+            task_cfg=cfg,
+            hydra_cfg=HydraConfig.instance().cfg,
+            overrides=hydra_cfg.overrides.task,
+        ):
             run(cfg, out_dir, domain_name(cfg), overrides=hydra_cfg.overrides.task)
     except ConfigError as error:
         if _USER_WANTS_TRACEBACK:
@@ -487,8 +571,9 @@ def main() -> None:
         _run_hydra()
     except KeyboardInterrupt:
         # results.csv holds every finished point; measure.resume=true continues from there.
-        print("error: interrupted (finished points are in results.csv; rerun with measure.resume=true)",
-              file=sys.stderr)
+        print(
+            "error: interrupted (finished points are in results.csv; rerun with measure.resume=true)", file=sys.stderr
+        )
         sys.exit(EXIT_INTERRUPTED)
     except Exception as error:
         if _USER_WANTS_TRACEBACK:

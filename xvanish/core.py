@@ -24,8 +24,22 @@ import numpy as np
 import pandas as pd
 
 from xvanish import adaptive, stats
-from xvanish.base import (COST, PREDICTION_KINDS, THEORY_KINDS, Domain, GradientBatch, Group, OuterProduct, Sampler, Theory,
-                          asymptotic, bound, draw_slices, exact, group)
+from xvanish.base import (
+    COST,
+    PREDICTION_KINDS,
+    THEORY_KINDS,
+    Domain,
+    GradientBatch,
+    Group,
+    OuterProduct,
+    Sampler,
+    Theory,
+    asymptotic,
+    bound,
+    draw_slices,
+    exact,
+    group,
+)
 
 __all__ = [
     "COST",
@@ -66,9 +80,26 @@ __all__ = [
 #: Columns of ``results.csv`` in order (DESIGN.md, output contract). Domain config values
 #: follow as extra columns.
 RESULT_COLUMNS: tuple[str, ...] = (
-    "domain", "scale_name", "scale", "group", "position", "n_samples", "n_params",
-    "mean", "var", "var_lo", "var_hi", "mean_sq", "mean_abs", "zero_frac",
-    "nonfinite_frac", "theory_var", "theory_kind", "seconds", "seed", "family",
+    "domain",
+    "scale_name",
+    "scale",
+    "group",
+    "position",
+    "n_samples",
+    "n_params",
+    "mean",
+    "var",
+    "var_lo",
+    "var_hi",
+    "mean_sq",
+    "mean_abs",
+    "zero_frac",
+    "nonfinite_frac",
+    "theory_var",
+    "theory_kind",
+    "seconds",
+    "seed",
+    "family",
 )
 
 
@@ -89,7 +120,6 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: Any, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r}: {allowed}")
-
 
 
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -146,8 +176,9 @@ def require_int(key: str, value: Any, minimum: int | None = None, maximum: int |
     require(ok, key, value, allowed)
 
 
-def require_number(key: str, value: Any, minimum: float | None = None, *, strict: bool = False,
-                   allow_none: bool = False) -> None:
+def require_number(
+    key: str, value: Any, minimum: float | None = None, *, strict: bool = False, allow_none: bool = False
+) -> None:
     """Raise :class:`ConfigError` unless ``value`` is a finite number ``>= minimum`` (``>`` if ``strict``).
 
     ``allow_none``: ``None`` is also accepted (the message then says ``null or ...``).
@@ -161,9 +192,16 @@ def require_number(key: str, value: Any, minimum: float | None = None, *, strict
     require(ok, key, value, allowed)
 
 
-
-def require_memory(need: float, limit_gb: float, what: str, *, key: str = "memory_limit_gb", value: Any = None,
-                   lower: str = "lower them", limit_key: str = "memory_limit_gb") -> None:
+def require_memory(
+    need: float,
+    limit_gb: float,
+    what: str,
+    *,
+    key: str = "memory_limit_gb",
+    value: Any = None,
+    lower: str = "lower them",
+    limit_key: str = "memory_limit_gb",
+) -> None:
     """Refuse, before anything is allocated, work whose memory model needs more than the limit.
 
     Args:
@@ -177,9 +215,12 @@ def require_memory(need: float, limit_gb: float, what: str, *, key: str = "memor
     Raises:
         ConfigError: ``need > limit_gb·10⁹``.
     """
-    require(need <= limit_gb * 1e9, key, limit_gb if value is None else value,
-            f"{what} would need {need / 1e9:.3g} GB, more than memory_limit_gb={limit_gb:g}; {lower} "
-            f"or raise {limit_key}")
+    require(
+        need <= limit_gb * 1e9,
+        key,
+        limit_gb if value is None else value,
+        f"{what} would need {need / 1e9:.3g} GB, more than memory_limit_gb={limit_gb:g}; {lower} or raise {limit_key}",
+    )
 
 
 def streams(seed: int, k: int) -> list[int]:
@@ -202,8 +243,6 @@ def make_config(config_class: type, **kwargs: Any) -> Any:
     for key, value in kwargs.items():
         require(key in known, key, value, "unknown key; known keys: " + ", ".join(known))
     return config_class(**kwargs)
-
-
 
 
 def _stable_hash(*parts: Any) -> int:
@@ -243,8 +282,10 @@ def theory_values(sampler: Sampler) -> dict[str, Theory]:
     theory = dict(sampler.theory_var())
     for name, value in theory.items():
         if not isinstance(value, Theory):
-            raise TypeError(f"{type(sampler).__name__}.theory_var()[{name!r}] is {value!r}, not an "
-                            "xvanish.core.Theory (use exact(v), asymptotic(v) or bound(v))")
+            raise TypeError(
+                f"{type(sampler).__name__}.theory_var()[{name!r}] is {value!r}, not an "
+                "xvanish.core.Theory (use exact(v), asymptotic(v) or bound(v))"
+            )
     return theory
 
 
@@ -278,8 +319,9 @@ def _round_sums(sampler: Sampler, declared: Sequence[Group], n: int, seed: int, 
         values["cost"] = batch.cost
     names = [g.name for g in declared]
     if set(values) != set(names):
-        raise RuntimeError(f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared "
-                           f"{sorted(names)}")
+        raise RuntimeError(
+            f"{type(sampler).__name__}.sample returned groups {sorted(values)} but declared {sorted(names)}"
+        )
     torch_values = {name: v for name, v in values.items() if isinstance(v, OuterProduct) or hasattr(v, "detach")}
     if torch_values:  # reduced where they live, dense groups of one shape together (stacked)
         from xvanish import reduce  # torch only when a domain hands over torch tensors
@@ -315,19 +357,32 @@ def check_precision(target_rel_ci: float | None, max_samples: int | None, n_samp
             without a target.
     """
     if target_rel_ci is None:
-        require(max_samples is None, "measure.max_samples", max_samples, "needs measure.target_rel_ci "
-                "(without a target every point takes exactly measure.n_samples draws)")
+        require(
+            max_samples is None,
+            "measure.max_samples",
+            max_samples,
+            "needs measure.target_rel_ci (without a target every point takes exactly measure.n_samples draws)",
+        )
         return None
     require_number("measure.target_rel_ci", target_rel_ci, 0.0, strict=True)
-    require(target_rel_ci < 1, "measure.target_rel_ci", target_rel_ci,
-            "must be < 1 (the interval's half-width relative to the variance; 0.1 is ±10%)")
+    require(
+        target_rel_ci < 1,
+        "measure.target_rel_ci",
+        target_rel_ci,
+        "must be < 1 (the interval's half-width relative to the variance; 0.1 is ±10%)",
+    )
     max_samples = max(int(n_samples), DEFAULT_MAX_SAMPLES) if max_samples is None else max_samples
     require_int("measure.max_samples", max_samples, minimum=int(n_samples))
     return int(max_samples)
 
 
-def _precision(target_rel_ci: float | None, max_samples: int | None, target_groups: Sequence[str] | None,
-               n_samples: int, declared: Sequence[Group]) -> adaptive.Precision | None:
+def _precision(
+    target_rel_ci: float | None,
+    max_samples: int | None,
+    target_groups: Sequence[str] | None,
+    n_samples: int,
+    declared: Sequence[Group],
+) -> adaptive.Precision | None:
     """The checked precision of an adaptive point, or None for a fixed ``n_samples``."""
     budget = check_precision(target_rel_ci, max_samples, n_samples)
     if budget is None:
@@ -394,8 +449,16 @@ def measure(
         >>> df = measure(mlp.sampler(depth=10, width=32), n_samples=64, seed=0)  # doctest: +SKIP
         >>> df = measure(mlp.sampler(depth=10), 100, 0, target_rel_ci=0.1, max_samples=5000)  # doctest: +SKIP
     """
-    return measure_sums(sampler, n_samples, seed, scale_name=scale_name, scale=scale, target_rel_ci=target_rel_ci,
-                        max_samples=max_samples, target_groups=target_groups)[0]
+    return measure_sums(
+        sampler,
+        n_samples,
+        seed,
+        scale_name=scale_name,
+        scale=scale,
+        target_rel_ci=target_rel_ci,
+        max_samples=max_samples,
+        target_groups=target_groups,
+    )[0]
 
 
 def measure_sums(
@@ -423,8 +486,11 @@ def measure_sums(
     parts: list[list[stats.DrawSums]] = [list(prior)] if prior else []
     drawn = prior[0].n if prior else 0
     want, rounds, settled = max(int(n_samples), drawn), 0, None
-    targets = [i for i, name in enumerate(names) if precision is not None
-               and (precision.groups is None or name in precision.groups)]
+    targets = [
+        i
+        for i, name in enumerate(names)
+        if precision is not None and (precision.groups is None or name in precision.groups)
+    ]
     while True:
         if want > drawn:
             parts.append(_round_sums(sampler, declared, want - drawn, seed, drawn))
@@ -465,9 +531,12 @@ def measure_sums(
                 low, high = adaptive.widened(summary["var_lo"], summary["var_hi"])
                 row.update(var_lo=float(low), var_hi=float(high))
                 summary.update(var_lo=row["var_lo"], var_hi=row["var_hi"])
-            row.update(target_rel_ci=precision.target_rel_ci,
-                       rel_ci=float(adaptive.widths(summary["var"], summary["var_lo"], summary["var_hi"])[0]),
-                       settled=bool(settled), rounds=rounds)
+            row.update(
+                target_rel_ci=precision.target_rel_ci,
+                rel_ci=float(adaptive.widths(summary["var"], summary["var_lo"], summary["var_hi"])[0]),
+                settled=bool(settled),
+                rounds=rounds,
+            )
         rows.append(row)
     elapsed = time.perf_counter() - start
     frame = pd.DataFrame(rows)

@@ -24,8 +24,9 @@ def require_device(key: str, value: Any) -> None:
     checked against the devices torch sees, without allocating: no CUDA context is created
     at validation time (a check runs for every planned point, in the parent process too).
     """
-    require(isinstance(value, str) and (value == "cpu" or value.startswith("cuda")), key, value,
-            "must be cpu or cuda[:k]")
+    require(
+        isinstance(value, str) and (value == "cpu" or value.startswith("cuda")), key, value, "must be cpu or cuda[:k]"
+    )
     if value.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(key, value, f"CUDA is not available on this machine (torch {torch.__version__}); use cpu")
     try:
@@ -35,8 +36,12 @@ def require_device(key: str, value: Any) -> None:
     if device.type == "cuda" and device.index is not None:
         count = torch.cuda.device_count()
         if device.index >= count:
-            raise ConfigError(key, value, f"not a usable torch device: invalid device ordinal "
-                                          f"({count} CUDA device{'s' if count != 1 else ''} here)")
+            raise ConfigError(
+                key,
+                value,
+                f"not a usable torch device: invalid device ordinal "
+                f"({count} CUDA device{'s' if count != 1 else ''} here)",
+            )
 
 
 def on_threads(function: Callable[[P], T], parts: Iterable[P], device: torch.device) -> List[T]:

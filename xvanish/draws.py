@@ -34,8 +34,14 @@ def padded_rows(rows: int, per_row: int) -> int:
     return max(step, -(-int(rows) // step) * step)
 
 
-def stream_rows(fill: Callable[[Tensor], object], shape: Sequence[int], start: int, n: int,
-                dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
+def stream_rows(
+    fill: Callable[[Tensor], object],
+    shape: Sequence[int],
+    start: int,
+    n: int,
+    dtype: torch.dtype,
+    device: torch.device | str = "cpu",
+) -> Tensor:
     """Rows ``start`` … ``start + n − 1`` of one generator's stream of draws of ``shape``.
 
     ``fill(out)`` fills ``out`` in place from the generator in one call (``out.normal_(...,
@@ -49,7 +55,7 @@ def stream_rows(fill: Callable[[Tensor], object], shape: Sequence[int], start: i
     per_row = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
     out = torch.empty((padded_rows(start + n, per_row), *shape), dtype=dtype, device=device)
     fill(out)
-    return out[start:start + n]
+    return out[start : start + n]
 
 
 class DrawStream:
@@ -77,8 +83,9 @@ class DrawStream:
         self.calls += 1
         return torch.Generator(device=self.device).manual_seed(int(state[0]) << 32 | int(state[1]))
 
-    def rows(self, fill: Callable[[Tensor, torch.Generator], object], shape: Sequence[int],
-             dtype: torch.dtype) -> Tensor:
+    def rows(
+        self, fill: Callable[[Tensor, torch.Generator], object], shape: Sequence[int], dtype: torch.dtype
+    ) -> Tensor:
         """``[n, *shape]``: ``fill(out, generator)`` on the rows, from the next call's generator."""
         generator = self.generator()
         return stream_rows(lambda out: fill(out, generator), shape, self.start, self.n, dtype, self.device)

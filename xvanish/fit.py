@@ -42,8 +42,25 @@ from xvanish.stats import CONFIDENCE
 
 __all__ = ["FIT_COLUMNS", "LineFit", "best_fits", "fit_decay", "fit_line", "fit_records", "group_family"]
 
-FIT_COLUMNS = ("kind", "group", "scale", "law", "rate", "rate_lo", "rate_hi", "interval", "intercept",
-               "r2", "n_points", "better", "theory_rate", "x_min", "x_max", "excluded", "point")
+FIT_COLUMNS = (
+    "kind",
+    "group",
+    "scale",
+    "law",
+    "rate",
+    "rate_lo",
+    "rate_hi",
+    "interval",
+    "intercept",
+    "r2",
+    "n_points",
+    "better",
+    "theory_rate",
+    "x_min",
+    "x_max",
+    "excluded",
+    "point",
+)
 
 _POSITION_SUFFIX = re.compile(r"/[-+0-9.eE]+$")
 
@@ -100,7 +117,6 @@ def _usable(rows: pd.DataFrame, quantity: str) -> tuple[pd.DataFrame, list[str]]
     return rows[~(bad_value | bad_grads)], notes
 
 
-
 def _theory_slope(x: np.ndarray, rows: pd.DataFrame) -> float:
     """The same fit on the rows' theory values; NaN unless every row has a prediction.
 
@@ -142,8 +158,7 @@ def _jackknife_replicates(rows: pd.DataFrame) -> np.ndarray | None:
     return table
 
 
-def _jackknife_interval(x: np.ndarray, slope: float, replicates: np.ndarray,
-                        confidence: float) -> tuple[float, float]:
+def _jackknife_interval(x: np.ndarray, slope: float, replicates: np.ndarray, confidence: float) -> tuple[float, float]:
     """Grouped-jackknife t-interval of a slope whose points share their draws.
 
     The layers of one model are measured on the same draws, so their ln Var are correlated
@@ -158,8 +173,17 @@ def _jackknife_interval(x: np.ndarray, slope: float, replicates: np.ndarray,
     return slope - half, slope + half
 
 
-def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.DataFrame,
-                quantity: str, excluded: list[str], confidence: float, point: str = "") -> list[dict]:
+def _fit_series(
+    kind: str,
+    group: str,
+    scale: float,
+    x: np.ndarray,
+    rows: pd.DataFrame,
+    quantity: str,
+    excluded: list[str],
+    confidence: float,
+    point: str = "",
+) -> list[dict]:
     """Exponential and power-law records for one series (x ascending, rows aligned)."""
     y = np.log(rows[quantity].astype(float).to_numpy())
     records = []
@@ -173,24 +197,41 @@ def _fit_series(kind: str, group: str, scale: float, x: np.ndarray, rows: pd.Dat
         if replicates is not None:
             lo, hi = _jackknife_interval(regressor, line.slope, replicates, confidence)
             interval = "jackknife"
-        records.append({
-            "kind": kind, "group": group, "scale": scale, "law": law,
-            "rate": line.slope, "rate_lo": lo, "rate_hi": hi, "interval": interval,
-            "intercept": line.intercept, "r2": line.r2, "n_points": line.n_points,
-            "better": False, "theory_rate": _theory_slope(regressor, rows),
-            "x_min": float(x.min()) if x.size else math.nan,
-            "x_max": float(x.max()) if x.size else math.nan,
-            "excluded": "; ".join(excluded),
-            "point": point,
-        })
+        records.append(
+            {
+                "kind": kind,
+                "group": group,
+                "scale": scale,
+                "law": law,
+                "rate": line.slope,
+                "rate_lo": lo,
+                "rate_hi": hi,
+                "interval": interval,
+                "intercept": line.intercept,
+                "r2": line.r2,
+                "n_points": line.n_points,
+                "better": False,
+                "theory_rate": _theory_slope(regressor, rows),
+                "x_min": float(x.min()) if x.size else math.nan,
+                "x_max": float(x.max()) if x.size else math.nan,
+                "excluded": "; ".join(excluded),
+                "point": point,
+            }
+        )
     scored = [r for r in records if math.isfinite(r["r2"])]
     if scored:
         max(scored, key=lambda r: r["r2"])["better"] = True
     return records
 
 
-def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
-              profile_skip: int = 0, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def fit_decay(
+    df: pd.DataFrame,
+    *,
+    quantity: str = "var",
+    min_points: int = 3,
+    profile_skip: int = 0,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
     """Fit exponential and power decay laws to a results table.
 
     Args:
@@ -217,8 +258,13 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
     if "variant" in df.columns:
         parts = []
         for variant, rows in df.groupby("variant", sort=False):
-            part = fit_decay(rows.drop(columns="variant"), quantity=quantity, min_points=min_points,
-                             profile_skip=profile_skip, confidence=confidence)
+            part = fit_decay(
+                rows.drop(columns="variant"),
+                quantity=quantity,
+                min_points=min_points,
+                profile_skip=profile_skip,
+                confidence=confidence,
+            )
             part.insert(0, "variant", variant)
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
@@ -238,8 +284,11 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
     families = positioned["family"] if "family" in positioned.columns else positioned["group"].map(group_family)
     # One profile per point: the scale, or for a categorical axis the swept key's value.
     point_key = positioned["scale"]
-    if ("scale_name" in positioned.columns and positioned["scale"].isna().all()
-            and positioned["scale_name"].nunique() == 1):
+    if (
+        "scale_name" in positioned.columns
+        and positioned["scale"].isna().all()
+        and positioned["scale_name"].nunique() == 1
+    ):
         name = str(positioned["scale_name"].iloc[0])
         if name in positioned.columns:
             point_key = positioned[name].astype(str)
@@ -251,24 +300,51 @@ def fit_decay(df: pd.DataFrame, *, quantity: str = "var", min_points: int = 3,
         if len(usable) >= min_points:
             x = usable["position"].astype(float).to_numpy()
             categorical = isinstance(scale, str)
-            records += _fit_series("profile", family, math.nan if categorical else float(scale), x, usable,
-                                   quantity, excluded, confidence, point=str(scale) if categorical else f"{scale:g}")
+            records += _fit_series(
+                "profile",
+                family,
+                math.nan if categorical else float(scale),
+                x,
+                usable,
+                quantity,
+                excluded,
+                confidence,
+                point=str(scale) if categorical else f"{scale:g}",
+            )
         elif excluded:
             categorical = isinstance(scale, str)
-            records.append(_skipped("profile", family, math.nan if categorical else float(scale), usable, excluded,
-                                    min_points, point=str(scale) if categorical else f"{scale:g}"))
+            records.append(
+                _skipped(
+                    "profile",
+                    family,
+                    math.nan if categorical else float(scale),
+                    usable,
+                    excluded,
+                    min_points,
+                    point=str(scale) if categorical else f"{scale:g}",
+                )
+            )
     frame = pd.DataFrame(records, columns=list(FIT_COLUMNS))
     return frame
 
 
-def _skipped(kind: str, group: str, scale: float, usable: pd.DataFrame, excluded: list[str], min_points: int,
-             point: str = "") -> dict:
+def _skipped(
+    kind: str, group: str, scale: float, usable: pd.DataFrame, excluded: list[str], min_points: int, point: str = ""
+) -> dict:
     """The record of a series not fitted because its exclusions left too few points (law
     ``skipped``, never ``better``): its exclusions are reported like a fitted series'."""
     record: dict = {column: math.nan for column in FIT_COLUMNS}
-    record.update(kind=kind, group=group, scale=scale, law="skipped", interval="", n_points=len(usable),
-                  better=False, point=point,
-                  excluded="; ".join(excluded + [f"fit skipped: {len(usable)} usable points, needs {min_points}"]))
+    record.update(
+        kind=kind,
+        group=group,
+        scale=scale,
+        law="skipped",
+        interval="",
+        n_points=len(usable),
+        better=False,
+        point=point,
+        excluded="; ".join(excluded + [f"fit skipped: {len(usable)} usable points, needs {min_points}"]),
+    )
     return record
 
 
@@ -279,6 +355,7 @@ def best_fits(fits: pd.DataFrame) -> pd.DataFrame:
 
 def fit_records(fits: pd.DataFrame) -> list[dict]:
     """JSON-ready records (NaN -> None)."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in fits.to_dict("records")]
-
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in fits.to_dict("records")
+    ]

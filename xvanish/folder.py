@@ -27,9 +27,12 @@ class FolderBusy(ConfigError):
     """Another run holds the output folder: one line naming the folder and the holder."""
 
     def __init__(self, directory: Path, holder: str) -> None:
-        super().__init__("output directory", str(directory),
-                         f"is in use by another run ({holder or 'holder unknown'}); wait for it to finish "
-                         "or choose another directory")
+        super().__init__(
+            "output directory",
+            str(directory),
+            f"is in use by another run ({holder or 'holder unknown'}); wait for it to finish "
+            "or choose another directory",
+        )
 
 
 def _holder_line() -> str:
@@ -71,8 +74,9 @@ class FolderLock:
         try:
             self._acquire()
         except OSError as error:
-            raise ConfigError("output directory", str(self.directory),
-                              f"cannot be written: {error.strerror or error}") from None
+            raise ConfigError(
+                "output directory", str(self.directory), f"cannot be written: {error.strerror or error}"
+            ) from None
 
     def _acquire(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -101,8 +105,11 @@ class FolderLock:
         self._fd = fd
         self.was_empty = all(entry.name == LOCK_NAME for entry in self.directory.iterdir())
         if self.took_over:
-            log.warning("output directory %s: took over the lock left by a run that is gone (%s)",
-                        self.directory, self.took_over)
+            log.warning(
+                "output directory %s: took over the lock left by a run that is gone (%s)",
+                self.directory,
+                self.took_over,
+            )
 
     def release(self) -> None:
         """Remove the lock file (while still holding it) and drop the lock."""

@@ -36,8 +36,21 @@ import numpy as np
 import pandas as pd
 
 from xvanish import registry
-from xvanish.core import (ConfigError, Domain, Group, Sampler, check_precision, config_columns, is_number,
-                          measure_sums, point_seed, replace_atomic, require, require_int, require_memory)
+from xvanish.core import (
+    ConfigError,
+    Domain,
+    Group,
+    Sampler,
+    check_precision,
+    config_columns,
+    is_number,
+    measure_sums,
+    point_seed,
+    replace_atomic,
+    require,
+    require_int,
+    require_memory,
+)
 from xvanish.folder import hold_folder, remove_temp_files
 from xvanish.resume import Earlier, read_results, results_text, whole_point_rows
 from xvanish.stats import DrawSums
@@ -128,8 +141,9 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def _typed(config_class: type, keywords: Mapping[str, Any], shown: Callable[[str], str],
-           suffix: Callable[[str], str]) -> dict[str, Any]:
+def _typed(
+    config_class: type, keywords: Mapping[str, Any], shown: Callable[[str], str], suffix: Callable[[str], str]
+) -> dict[str, Any]:
     """Type-check and convert a point's keys as Hydra's structured configs do (``"4"`` -> 4)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import ValidationError
@@ -145,13 +159,15 @@ def _typed(config_class: type, keywords: Mapping[str, Any], shown: Callable[[str
     return {key: container[key] for key in keywords}
 
 
-def _validated(domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str, str],
-               key_prefix: str) -> tuple[dict[str, Any], Any]:
+def _validated(
+    domain: Domain, keywords: Mapping[str, Any], origins: Mapping[str, str], key_prefix: str
+) -> tuple[dict[str, Any], Any]:
     """One point's keywords after type conversion, and its config (whose dataclass checks the ranges).
 
     An unknown key is named where the user wrote it (``variants[1].domain.deptth``); a bad
     value as ``<key_prefix><key>`` with ``(from <where it was set>)``.
     """
+
     def shown(key: str) -> str:
         return f"{key_prefix}{key}"
 
@@ -175,9 +191,15 @@ def _require_draws_fit(config: Any, n_samples: int, where: str, key_prefix: str)
     ``memory_limit_gb``) must fit all ``n_samples`` draws: refused here, before any work."""
     need = getattr(config, "memory_need", None)
     if callable(need):
-        require_memory(need(n_samples), config.memory_limit_gb, f"{n_samples} draws at {where}",
-                       key="measure.n_samples", value=n_samples, lower="use fewer draws or smaller sizes",
-                       limit_key=f"{key_prefix}memory_limit_gb")
+        require_memory(
+            need(n_samples),
+            config.memory_limit_gb,
+            f"{n_samples} draws at {where}",
+            key="measure.n_samples",
+            value=n_samples,
+            lower="use fewer draws or smaller sizes",
+            limit_key=f"{key_prefix}memory_limit_gb",
+        )
 
 
 def _numeric_axis(values: Sequence[Any]) -> bool:
@@ -225,9 +247,14 @@ class Plan:
             self._built[key] = self.factory(**point.keywords)
         return list(self._built[key].groups())
 
-    def run(self, out_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
-            on_point: Callable[[PointDone], None] | None = None,
-            progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None) -> pd.DataFrame:
+    def run(
+        self,
+        out_dir: str | os.PathLike[str] | None = None,
+        *,
+        resume: bool = False,
+        on_point: Callable[[PointDone], None] | None = None,
+        progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None,
+    ) -> pd.DataFrame:
         """Measure every point; build each sampler once, right before it is measured.
 
         Args:
@@ -259,9 +286,13 @@ class Plan:
             earlier = prepare_out_dir(Path(out_dir), resume)
             return self._measure_all(csv_path, earlier, on_point, progress)
 
-    def _measure_all(self, csv_path: Path | None, earlier: Earlier | None,
-                     on_point: Callable[[PointDone], None] | None,
-                     progress: Callable[[Iterable[Point]], Iterable[Point]] | None) -> pd.DataFrame:
+    def _measure_all(
+        self,
+        csv_path: Path | None,
+        earlier: Earlier | None,
+        on_point: Callable[[PointDone], None] | None,
+        progress: Callable[[Iterable[Point]], Iterable[Point]] | None,
+    ) -> pd.DataFrame:
         frames: list[pd.DataFrame] = []
         iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
         for done, point in enumerate(iterator, start=1):
@@ -271,9 +302,13 @@ class Plan:
                 if key not in self._built:
                     self._built[key] = self.factory(**point.keywords)
                 rows, recomputed = whole_point_rows(
-                    earlier, variant=point.variant, seed=point.seed,
+                    earlier,
+                    variant=point.variant,
+                    seed=point.seed,
                     n_samples=self.n_samples if self.target_rel_ci is None else None,  # adaptive: any
-                    columns=point.columns, groups=[g.name for g in self._built[key].groups()])
+                    columns=point.columns,
+                    groups=[g.name for g in self._built[key].groups()],
+                )
                 if rows is not None and not self._answers(rows):
                     rows = None  # whole, but not what this run asks for: measured (or extended)
             reused = rows is not None
@@ -284,10 +319,17 @@ class Plan:
                 sampler = sampler or self.factory(**point.keywords)
                 out_dir = csv_path.parent if csv_path is not None else None
                 prior = self._extendable(earlier.rows if earlier is not None else None, point, out_dir)
-                rows, sums = measure_sums(sampler, self.n_samples, point.seed, scale_name=self.param,
-                                          scale=point.value, target_rel_ci=self.target_rel_ci,
-                                          max_samples=self.max_samples, target_groups=self.target_groups,
-                                          prior=prior)
+                rows, sums = measure_sums(
+                    sampler,
+                    self.n_samples,
+                    point.seed,
+                    scale_name=self.param,
+                    scale=point.value,
+                    target_rel_ci=self.target_rel_ci,
+                    max_samples=self.max_samples,
+                    target_groups=self.target_groups,
+                    prior=prior,
+                )
                 info = dict(sampler.info()) if callable(getattr(sampler, "info", None)) else {}
                 if prior is not None:
                     info = {**info, "extended_from": prior[0].n}
@@ -316,7 +358,9 @@ class Plan:
         tighter one for the same target groups, or took every draw this budget allows."""
         if "settled" not in rows.columns or rows["target_rel_ci"].isna().any():
             return False
-        settled = bool(rows["settled"].astype(bool).all()) and float(rows["target_rel_ci"].iloc[0]) <= self.target_rel_ci
+        settled = (
+            bool(rows["settled"].astype(bool).all()) and float(rows["target_rel_ci"].iloc[0]) <= self.target_rel_ci
+        )
         if settled and self.target_groups is not None:
             wanted = rows[rows["group"].isin(self.target_groups)]
             settled = len(wanted) == len(self.target_groups) and bool((wanted["rel_ci"] <= self.target_rel_ci).all())
@@ -324,8 +368,9 @@ class Plan:
             settled = bool((rows["rel_ci"] <= self.target_rel_ci).all())
         return settled or int(rows["n_samples"].iloc[0]) >= int(self.max_samples)
 
-    def _extendable(self, previous: pd.DataFrame | None, point: Point,
-                    out_dir: str | os.PathLike[str] | None) -> list[DrawSums] | None:
+    def _extendable(
+        self, previous: pd.DataFrame | None, point: Point, out_dir: str | os.PathLike[str] | None
+    ) -> list[DrawSums] | None:
         """An adaptive point's stored per-draw sums from an earlier run (to extend), if any."""
         if self.target_rel_ci is None or out_dir is None:
             return None
@@ -334,8 +379,11 @@ class Plan:
         if rows is None or not path.exists():
             return None
         names, sums = load_sums(path)
-        if names != list(rows["group"]) or sums[0].n != int(rows["n_samples"].iloc[0]) \
-                or sums[0].n > int(self.max_samples):
+        if (
+            names != list(rows["group"])
+            or sums[0].n != int(rows["n_samples"].iloc[0])
+            or sums[0].n > int(self.max_samples)
+        ):
             return None  # not the draws these rows came from, or more than this budget allows
         return sums
 
@@ -369,8 +417,13 @@ def save_sums(path: str | os.PathLike[str], names: Sequence[str], sums: Sequence
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a file handle: numpy would add .npz to the temporary name
-            np.savez(handle, names=np.array(list(names)), shift=np.array([one.shift for one in sums]),
-                     size=np.array([one.size for one in sums]), **arrays)
+            np.savez(
+                handle,
+                names=np.array(list(names)),
+                shift=np.array([one.shift for one in sums]),
+                size=np.array([one.size for one in sums]),
+                **arrays,
+            )
 
     replace_atomic(path, write)
 
@@ -379,8 +432,14 @@ def load_sums(path: str | os.PathLike[str]) -> tuple[list[str], list[DrawSums]]:
     """:func:`save_sums`'s groups and sums."""
     with np.load(path) as data:
         names = [str(name) for name in data["names"]]
-        sums = [DrawSums(**{field: data[field][g] for field in _SUM_FIELDS}, size=int(data["size"][g]),
-                         shift=float(data["shift"][g])) for g in range(len(names))]
+        sums = [
+            DrawSums(
+                **{field: data[field][g] for field in _SUM_FIELDS},
+                size=int(data["size"][g]),
+                shift=float(data["shift"][g]),
+            )
+            for g in range(len(names))
+        ]
     return names, sums
 
 
@@ -399,14 +458,17 @@ def prepare_out_dir(directory: Path, resume: bool) -> Earlier | None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ConfigError("output directory", str(directory), f"cannot be written: {error.strerror or error}") \
-            from None
+        raise ConfigError("output directory", str(directory), f"cannot be written: {error.strerror or error}") from None
     remove_temp_files(directory, TEMP_NAMES)
     if not csv_path.exists():
         return None
-    require(resume, "output directory", str(directory),
-            f"already holds {RESULTS_NAME}; set measure.resume=true (resume=True) to continue it, "
-            "or choose another directory")
+    require(
+        resume,
+        "output directory",
+        str(directory),
+        f"already holds {RESULTS_NAME}; set measure.resume=true (resume=True) to continue it, "
+        "or choose another directory",
+    )
     return read_results(csv_path)
 
 
@@ -471,15 +533,24 @@ def plan(
     if found is not None:
         known = [f.name for f in dataclasses.fields(found.config)]
         require(param in known, "sweep.param", param, f"must be a key of domain {found.name}: " + ", ".join(known))
-    require(len({repr(v) for v in values}) == len(values), "sweep.values", values,
-            "must not repeat a value (each point is one row per group)")
+    require(
+        len({repr(v) for v in values}) == len(values),
+        "sweep.values",
+        values,
+        "must not repeat a value (each point is one row per group)",
+    )
     numeric = _numeric_axis(values)
     variant_list = list(variants or [])
     names = [variant.name for variant in variant_list]
     for index, variant in enumerate(variant_list):
-        require(isinstance(variant.name, str) and _VARIANT_NAME.fullmatch(variant.name) is not None
-                and names.count(variant.name) == 1, f"variants[{index}].name", variant.name,
-                "must be letters, digits, _ . + - (not starting with .) and differ from the other variants")
+        require(
+            isinstance(variant.name, str)
+            and _VARIANT_NAME.fullmatch(variant.name) is not None
+            and names.count(variant.name) == 1,
+            f"variants[{index}].name",
+            variant.name,
+            "must be letters, digits, _ . + - (not starting with .) and differ from the other variants",
+        )
     points: list[Point] = []
     for index, variant in enumerate(variant_list or [None]):
         where = f"variants[{index}]" if variant is not None else ""
@@ -487,12 +558,15 @@ def plan(
         series_linked = {**linked, **(dict(variant.linked) if variant is not None else {})}
         point_origins = {key: f"{where}.domain.{key}" for key in overrides}
         for key, series in series_linked.items():
-            origin = (f"{where}.linked.{key}" if variant is not None and key in variant.linked
-                      else f"sweep.linked.{key}")
+            origin = f"{where}.linked.{key}" if variant is not None and key in variant.linked else f"sweep.linked.{key}"
             point_origins[key] = origin
             require(key != param, origin, series, f"must not be the swept key {param}")
-            require(isinstance(series, (list, tuple)) and len(series) == len(values), origin, series,
-                    f"must be a list with one value per sweep value ({len(values)})")
+            require(
+                isinstance(series, (list, tuple)) and len(series) == len(values),
+                origin,
+                series,
+                f"must be a list with one value per sweep value ({len(values)})",
+            )
         point_origins.setdefault(param, "sweep.values")
         for position, value in enumerate(values):
             keywords = {**fixed, **overrides, **{k: s[position] for k, s in series_linked.items()}, param: value}
@@ -502,13 +576,29 @@ def plan(
                 columns = config_columns(config)
                 where = (f"{variant.name} " if variant is not None else "") + f"{param}={value}"
                 _require_draws_fit(config, int(n_samples), where, key_prefix)
-            points.append(Point(variant=None if variant is None else variant.name, index=position,
-                                value=keywords[param], keywords=keywords,
-                                seed=point_seed(seed, param, keywords[param]), columns=columns))
-    return Plan(factory=factory, param=param, values=[p.value for p in points[:len(values)]],
-                points=points, variants=names or [None], n_samples=int(n_samples), seed=int(seed),
-                numeric=numeric, target_rel_ci=None if target_rel_ci is None else float(target_rel_ci),
-                max_samples=budget, target_groups=None if target_groups is None else tuple(target_groups))
+            points.append(
+                Point(
+                    variant=None if variant is None else variant.name,
+                    index=position,
+                    value=keywords[param],
+                    keywords=keywords,
+                    seed=point_seed(seed, param, keywords[param]),
+                    columns=columns,
+                )
+            )
+    return Plan(
+        factory=factory,
+        param=param,
+        values=[p.value for p in points[: len(values)]],
+        points=points,
+        variants=names or [None],
+        n_samples=int(n_samples),
+        seed=int(seed),
+        numeric=numeric,
+        target_rel_ci=None if target_rel_ci is None else float(target_rel_ci),
+        max_samples=budget,
+        target_groups=None if target_groups is None else tuple(target_groups),
+    )
 
 
 def sweep(
@@ -560,8 +650,19 @@ def sweep(
         >>> from xvanish.domains import mlp
         >>> df = sweep(mlp.sampler, "depth", [4, 8, 16], n_samples=64, seed=0)  # doctest: +SKIP
     """
-    run = plan(factory, param, values, n_samples=n_samples, seed=seed, fixed=fixed, linked=linked,
-               variants=variants, target_rel_ci=target_rel_ci, max_samples=max_samples, target_groups=target_groups)
+    run = plan(
+        factory,
+        param,
+        values,
+        n_samples=n_samples,
+        seed=seed,
+        fixed=fixed,
+        linked=linked,
+        variants=variants,
+        target_rel_ci=target_rel_ci,
+        max_samples=max_samples,
+        target_groups=target_groups,
+    )
     return run.run(out_dir, resume=resume, on_point=on_point, progress=progress)
 
 
@@ -570,4 +671,3 @@ def describe_points(run: Plan) -> str:
     n_variants = len([v for v in run.variants if v is not None])
     shape = f"{n_variants} variants x {len(run.values)} values" if n_variants else f"{len(run.values)} values"
     return f"{len(run.points)} points ({shape} of {run.param}; {'numeric' if run.numeric else 'categorical'} axis)"
-

@@ -54,8 +54,17 @@ import torch
 from xvanish.base import OuterProduct, draw_slices
 from xvanish.stats import DrawSums
 
-__all__ = ["BLOCK_ELEMENTS", "STACK_ELEMENTS", "chunked_group_sums", "chunked_sums", "draw_sums", "group_sums",
-           "many_draw_sums", "many_group_sums", "outer_sums"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "STACK_ELEMENTS",
+    "chunked_group_sums",
+    "chunked_sums",
+    "draw_sums",
+    "group_sums",
+    "many_draw_sums",
+    "many_group_sums",
+    "outer_sums",
+]
 
 #: Most entries copied to float64 at once (2 MiB): a block of draws of a dense group, or
 #: of materialised outer-product draws. One draw larger than this is one block.
@@ -104,9 +113,16 @@ class _Local:
         finite = self.count.sum()
         shift = float((self.count * self.mean).sum() / finite) if finite else 0.0
         offset = self.mean - shift
-        return DrawSums(count=self.count, total=self.count * offset, total_sq=self.m2 + self.count * offset**2,
-                        total_abs=self.total_abs, zeros=self.zeros, nonfinite=self.nonfinite, size=int(size),
-                        shift=shift)
+        return DrawSums(
+            count=self.count,
+            total=self.count * offset,
+            total_sq=self.m2 + self.count * offset**2,
+            total_abs=self.total_abs,
+            zeros=self.zeros,
+            nonfinite=self.nonfinite,
+            size=int(size),
+            shift=shift,
+        )
 
 
 _LOCAL_FIELDS = ("count", "mean", "m2", "total_abs", "zeros", "nonfinite")
@@ -117,6 +133,7 @@ def _numpy(*tensors: torch.Tensor) -> list[np.ndarray]:
 
 
 # --- dense groups -------------------------------------------------------------------------------
+
 
 def _centred_squares(values: torch.Tensor, mean: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """Σ(x − mean)² per row of float64 ``values`` (``overwrite``: use ``values`` as scratch).
@@ -132,7 +149,7 @@ def _centred_squares(values: torch.Tensor, mean: np.ndarray, *, overwrite: bool 
 def _dense_block(block: torch.Tensor, buffer: torch.Tensor) -> _Local:
     """Local moments of a block of draws ``[c, k]``, in float64, from one float64 copy into
     ``buffer`` (reused from block to block: fresh memory would page-fault every time)."""
-    values = buffer[:block.shape[0]].copy_(block)
+    values = buffer[: block.shape[0]].copy_(block)
     k = values.shape[1]
     zeros, total, total_abs = _numpy((block == 0).sum(dim=1), values.sum(dim=1), values.abs().sum(dim=1))
     count, nonfinite = np.full_like(total, float(k)), np.zeros_like(total)
@@ -145,7 +162,7 @@ def _dense_block(block: torch.Tensor, buffer: torch.Tensor) -> _Local:
     count, total, total_abs = _numpy(finite.sum(dim=1), clean.sum(dim=1), clean.abs().sum(dim=1))
     mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     centred = torch.where(finite, clean - torch.from_numpy(mean).to(clean.device)[:, None], 0.0)
-    m2, = _numpy(centred.square().sum(dim=1))
+    (m2,) = _numpy(centred.square().sum(dim=1))
     return _Local(count, mean, m2, total_abs, zeros, k - count)
 
 
@@ -266,6 +283,7 @@ def chunked_group_sums(chunks: Iterable[Mapping[str, torch.Tensor]]) -> Dict[str
 
 # --- outer products ----------------------------------------------------------------------------
 
+
 def _smallest_subnormal(dtype: torch.dtype) -> float:
     info = torch.finfo(dtype)
     return info.tiny * info.eps
@@ -295,20 +313,23 @@ class _Factor:
         values = values.to(device="cpu", dtype=_F64)
         magnitudes = values.abs()
         low, high = torch.aminmax(magnitudes, dim=1)
-        total, total_abs, nonzero, low, high = _numpy(values.sum(dim=1), magnitudes.sum(dim=1),
-                                                      torch.count_nonzero(values, dim=1), low, high)
+        total, total_abs, nonzero, low, high = _numpy(
+            values.sum(dim=1), magnitudes.sum(dim=1), torch.count_nonzero(values, dim=1), low, high
+        )
         mean = total / values.shape[1]
         var = _centred_squares(values, mean) / values.shape[1]
         zeros = values.shape[1] - nonzero
         if (zeros > 0).any():  # the smallest *nonzero* magnitude, where a draw has zeros
-            low, = _numpy(torch.where(magnitudes == 0, torch.inf, magnitudes).amin(dim=1))
+            (low,) = _numpy(torch.where(magnitudes == 0, torch.inf, magnitudes).amin(dim=1))
         return _Factor(values, magnitudes, mean, var, total_abs, zeros, low, high)
 
     def rows(self, rows: np.ndarray) -> _Factor:
         index = torch.from_numpy(rows)
-        return _Factor(self.values[index], self.magnitudes[index],
-                       *(getattr(self, f)[rows] for f in ("mean", "var", "total_abs", "zeros", "smallest",
-                                                            "largest")))
+        return _Factor(
+            self.values[index],
+            self.magnitudes[index],
+            *(getattr(self, f)[rows] for f in ("mean", "var", "total_abs", "zeros", "smallest", "largest")),
+        )
 
 
 def _risky_draws(left: _Factor, right: _Factor, dtype: torch.dtype) -> np.ndarray:
@@ -317,9 +338,8 @@ def _risky_draws(left: _Factor, right: _Factor, dtype: torch.dtype) -> np.ndarra
     finite = np.isfinite(left.total_abs) & np.isfinite(right.total_abs)
     with np.errstate(invalid="ignore", over="ignore"):
         if dtype == _F64:
-            low, high = 2.0 ** -FLOAT64_SAFE_EXPONENT, 2.0 ** FLOAT64_SAFE_EXPONENT
-            inside = ((left.smallest >= low) & (left.largest <= high)
-                      & (right.smallest >= low) & (right.largest <= high))
+            low, high = 2.0**-FLOAT64_SAFE_EXPONENT, 2.0**FLOAT64_SAFE_EXPONENT
+            inside = (left.smallest >= low) & (left.largest <= high) & (right.smallest >= low) & (right.largest <= high)
             return ~(finite & inside)
         return ~(finite & (left.largest * right.largest < _overflow_threshold(dtype)))
 
@@ -345,11 +365,12 @@ def _outer_zeros(left: _Factor, right: _Factor, dtype: torch.dtype) -> np.ndarra
         index = torch.from_numpy(under)
         limits = half_subnormal / left.magnitudes[index]  # inf where l_j = 0: every k counts
         values = torch.cat([right.magnitudes[index], limits], dim=1)
-        is_limit = torch.cat([torch.zeros(len(under), b, dtype=torch.long),
-                              torch.ones(len(under), a, dtype=torch.long)], dim=1)
+        is_limit = torch.cat(
+            [torch.zeros(len(under), b, dtype=torch.long), torch.ones(len(under), a, dtype=torch.long)], dim=1
+        )
         is_limit = is_limit.gather(1, torch.sort(values, dim=1, stable=True).indices)
         position = torch.arange(1, a + b + 1)
-        zeros[under], = _numpy((is_limit * (position - is_limit.cumsum(dim=1))).sum(dim=1))
+        (zeros[under],) = _numpy((is_limit * (position - is_limit.cumsum(dim=1))).sum(dim=1))
     return zeros
 
 
@@ -358,8 +379,14 @@ def _outer_local(left: _Factor, right: _Factor, dtype: torch.dtype) -> _Local:
     a, b = left.values.shape[1], right.values.shape[1]
     vd, ve = a * left.var, b * right.var  # Σd², Σe²; Σd = Σe = 0 up to rounding
     m2 = vd * ve + a * left.mean**2 * ve + b * right.mean**2 * vd
-    return _Local(np.full_like(m2, float(a * b)), left.mean * right.mean, m2, left.total_abs * right.total_abs,
-                  _outer_zeros(left, right, dtype), np.zeros_like(m2))
+    return _Local(
+        np.full_like(m2, float(a * b)),
+        left.mean * right.mean,
+        m2,
+        left.total_abs * right.total_abs,
+        _outer_zeros(left, right, dtype),
+        np.zeros_like(m2),
+    )
 
 
 def _materialized_local(left: torch.Tensor, right: torch.Tensor) -> _Local:
@@ -367,8 +394,7 @@ def _materialized_local(left: torch.Tensor, right: torch.Tensor) -> _Local:
     size = left.shape[1] * right.shape[1]
     blocks = _blocks(left.shape[0], size)
     buffer = _buffer(blocks, size, left.device)
-    return _Local.cat([_dense_block((left[b, :, None] * right[b, None, :]).reshape(-1, size), buffer)
-                       for b in blocks])
+    return _Local.cat([_dense_block((left[b, :, None] * right[b, None, :]).reshape(-1, size), buffer) for b in blocks])
 
 
 def outer_sums(left: Any, right: Any, *, factored: bool = True) -> DrawSums:
@@ -393,8 +419,9 @@ def outer_sums(left: Any, right: Any, *, factored: bool = True) -> DrawSums:
     if left.dtype != right.dtype or not left.is_floating_point():
         raise TypeError(f"outer-product factors must share one floating dtype, got {left.dtype} and {right.dtype}")
     if left.ndim != 2 or right.ndim != 2 or left.shape[0] != right.shape[0]:
-        raise ValueError(f"outer-product factors must be [n, a] and [n, b], got {tuple(left.shape)} and "
-                         f"{tuple(right.shape)}")
+        raise ValueError(
+            f"outer-product factors must be [n, a] and [n, b], got {tuple(left.shape)} and {tuple(right.shape)}"
+        )
     dtype, size = left.dtype, left.shape[1] * right.shape[1]
     if not factored:
         return _materialized_local(left, right).draw_sums(size)

@@ -22,6 +22,7 @@ __all__ = ["available_domains", "domain_of_factory", "get_domain"]
 
 ENTRY_POINT_GROUP = "xvanish.domains"
 
+
 def _targets() -> dict[str, str]:
     """name -> ``module:attribute`` of every domain registered through the entry points
     (the built-in ones too: pyproject.toml lists them, so the one list is there)."""

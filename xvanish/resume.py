@@ -13,14 +13,37 @@ import pandas as pd
 
 from xvanish.core import RESULT_COLUMNS, ConfigError
 
-__all__ = ["HASH_COLUMN", "Earlier", "ResultsUnreadable", "describe_recomputed", "point_hash", "read_results",
-           "results_text", "whole_point_rows"]
+__all__ = [
+    "HASH_COLUMN",
+    "Earlier",
+    "ResultsUnreadable",
+    "describe_recomputed",
+    "point_hash",
+    "read_results",
+    "results_text",
+    "whole_point_rows",
+]
 
 #: Last column of results.csv: the content hash of the point the row belongs to.
 HASH_COLUMN = "point_hash"
 #: Columns whose cells must be numbers (or empty) in a point that is reused.
-_NUMERIC = ("scale", "position", "n_samples", "n_params", "mean", "var", "var_lo", "var_hi", "mean_sq",
-            "mean_abs", "zero_frac", "nonfinite_frac", "theory_var", "seconds", "seed")
+_NUMERIC = (
+    "scale",
+    "position",
+    "n_samples",
+    "n_params",
+    "mean",
+    "var",
+    "var_lo",
+    "var_hi",
+    "mean_sq",
+    "mean_abs",
+    "zero_frac",
+    "nonfinite_frac",
+    "theory_var",
+    "seconds",
+    "seed",
+)
 
 
 class ResultsUnreadable(ConfigError):
@@ -28,8 +51,7 @@ class ResultsUnreadable(ConfigError):
 
     def __init__(self, path: Path, cause: str) -> None:
         self.key, self.value = "results.csv", str(path)
-        self.allowed = (f"cannot be read: {cause}; move it away to start afresh, or choose another "
-                        "output directory")
+        self.allowed = f"cannot be read: {cause}; move it away to start afresh, or choose another output directory"
         ValueError.__init__(self, f"{path}: {self.allowed}")
 
 
@@ -50,7 +72,7 @@ def results_text(frames: Sequence[pd.DataFrame]) -> str:
         raise RuntimeError("a results.csv cell holds a line break; config values must be one line")
     out, start = [f"{header},{HASH_COLUMN}"], 0
     for frame in frames:
-        chunk = lines[start:start + len(frame)]
+        chunk = lines[start : start + len(frame)]
         start += len(frame)
         digest = point_hash(header, chunk)
         out.extend(f"{line},{digest}" for line in chunk)
@@ -84,8 +106,9 @@ def read_results(path: Path) -> Earlier:
     try:
         raw = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ResultsUnreadable(path, f"not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})") \
-            from None
+        raise ResultsUnreadable(
+            path, f"not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})"
+        ) from None
     except OSError as error:
         raise ResultsUnreadable(path, error.strerror or str(error)) from None
     lines = [line for line in raw.splitlines() if line.strip()]  # pandas skips blank lines too
@@ -100,8 +123,9 @@ def read_results(path: Path) -> Earlier:
     for index, name in enumerate(documented):
         found = columns[index] if index < len(columns) else None
         if found != name:
-            raise ResultsUnreadable(path, f"column {index + 1} is {found!r}, the documented column there is "
-                                          f"{name!r} (docs/output.md)")
+            raise ResultsUnreadable(
+                path, f"column {index + 1} is {found!r}, the documented column there is {name!r} (docs/output.md)"
+            )
     if len(lines) - 1 != len(rows):
         raise ResultsUnreadable(path, f"{len(lines) - 1} lines but {len(rows)} rows (a cell spans lines)")
     rows["theory_kind"] = rows["theory_kind"].fillna("").astype(str)  # no theory: an empty cell, as measured
@@ -111,8 +135,9 @@ def read_results(path: Path) -> Earlier:
     return Earlier(rows=rows, header=header, lines=body, hashed=hashed)
 
 
-def _matching(earlier: pd.DataFrame, variant: str | None, seed: int, n_samples: int | None,
-              columns: Mapping[str, Any]) -> pd.Series | None:
+def _matching(
+    earlier: pd.DataFrame, variant: str | None, seed: int, n_samples: int | None, columns: Mapping[str, Any]
+) -> pd.Series | None:
     """Rows of the point: same variant, seed, n_samples (any for ``None``: an adaptive point's
     draws vary) and every config value; None if a config column is missing."""
     match = pd.to_numeric(earlier["seed"], errors="coerce") == seed
@@ -130,8 +155,15 @@ def _matching(earlier: pd.DataFrame, variant: str | None, seed: int, n_samples: 
     return match
 
 
-def whole_point_rows(earlier: Earlier | None, *, variant: str | None, seed: int, n_samples: int | None,
-                     columns: Mapping[str, Any], groups: Sequence[str]) -> tuple[pd.DataFrame | None, str]:
+def whole_point_rows(
+    earlier: Earlier | None,
+    *,
+    variant: str | None,
+    seed: int,
+    n_samples: int | None,
+    columns: Mapping[str, Any],
+    groups: Sequence[str],
+) -> tuple[pd.DataFrame | None, str]:
     """The rows an earlier run wrote for this point, if they are the whole point unchanged.
 
     The one check resume makes before reusing a point: the rows that match it (variant,
@@ -174,4 +206,3 @@ def describe_recomputed(reasons: Mapping[str, str]) -> str:
     if not reasons:
         return ""
     return f"{len(reasons)} recomputed (" + "; ".join(f"{label}: {why}" for label, why in reasons.items()) + ")"
-

@@ -22,8 +22,19 @@ from xvanish import registry
 from xvanish.training.config import TrainConfig
 
 __all__ = [
-    "FitConfig", "MeasureConfig", "TrainConfig", "ReportConfig", "RunnerConfig", "SweepConfig", "VariantConfig",
-    "XvanishConfig", "broken_domains", "domain_of", "domain_to_register", "packaged_options", "register_configs",
+    "FitConfig",
+    "MeasureConfig",
+    "TrainConfig",
+    "ReportConfig",
+    "RunnerConfig",
+    "SweepConfig",
+    "VariantConfig",
+    "XvanishConfig",
+    "broken_domains",
+    "domain_of",
+    "domain_to_register",
+    "packaged_options",
+    "register_configs",
     "register_domain",
 ]
 

@@ -27,9 +27,22 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-__all__ = ["CONFIDENCE", "DrawSums", "JACKKNIFE_BLOCKS", "concat_sums", "draw_sums", "interval_relative_se",
-           "jackknife_log_variance", "log_interval", "pool_summaries", "relative_half_width", "summarize",
-           "summarize_many", "summarize_sums", "variance_ci"]
+__all__ = [
+    "CONFIDENCE",
+    "DrawSums",
+    "JACKKNIFE_BLOCKS",
+    "concat_sums",
+    "draw_sums",
+    "interval_relative_se",
+    "jackknife_log_variance",
+    "log_interval",
+    "pool_summaries",
+    "relative_half_width",
+    "summarize",
+    "summarize_many",
+    "summarize_sums",
+    "variance_ci",
+]
 
 #: Blocks of draws for the grouped jackknife of log variances (see jackknife_log_variance).
 JACKKNIFE_BLOCKS = 10
@@ -79,9 +92,16 @@ class DrawSums:
 
     def take(self, draws: slice) -> DrawSums:
         """The sums of the draws ``draws`` only (same shift)."""
-        return DrawSums(count=self.count[draws], total=self.total[draws], total_sq=self.total_sq[draws],
-                        total_abs=self.total_abs[draws], zeros=self.zeros[draws], nonfinite=self.nonfinite[draws],
-                        size=self.size, shift=self.shift)
+        return DrawSums(
+            count=self.count[draws],
+            total=self.total[draws],
+            total_sq=self.total_sq[draws],
+            total_abs=self.total_abs[draws],
+            zeros=self.zeros[draws],
+            nonfinite=self.nonfinite[draws],
+            size=self.size,
+            shift=self.shift,
+        )
 
     def unshifted_sq(self) -> np.ndarray:
         """Σ g² per draw: Σ(g−c)² + 2cΣ(g−c) + c²·count."""
@@ -111,9 +131,16 @@ def concat_sums(parts: Sequence[DrawSums]) -> DrawSums:
         totals.append(part.total + part.count * d)
         squares.append(part.total_sq + 2 * d * part.total + part.count * d * d)
     join = np.concatenate
-    return DrawSums(count=join([p.count for p in parts]), total=join(totals), total_sq=join(squares),
-                    total_abs=join([p.total_abs for p in parts]), zeros=join([p.zeros for p in parts]),
-                    nonfinite=join([p.nonfinite for p in parts]), size=parts[0].size, shift=shift)
+    return DrawSums(
+        count=join([p.count for p in parts]),
+        total=join(totals),
+        total_sq=join(squares),
+        total_abs=join([p.total_abs for p in parts]),
+        zeros=join([p.zeros for p in parts]),
+        nonfinite=join([p.nonfinite for p in parts]),
+        size=parts[0].size,
+        shift=shift,
+    )
 
 
 def relative_half_width(var: Any, lo: Any, hi: Any) -> Any:
@@ -141,10 +168,16 @@ def draw_sums(values: np.ndarray) -> DrawSums:
     zeros = (values == 0).sum(axis=1).astype(np.float64)
     values = values.astype(np.float64, copy=False)
     counts, sums, squares, finite, shift = _row_sums(values)
-    return DrawSums(count=counts, total=sums, total_sq=squares,
-                    total_abs=np.where(finite, np.abs(values), 0.0).sum(axis=1),
-                    zeros=zeros, nonfinite=values.shape[1] - counts,
-                    size=int(values.shape[1]), shift=shift)
+    return DrawSums(
+        count=counts,
+        total=sums,
+        total_sq=squares,
+        total_abs=np.where(finite, np.abs(values), 0.0).sum(axis=1),
+        zeros=zeros,
+        nonfinite=values.shape[1] - counts,
+        size=int(values.shape[1]),
+        shift=shift,
+    )
 
 
 def _row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -175,8 +208,9 @@ def _influence(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, var: A
     total = counts.sum(axis=-1)
     biased = var * (total - 1) / total
     m = np.asarray(mean)[..., None]
-    return (((squares - counts * np.asarray(biased + mean**2)[..., None]) - 2 * m * (sums - counts * m))
-            / counts.mean(axis=-1)[..., None])
+    return ((squares - counts * np.asarray(biased + mean**2)[..., None]) - 2 * m * (sums - counts * m)) / counts.mean(
+        axis=-1
+    )[..., None]
 
 
 def log_interval(var: Any, relative_se: Any, n: Any, confidence: float) -> tuple[Any, Any]:
@@ -213,9 +247,15 @@ def interval_relative_se(var: Any, lo: Any, hi: Any, n: Any, confidence: float =
         return half / (n / (n - z) * t * np.sqrt(n / (n - 1)))
 
 
-def pool_summaries(n_draws: np.ndarray, entries: np.ndarray, mean: np.ndarray, var: np.ndarray,
-                   var_lo: np.ndarray, var_hi: np.ndarray,
-                   confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+def pool_summaries(
+    n_draws: np.ndarray,
+    entries: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    var_lo: np.ndarray,
+    var_hi: np.ndarray,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float, float]:
     """One group's statistics from summaries of independent sets of draws (e.g. runs with other seeds).
 
     The pooled mean and unbiased variance are exact: those of all the entries taken together,
@@ -268,8 +308,9 @@ def _student_quantile(p: float, df: int) -> float:
     return float(scipy_stats.t.ppf(p, df))
 
 
-def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
-                confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def variance_ci(
+    counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """Pooled variance and its confidence interval from per-draw sums (draws independent).
 
     The pooled variance is V = A/C − (B/C)² (A = Σ squares, B = Σ sums, C = Σ counts),
@@ -293,8 +334,9 @@ def variance_ci(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     return float(var[0]), float(lo[0]), float(hi[0])
 
 
-def _interval(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
-              confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _interval(
+    counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`variance_ci` of every row of ``[G, n]`` per-draw sums whose draws all have a
     finite entry: ``(var, lo, hi)``, each ``[G]``. The rules in one place: no interval for
     n < 2 draws or a non-finite variance; a zero variance has the interval [0, 0]."""
@@ -309,14 +351,12 @@ def _interval(counts: np.ndarray, sums: np.ndarray, squares: np.ndarray,
     return var, lo, hi
 
 
-def summarize(values: np.ndarray, confidence: float = CONFIDENCE,
-              jackknife: bool = False) -> dict[str, float]:
+def summarize(values: np.ndarray, confidence: float = CONFIDENCE, jackknife: bool = False) -> dict[str, float]:
     """Statistics of one gradient group given as an ``[n, k]`` array (see :func:`summarize_sums`)."""
     return summarize_sums(draw_sums(values), confidence=confidence, jackknife=jackknife)
 
 
-def summarize_sums(sums: DrawSums, confidence: float = CONFIDENCE,
-                   jackknife: bool = False) -> dict[str, float]:
+def summarize_sums(sums: DrawSums, confidence: float = CONFIDENCE, jackknife: bool = False) -> dict[str, float]:
     """Statistics of one gradient group from its per-draw sums.
 
     Args:
@@ -332,8 +372,9 @@ def summarize_sums(sums: DrawSums, confidence: float = CONFIDENCE,
     return _summarize_stacked([sums], confidence, [jackknife])[0]
 
 
-def summarize_many(groups: Sequence[DrawSums], confidence: float = CONFIDENCE,
-                   jackknife: Sequence[bool] | None = None) -> list[dict[str, float]]:
+def summarize_many(
+    groups: Sequence[DrawSums], confidence: float = CONFIDENCE, jackknife: Sequence[bool] | None = None
+) -> list[dict[str, float]]:
     """:func:`summarize_sums` of many groups at once: the same dicts, in the same order.
 
     Groups of the same number of draws are stacked and computed as rows of ``[G, n]``
@@ -365,6 +406,7 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
     A group with a draw that has no finite entry gets its interval from :func:`variance_ci`,
     which leaves such draws out.
     """
+
     def stack(field: str) -> np.ndarray:  # one group: a view, no copy
         rows = [np.asarray(getattr(g, field), dtype=np.float64) for g in groups]
         return rows[0][None] if len(rows) == 1 else np.stack(rows)
@@ -393,8 +435,12 @@ def _summarize_stacked(groups: list[DrawSums], confidence: float, flags: list[bo
         replicates = _jackknife_stacked(counts, totals, squares, JACKKNIFE_BLOCKS)
         for g, flag in enumerate(flags):
             if flag:
-                rows[g].update({column: float(replicates[g, b]) if b < replicates.shape[1] else math.nan
-                                for b, column in enumerate(JACKKNIFE_COLUMNS)})
+                rows[g].update(
+                    {
+                        column: float(replicates[g, b]) if b < replicates.shape[1] else math.nan
+                        for b, column in enumerate(JACKKNIFE_COLUMNS)
+                    }
+                )
     return rows
 
 

@@ -26,8 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from xvanish.core import (RESULT_COLUMNS, THEORY_KINDS, ConfigError, Domain, GradientBatch, Group, Theory,
-                          is_numeric_text, measure, takes_start)
+from xvanish.core import (
+    RESULT_COLUMNS,
+    THEORY_KINDS,
+    ConfigError,
+    Domain,
+    GradientBatch,
+    Group,
+    Theory,
+    is_numeric_text,
+    measure,
+    takes_start,
+)
 from xvanish.stats import DrawSums
 
 __all__ = ["check_domain", "check_memory_guard", "check_prefix_stable", "check_sampler"]
@@ -46,8 +56,7 @@ def _dtype_name(values: Any) -> str:
 def _to_numpy(values: Any) -> np.ndarray:
     """A group value as a comparable numpy array (OuterProduct materialised, DrawSums stacked)."""
     if isinstance(values, DrawSums):
-        return np.stack([values.count, values.total, values.total_sq, values.total_abs, values.zeros,
-                         values.nonfinite])
+        return np.stack([values.count, values.total, values.total_sq, values.total_abs, values.zeros, values.nonfinite])
     if hasattr(values, "materialize"):
         values = values.materialize()
     if hasattr(values, "detach"):
@@ -64,8 +73,16 @@ def _rows(values: Any) -> int:
 def _draw_rows(values: Any, rows: slice) -> np.ndarray:
     """Draws ``rows`` of a group as a comparable array (DrawSums: their unshifted per-draw sums)."""
     if isinstance(values, DrawSums):
-        return np.stack([values.count, values.total + values.shift * values.count, values.unshifted_sq(),
-                         values.total_abs, values.zeros, values.nonfinite])[:, rows].T
+        return np.stack(
+            [
+                values.count,
+                values.total + values.shift * values.count,
+                values.unshifted_sq(),
+                values.total_abs,
+                values.zeros,
+                values.nonfinite,
+            ]
+        )[:, rows].T
     return _to_numpy(values)[rows]
 
 
@@ -76,8 +93,9 @@ def _assert_same_draws(got: Any, want: Any, what: str, eps: float) -> None:
     assert np.array_equal(finite, np.isfinite(got)), f"{what}: non-finite entries differ"
     scale = float(np.abs(want[finite]).max()) if finite.any() else 0.0
     tol = min(PREFIX_EPS * eps, 1e-3)  # half precision: at most one unit in its last place
-    assert np.allclose(got[finite], want[finite], rtol=tol, atol=tol * scale), \
+    assert np.allclose(got[finite], want[finite], rtol=tol, atol=tol * scale), (
         f"{what}: largest difference {np.abs(got[finite] - want[finite]).max():.3g} (scale {scale:.3g})"
+    )
 
 
 def check_prefix_stable(sampler: Any, n: int = 5, k: int = 2, seed: int = 1234) -> None:
@@ -99,13 +117,19 @@ def check_prefix_stable(sampler: Any, n: int = 5, k: int = 2, seed: int = 1234) 
         for group, values in full.grads.items():
             dense = values.left if hasattr(values, "materialize") else values
             eps = _EPS.get(_dtype_name(dense), _EPS["float64"])  # DrawSums are float64
-            _assert_same_draws(_draw_rows(batch.grads[group], slice(None)), _draw_rows(values, rows),
-                               f"group {group!r}: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
-                               eps)
+            _assert_same_draws(
+                _draw_rows(batch.grads[group], slice(None)),
+                _draw_rows(values, rows),
+                f"group {group!r}: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
+                eps,
+            )
         if full.cost is not None:
-            _assert_same_draws(_to_numpy(batch.cost), _to_numpy(full.cost)[rows],
-                               f"cost: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
-                               _EPS.get(_dtype_name(full.cost), _EPS["float64"]))
+            _assert_same_draws(
+                _to_numpy(batch.cost),
+                _to_numpy(full.cost)[rows],
+                f"cost: {call} is not draws {rows.start}..{rows.stop - 1} of sample(n)",
+                _EPS.get(_dtype_name(full.cost), _EPS["float64"]),
+            )
 
 
 def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> GradientBatch:
@@ -141,8 +165,9 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
         # a number, that number is the position (a shifted axis is a silent error in fits).
         suffix = spec.name.rpartition("/")[2]
         if spec.position is not None and is_numeric_text(suffix):
-            assert float(suffix) == spec.position, \
+            assert float(suffix) == spec.position, (
                 f"group {spec.name!r} declares position {spec.position}, its name says {suffix}"
+            )
 
     batch = sampler.sample(n, seed)
     assert isinstance(batch, GradientBatch), "sample() must return a GradientBatch"
@@ -159,8 +184,9 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
         assert len(shape) == 2 and shape[0] == n and shape[1] >= 1, f"group {group!r} has shape {shape}, want [{n}, k]"
         if has_dtype:
             dense = values.left if hasattr(values, "materialize") else values
-            assert _dtype_name(dense) == str(config.dtype), \
+            assert _dtype_name(dense) == str(config.dtype), (
                 f"group {group!r} came back as {_dtype_name(dense)}, config.dtype={config.dtype}"
+            )
     if batch.cost is not None:
         assert tuple(batch.cost.shape) == (n,), f"cost has shape {tuple(batch.cost.shape)}, want [{n}]"
 
@@ -178,9 +204,12 @@ def check_sampler(factory: Any, n: int = 5, seed: int = 1234, **kwargs: Any) -> 
     assert isinstance(theory, Mapping)
     for group, value in theory.items():
         assert group in names, f"theory_var names {group!r}, which groups() does not declare"
-        assert isinstance(value, Theory) and value.kind in THEORY_KINDS, \
+        assert isinstance(value, Theory) and value.kind in THEORY_KINDS, (
             f"theory_var[{group!r}] = {value!r} must be a core.Theory (exact/asymptotic/bound)"
-        assert math.isfinite(value.value) and value.value > 0, f"theory_var[{group!r}] = {value!r} must be finite and > 0"
+        )
+        assert math.isfinite(value.value) and value.value > 0, (
+            f"theory_var[{group!r}] = {value!r} must be finite and > 0"
+        )
 
     rows = measure(sampler, n, seed)
     assert list(rows.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
@@ -243,7 +272,8 @@ def check_memory_guard(domain: Domain, small: Mapping[str, Any] | None = None) -
     assert domain.oversized is not None, (
         f"domain {domain.name} declares no memory guard: give its config a memory_limit_gb key, refuse in the "
         "dataclass a config whose memory need (from the sizes) exceeds it, and set Domain.oversized to keyword "
-        "overrides that do (docs/core.md)")
+        "overrides that do (docs/core.md)"
+    )
     assert "memory_limit_gb" in fields, f"domain {domain.name} has no memory_limit_gb key"
     keywords = {**dict(domain.small if small is None else small), **dict(domain.oversized)}
     for build in (domain.config, domain.factory):

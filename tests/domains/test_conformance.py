@@ -29,8 +29,10 @@ def test_yaml_defaults_equal_the_config_dataclass(name):
     """The dataclass holds the defaults; the YAML repeats them for readers: they must agree."""
     text = yaml.safe_load((CONF / f"{name}.yaml").read_text())
     text.pop("defaults", None)
-    fields = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-              for f in dataclasses.fields(get_domain(name).config)}
+    fields = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(get_domain(name).config)
+    }
     assert text == fields
 
 

@@ -34,8 +34,7 @@ F64 = torch.float64
 
 # --- the reference: one nn.Module per draw ----------------------------------------------------
 
-_NN_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh,
-                   "linear": nn.Identity}
+_NN_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "linear": nn.Identity}
 
 
 def _module(net, params, i):
@@ -63,8 +62,9 @@ def _reference_d_step(cfg, D, G, shift, inputs, i, opt):
     opt.zero_grad()
     if cfg.objective == "gan":
         f_real, f_fake = D(real).squeeze(-1), D(fake).squeeze(-1)
-        loss = (F.binary_cross_entropy_with_logits(f_real, torch.ones_like(f_real))
-                + F.binary_cross_entropy_with_logits(f_fake, torch.zeros_like(f_fake)))
+        loss = F.binary_cross_entropy_with_logits(f_real, torch.ones_like(f_real)) + F.binary_cross_entropy_with_logits(
+            f_fake, torch.zeros_like(f_fake)
+        )
     else:
         alpha = inputs["alpha"][i]
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_()
@@ -230,8 +230,9 @@ def test_saturating_is_d_over_one_minus_d_times_nonsaturating():
     for k in s.checkpoints:
         d = grads[f"dfake/{k}"]
         smallest = min(smallest, float(d.min()))
-        torch.testing.assert_close(grads[f"saturating/{k}"], d / (1 - d) * grads[f"nonsaturating/{k}"],
-                                   rtol=1e-10, atol=0)
+        torch.testing.assert_close(
+            grads[f"saturating/{k}"], d / (1 - d) * grads[f"nonsaturating/{k}"], rtol=1e-10, atol=0
+        )
     assert smallest < 1e-3  # the identity was checked where D(G(z)) -> 0, not only at 1/2
 
 
@@ -271,8 +272,9 @@ def test_jsd_tends_to_log2_on_disjoint_supports_and_noise_keeps_the_gradient():
     """Toy, gap 1: JSD estimate → log 2 (D → D*; it never exceeds log 2, as V(D) ≤ 0).
     Instance noise σ = 1 makes the noisy supports overlap: JSD stays well below log 2 and the
     saturating gradient does not vanish (Arjovsky & Bottou 2017, section 3)."""
-    clean, noisy = (measure(gan.sampler(d_steps=1000, batch=32, noise=sigma), 8, seed=2).set_index("group")
-                    for sigma in (0.0, 1.0))
+    clean, noisy = (
+        measure(gan.sampler(d_steps=1000, batch=32, noise=sigma), 8, seed=2).set_index("group") for sigma in (0.0, 1.0)
+    )
     jsd = clean.loc["jsd/1000"]
     assert LOG2 - 0.01 < jsd["mean"] and jsd["mean"] + 3 * jsd["var"] ** 0.5 <= LOG2 + 1e-6
     assert noisy.loc["jsd/1000", "mean"] < LOG2 - 0.1
@@ -346,12 +348,15 @@ def run_cli(run_main):
     return call
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["domain.losses=[wgan]"], "domain.losses=['wgan']"),
-    (["domain.d_lr=0"], "domain.d_lr=0"),
-    (["sweep.values=[1,-1]"], "domain.gap=-1"),
-    (["domain.data=mnist"], "domain.data='mnist'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["domain.losses=[wgan]"], "domain.losses=['wgan']"),
+        (["domain.d_lr=0"], "domain.d_lr=0"),
+        (["sweep.values=[1,-1]"], "domain.gap=-1"),
+        (["domain.data=mnist"], "domain.data='mnist'"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line_and_no_results(run_cli, tmp_path, args, fragment):
     code, err = run_cli("sweep.values=[1]", *args)
     lines = [line for line in err.splitlines() if line.strip()]

@@ -27,9 +27,14 @@ SUM_FIELDS = ("count", "total", "total_sq", "total_abs", "zeros", "nonfinite")
 # --- the reference implementation: one torch.nn model per draw, plain autograd --------------
 
 _NN_ACTIVATIONS = {
-    "linear": torch.nn.Identity, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh,
-    "relu": torch.nn.ReLU, "leaky_relu": lambda: torch.nn.LeakyReLU(0.01), "elu": torch.nn.ELU,
-    "selu": torch.nn.SELU, "gelu": torch.nn.GELU,
+    "linear": torch.nn.Identity,
+    "sigmoid": torch.nn.Sigmoid,
+    "tanh": torch.nn.Tanh,
+    "relu": torch.nn.ReLU,
+    "leaky_relu": lambda: torch.nn.LeakyReLU(0.01),
+    "elu": torch.nn.ELU,
+    "selu": torch.nn.SELU,
+    "gelu": torch.nn.GELU,
 }
 
 
@@ -53,8 +58,7 @@ def _reference_gradients(sampler, drawn, i):
             linear.bias.copy_(drawn["biases"][layer, j])
         linears.append(linear)
     layer_norm = torch.nn.LayerNorm(width, elementwise_affine=False, eps=1e-5, dtype=torch.float64)
-    batch_norm = torch.nn.BatchNorm1d(width, affine=False, track_running_stats=False, eps=1e-5,
-                                      dtype=torch.float64)
+    batch_norm = torch.nn.BatchNorm1d(width, affine=False, track_running_stats=False, eps=1e-5, dtype=torch.float64)
     x = drawn["inputs"][i].clone().requires_grad_()
     hs, h = [], None
     for layer, linear in enumerate(linears):
@@ -132,16 +136,23 @@ def test_vary_data_shares_one_initialisation():
 # --- initialisations --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("init, weight_var, kurtosis", [
-    ("normal", 1.7, 3.0), ("uniform", None, 1.8), ("xavier", None, 3.0), ("he", None, 3.0),
-    ("lecun", None, 3.0),
-])
+@pytest.mark.parametrize(
+    "init, weight_var, kurtosis",
+    [
+        ("normal", 1.7, 3.0),
+        ("uniform", None, 1.8),
+        ("xavier", None, 3.0),
+        ("he", None, 3.0),
+        ("lecun", None, 3.0),
+    ],
+)
 def test_init_variances(init, weight_var, kurtosis):
     # N·Var(W_ij) must be the documented effective σw²; Var(b) = bias_var; Var(a) = 1/N;
     # Var(x) = input_scale². The relative standard error of a variance estimate over M
     # iid entries is sqrt((κ − 1)/M) (κ the kurtosis); 5 standard errors: false failure ~6e-7.
-    sampler = mlp.sampler(depth=3, width=32, init=init, weight_var=weight_var, bias_var=0.4,
-                          input_scale=3.0, dtype="float64")
+    sampler = mlp.sampler(
+        depth=3, width=32, init=init, weight_var=weight_var, bias_var=0.4, input_scale=3.0, dtype="float64"
+    )
     drawn = sampler.draw(64, seed=5)
     checks = [
         (drawn["weights"], sampler.config.effective_weight_var / 32, kurtosis),
@@ -152,8 +163,10 @@ def test_init_variances(init, weight_var, kurtosis):
     for values, expected, kappa in checks:
         m = values.numel()
         assert values.square().mean().item() == pytest.approx(expected, rel=5 * math.sqrt((kappa - 1) / m))
-    assert sampler.config.effective_weight_var == {"normal": 1.7, "uniform": 1 / 3, "xavier": 1.0, "he": 2.0,
-                                                   "lecun": 1.0}[init]
+    assert (
+        sampler.config.effective_weight_var
+        == {"normal": 1.7, "uniform": 1 / 3, "xavier": 1.0, "he": 2.0, "lecun": 1.0}[init]
+    )
 
 
 def test_orthogonal_init_is_scaled_orthogonal():
@@ -167,8 +180,9 @@ def test_orthogonal_init_is_scaled_orthogonal():
 
 
 def _log_ratio(weight_var, depth, width, n, seed):
-    sampler = mlp.sampler(depth=depth, width=width, activation="linear", init="normal",
-                          weight_var=weight_var, dtype="float64")
+    sampler = mlp.sampler(
+        depth=depth, width=width, activation="linear", init="normal", weight_var=weight_var, dtype="float64"
+    )
     batch = sampler.sample(n, seed)
     readout_sq = batch.grads[f"preact/{depth}"].square().sum(1)  # δ^L = a for a linear output
     ratio = batch.grads["input"].square().sum(1) / (weight_var**depth * readout_sq)
@@ -203,8 +217,9 @@ def test_orthogonal_linear_chain_is_isometric(gain2):
 
 
 def _log_ratio_orthogonal(gain2, depth):
-    sampler = mlp.sampler(depth=depth, width=12, activation="linear", init="orthogonal",
-                          weight_var=gain2, dtype="float64")
+    sampler = mlp.sampler(
+        depth=depth, width=12, activation="linear", init="orthogonal", weight_var=gain2, dtype="float64"
+    )
     batch = sampler.sample(16, seed=3)
     norm_x = batch.grads["input"].norm(dim=1)
     norm_a = batch.grads[f"preact/{depth}"].norm(dim=1)
@@ -242,8 +257,9 @@ def rate_runs():
     for index, (name, keys) in enumerate(RATE_CONFIGS.items()):
         sampler = mlp.sampler(depth=RATE_DEPTH, width=RATE_WIDTH, batch=RATE_BATCH, **keys)
         batch = sampler.sample(RATE_DRAWS, seed=500 + index)
-        per_draw = np.stack([batch.grads[f"preact/{l}"].double().square().mean(1).numpy()
-                             for l in range(1, RATE_DEPTH + 1)], axis=1)
+        per_draw = np.stack(
+            [batch.grads[f"preact/{l}"].double().square().mean(1).numpy() for l in range(1, RATE_DEPTH + 1)], axis=1
+        )
         theory = sampler.theory_var()
         runs[name] = (per_draw, np.array([theory[f"preact/{l}"].value for l in range(1, RATE_DEPTH + 1)]))
     return runs
@@ -296,8 +312,7 @@ def test_weight_gradients_hide_the_decay_when_qstar_is_zero():
     # this size carry ~0.01 sampling + finite-width error (see the rate tests); the flat
     # profile's theory slope is itself ~0.02 (q^l ≈ q* only after the first layers).
     depth = 24
-    sampler = mlp.sampler(depth=depth, width=64, activation="tanh", init="normal", weight_var=0.5,
-                          dtype="float64")
+    sampler = mlp.sampler(depth=depth, width=64, activation="tanh", init="normal", weight_var=0.5, dtype="float64")
     batch = sampler.sample(64, seed=8)
     theory = sampler.theory_var()
     layers = np.arange(2, depth + 1, dtype=float)  # layer 1's input is x itself, not φ(h)
@@ -337,7 +352,7 @@ def test_deep_sigmoid_underflows_in_float16_not_float64():
     # (draws are shared across precisions up to rounding).
     keys = dict(depth=12, width=32, activation="sigmoid", init="xavier")
     theory_rms = math.sqrt(mlp.sampler(**keys).theory_var()["preact/1"].value)
-    assert theory_rms < 2.0 ** -24
+    assert theory_rms < 2.0**-24
     half = mlp.sampler(dtype="float16", **keys).sample(32, seed=1).grads["preact/1"]
     double = mlp.sampler(dtype="float64", **keys).sample(32, seed=1).grads["preact/1"]
     assert (half == 0).float().mean().item() > 0.5
@@ -348,15 +363,30 @@ def test_deep_sigmoid_underflows_in_float16_not_float64():
 # --- validation ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("keys, key", [
-    (dict(depth=0), "depth"), (dict(depth=2.5), "depth"), (dict(depth=True), "depth"),
-    (dict(width=-1), "width"), (dict(activation="swish"), "activation"), (dict(init="glorot"), "init"),
-    (dict(norm="batchnorm"), "batch"), (dict(norm="groupnorm"), "norm"), (dict(dtype="float8"), "dtype"),
-    (dict(batch=0), "batch"), (dict(vary="both"), "vary"), (dict(weight_var=-1.0, init="normal"), "weight_var"),
-    (dict(weight_var=2.0, init="xavier"), "weight_var"), (dict(bias_var=-0.1), "bias_var"),
-    (dict(input_scale=0.0), "input_scale"), (dict(residual="yes"), "residual"), (dict(init_seed=-1), "init_seed"),
-    (dict(device="tpu"), "device"), (dict(colour="red"), "colour"),
-])
+@pytest.mark.parametrize(
+    "keys, key",
+    [
+        (dict(depth=0), "depth"),
+        (dict(depth=2.5), "depth"),
+        (dict(depth=True), "depth"),
+        (dict(width=-1), "width"),
+        (dict(activation="swish"), "activation"),
+        (dict(init="glorot"), "init"),
+        (dict(norm="batchnorm"), "batch"),
+        (dict(norm="groupnorm"), "norm"),
+        (dict(dtype="float8"), "dtype"),
+        (dict(batch=0), "batch"),
+        (dict(vary="both"), "vary"),
+        (dict(weight_var=-1.0, init="normal"), "weight_var"),
+        (dict(weight_var=2.0, init="xavier"), "weight_var"),
+        (dict(bias_var=-0.1), "bias_var"),
+        (dict(input_scale=0.0), "input_scale"),
+        (dict(residual="yes"), "residual"),
+        (dict(init_seed=-1), "init_seed"),
+        (dict(device="tpu"), "device"),
+        (dict(colour="red"), "colour"),
+    ],
+)
 def test_bad_keys_raise_config_error(keys, key):
     with pytest.raises(ConfigError) as info:
         mlp.sampler(**keys)
@@ -375,10 +405,15 @@ def test_cuda_request_is_explained_when_unavailable():
             mlp.sampler(device="cuda")
 
 
-@pytest.mark.parametrize("keys", [
-    dict(), dict(vary="data", norm="batchnorm", batch=2), dict(residual=True, norm="layernorm_pre"),
-    dict(init="orthogonal", dtype="bfloat16", batch=3),
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        dict(),
+        dict(vary="data", norm="batchnorm", batch=2),
+        dict(residual=True, norm="layernorm_pre"),
+        dict(init="orthogonal", dtype="bfloat16", batch=3),
+    ],
+)
 def test_conformance(keys):
     check_domain(mlp.DOMAIN, small={"depth": 3, "width": 4, **keys})
 
@@ -395,10 +430,24 @@ def test_theory_groups_only_where_defined():
 def test_groups_are_declared_with_positions():
     sampler = mlp.sampler(depth=3, width=4)
     declared = sampler.groups()
-    assert [g.name for g in declared] == ["preact/1", "preact/2", "preact/3", "weight/1", "weight/2", "weight/3",
-                                          "input", "cost"]
-    assert [(g.family, g.position) for g in declared[:6]] == [("preact", 1.0), ("preact", 2.0), ("preact", 3.0),
-                                                              ("weight", 1.0), ("weight", 2.0), ("weight", 3.0)]
+    assert [g.name for g in declared] == [
+        "preact/1",
+        "preact/2",
+        "preact/3",
+        "weight/1",
+        "weight/2",
+        "weight/3",
+        "input",
+        "cost",
+    ]
+    assert [(g.family, g.position) for g in declared[:6]] == [
+        ("preact", 1.0),
+        ("preact", 2.0),
+        ("preact", 3.0),
+        ("weight", 1.0),
+        ("weight", 2.0),
+        ("weight", 3.0),
+    ]
     assert declared[-2].position is None and declared[-1].position is None
     assert set(sampler.sample(2, seed=0).grads) == {g.name for g in declared[:-1]}
 
@@ -410,11 +459,14 @@ def _sums_equal(got, expected):
     return all(np.array_equal(getattr(got, f), getattr(expected, f)) for f in SUM_FIELDS)
 
 
-@pytest.mark.parametrize("keys", [
-    dict(batch=1, dtype="float64", bias_var=0.1),
-    dict(batch=3, dtype="float64", norm="batchnorm"),
-    dict(batch=2, dtype="float32", residual=True, norm="layernorm_pre"),
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        dict(batch=1, dtype="float64", bias_var=0.1),
+        dict(batch=3, dtype="float64", norm="batchnorm"),
+        dict(batch=2, dtype="float32", residual=True, norm="layernorm_pre"),
+    ],
+)
 def test_weight_sums_equal_materialised_weight_gradients(keys, monkeypatch):
     # sample() returns weight/<l> as factors (batch 1) or as sums built a few draws at a
     # time (batch >= 2, forced here to one draw per block); materialising ∂L/∂W (the
@@ -456,12 +508,15 @@ def test_weight_gradient_underflow_counted_exactly_from_factors():
     assert 0.2 < fractions[0] < 0.9 and fractions[1] > 0.05 and fractions[-1] == 0
 
 
-@pytest.mark.parametrize("keys", [
-    dict(dtype="float64", bias_var=0.2, residual=True),
-    dict(dtype="float32", batch=2, norm="batchnorm"),
-    dict(dtype="bfloat16", init="orthogonal", norm="layernorm_post"),
-    dict(dtype="float16", init="uniform", bias_var=0.1, norm="layernorm_pre"),
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        dict(dtype="float64", bias_var=0.2, residual=True),
+        dict(dtype="float32", batch=2, norm="batchnorm"),
+        dict(dtype="bfloat16", init="orthogonal", norm="layernorm_post"),
+        dict(dtype="float16", init="uniform", bias_var=0.1, norm="layernorm_pre"),
+    ],
+)
 def test_streamed_sampling_equals_in_memory(keys, monkeypatch):
     # Above WEIGHT_MEMORY the layers are streamed and drawn twice, a few draws at a time;
     # the random numbers and every result must be the same bit for bit (blocks of a multiple

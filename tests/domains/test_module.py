@@ -41,8 +41,9 @@ TOL = 1e-10
 
 CASES = {
     "resnet": dict(model=RESNET, depth=3, width=6, inputs=[3, 6]),
-    "resnet_batchnorm_scaled": dict(model=RESNET, depth=3, width=6, inputs=[3, 6],
-                                    kwargs={"norm": "batchnorm", "branch_scale": "sqrt_depth"}),
+    "resnet_batchnorm_scaled": dict(
+        model=RESNET, depth=3, width=6, inputs=[3, 6], kwargs={"norm": "batchnorm", "branch_scale": "sqrt_depth"}
+    ),
     "post_ln": dict(model=ENCODER, depth=2, kwargs=SMALL_ENCODER, inputs=[2, 3, 8]),
     "pre_ln": dict(model=ENCODER, depth=2, kwargs={**SMALL_ENCODER, "norm_first": True}, inputs=[2, 3, 8]),
     "resnet_vary_data": dict(model=RESNET, depth=3, width=6, inputs=[3, 6], vary="data", init_seed=7),
@@ -65,9 +66,11 @@ def _reference(sampler, n, seed):
             model = factory(**cfg.factory_keywords()).double().train(cfg.train)
             outputs = {}
             for name in sampler._probe.acts:
+
                 def keep(mod, args, output, name=name, outputs=outputs):
                     output.retain_grad()
                     outputs[name] = output
+
                 model.get_submodule(name).register_forward_hook(keep)
             x = drawn["inputs"][i].clone().requires_grad_()
             loss = (model(x) * drawn["readout"][i]).sum()
@@ -109,8 +112,9 @@ def test_vmap_keeps_weight_gradients_of_layers_fed_one_row_as_outer_products():
     batch = module.sampler(**CASES["resnet_one_input"], batching="vmap").sample(4, 1)
     weights = [key for key in batch.grads if key.startswith("param/") and key.endswith(".weight")]
     assert len(weights) == 4 and all(isinstance(batch.grads[key], OuterProduct) for key in weights)
-    assert not isinstance(module.sampler(**CASES["resnet"], batching="vmap").sample(4, 1).grads[weights[0]],
-                          OuterProduct)  # three rows: a sum of outer products, computed densely
+    assert not isinstance(
+        module.sampler(**CASES["resnet"], batching="vmap").sample(4, 1).grads[weights[0]], OuterProduct
+    )  # three rows: a sum of outer products, computed densely
 
 
 def test_linear_called_with_a_keyword_is_measured_densely_on_both_paths():
@@ -124,13 +128,16 @@ def test_linear_called_with_a_keyword_is_measured_densely_on_both_paths():
         _assert_close(batch, _reference(sampler, 4, 2))
 
 
-@pytest.mark.parametrize("model, keywords, rerun", [
-    (RESNET, dict(depth=3, width=6, inputs=[3, 6], kwargs={"norm": "batchnorm"}), True),
-    (ENCODER, dict(depth=2, kwargs=SMALL_ENCODER, inputs=[2, 3, 8]), True),
-    ("module_factories:custom_init", dict(inputs=[2, 4]), False),
-    ("module_factories:constant_parameter", dict(inputs=[2, 4]), False),
-    ("module_factories:failing_reset", dict(inputs=[2, 4]), False),
-])
+@pytest.mark.parametrize(
+    "model, keywords, rerun",
+    [
+        (RESNET, dict(depth=3, width=6, inputs=[3, 6], kwargs={"norm": "batchnorm"}), True),
+        (ENCODER, dict(depth=2, kwargs=SMALL_ENCODER, inputs=[2, 3, 8]), True),
+        ("module_factories:custom_init", dict(inputs=[2, 4]), False),
+        ("module_factories:constant_parameter", dict(inputs=[2, 4]), False),
+        ("module_factories:failing_reset", dict(inputs=[2, 4]), False),
+    ],
+)
 def test_each_stacked_draw_is_the_factory_s_own_initialisation(model, keywords, rerun):
     """Draw i of the stack equals the factory called under draw i's seed, bit for bit, both when
     rerunning the modules' initialisers reproduces the factory and when each draw is built."""
@@ -195,8 +202,12 @@ def test_dropout_falls_back_to_the_seeded_loop():
 
 
 def test_custom_inputs_and_loss_with_integer_tokens():
-    kw = dict(model="module_factories:tokens", inputs="module_factories:token_batch",
-              loss="module_factories:cross_entropy", dtype="float64")
+    kw = dict(
+        model="module_factories:tokens",
+        inputs="module_factories:token_batch",
+        loss="module_factories:cross_entropy",
+        dtype="float64",
+    )
     vmapped, looped = module.sampler(**kw), module.sampler(**kw, batching="loop")
     a, b = vmapped.sample(4, 2), looped.sample(4, 2)
     assert vmapped.info()["path"] == "vmap"
@@ -238,23 +249,36 @@ def test_groups_follow_the_forward_pass():
     order = [g.name.removeprefix("param/layers.0.") for g in params[:12]]
     # Post-LN: attention (out_proj used functionally inside nn.MultiheadAttention), norm1,
     # feed-forward, norm2; then layer 1.
-    assert order.index("self_attn.out_proj.weight") < order.index("norm1.weight") < order.index("linear1.weight") \
-        < order.index("linear2.weight") < order.index("norm2.weight")
+    assert (
+        order.index("self_attn.out_proj.weight")
+        < order.index("norm1.weight")
+        < order.index("linear1.weight")
+        < order.index("linear2.weight")
+        < order.index("norm2.weight")
+    )
     # One family per role across the blocks, positioned by block number.
     linear2 = [g for g in params if g.family == "param/layers.*.linear2.weight"]
-    assert [(g.name, g.position) for g in linear2] == [("param/layers.0.linear2.weight", 1.0),
-                                                       ("param/layers.1.linear2.weight", 2.0)]
+    assert [(g.name, g.position) for g in linear2] == [
+        ("param/layers.0.linear2.weight", 1.0),
+        ("param/layers.1.linear2.weight", 2.0),
+    ]
     pre = [g for g in module.sampler(**CASES["pre_ln"]).groups() if g.name.startswith("param/")]
     pre_names = [g.name for g in pre]
     assert pre_names.index("param/layers.0.norm1.weight") < pre_names.index("param/layers.0.self_attn.in_proj_weight")
     # Outside the blocks: single groups without a position.
     assert [(g.name, g.family, g.position) for g in pre[-2:]] == [
-        ("param/norm.weight", "param/norm.weight", None), ("param/norm.bias", "param/norm.bias", None)]
+        ("param/norm.weight", "param/norm.weight", None),
+        ("param/norm.bias", "param/norm.bias", None),
+    ]
 
 
 def test_model_without_blocks_orders_parameters_by_first_use():
-    groups = module.sampler(model="module_factories:tokens", inputs="module_factories:token_batch",
-                            loss="module_factories:cross_entropy", acts=["Embedding"]).groups()
+    groups = module.sampler(
+        model="module_factories:tokens",
+        inputs="module_factories:token_batch",
+        loss="module_factories:cross_entropy",
+        acts=["Embedding"],
+    ).groups()
     assert [g.name for g in groups if g.family == "act"] == ["act/embed"]
     blocks = [(g.family, g.position) for g in groups if g.name.startswith("param/blocks.")]
     assert blocks[0] == ("param/blocks.*.weight", 1.0) and blocks[-1] == ("param/blocks.*.bias", 3.0)
@@ -270,8 +294,10 @@ def test_acts_by_type_name_or_path():
 
 
 def test_count_from_output_keeps_the_last_block_name_across_depths():
-    names = {depth: [g.name for g in module.sampler(**dict(CASES["pre_ln"], depth=depth),
-                                                    count_from="output").groups()] for depth in (2, 3)}
+    names = {
+        depth: [g.name for g in module.sampler(**dict(CASES["pre_ln"], depth=depth), count_from="output").groups()]
+        for depth in (2, 3)
+    }
     for depth, groups in names.items():
         assert "param/layers.-1.linear2.weight" in groups and f"act/layers.-{depth}" == groups[0]
         assert "param/norm.weight" in groups  # outside the blocks: unchanged
@@ -283,8 +309,17 @@ def test_count_from_output_keeps_the_last_block_name_across_depths():
 
 def test_sweep_over_depth_fits_the_per_block_profile():
     infos = []
-    df = sweep(module.sampler, "depth", [2, 3, 4], n_samples=16, seed=0, model=RESNET, width=8, inputs=[2, 8],
-               on_point=lambda done: infos.append(done.info))
+    df = sweep(
+        module.sampler,
+        "depth",
+        [2, 3, 4],
+        n_samples=16,
+        seed=0,
+        model=RESNET,
+        width=8,
+        inputs=[2, 8],
+        on_point=lambda done: infos.append(done.info),
+    )
     assert [info["path"] for info in infos] == ["vmap"] * 3  # what summary.json records per point
     assert set(df["scale"]) == {2, 3, 4} and (df["nonfinite_frac"] == 0).all()
     fits = fit_decay(df)
@@ -297,8 +332,15 @@ def test_shipped_experiments_plan_every_point(name):
     """Every point of every variant is a valid config (each builds its model once, nothing sampled)."""
     config = yaml.safe_load((EXPERIMENTS / f"{name}.yaml").read_text())
     variants = [Variant(v["name"], v.get("domain", {})) for v in config["variants"]]
-    run = plan("module", config["sweep"]["param"], config["sweep"]["values"], n_samples=config["measure"]["n_samples"],
-               seed=config["measure"]["seed"], fixed=config["domain"], variants=variants)
+    run = plan(
+        "module",
+        config["sweep"]["param"],
+        config["sweep"]["values"],
+        n_samples=config["measure"]["n_samples"],
+        seed=config["measure"]["seed"],
+        fixed=config["domain"],
+        variants=variants,
+    )
     assert len(run.points) == len(variants) * len(config["sweep"]["values"])
     assert config["report"]["group"] in [g.name for g in run.groups(len(run.points) - 1)]
 
@@ -320,8 +362,15 @@ BAD = [
     ({"model": "module_factories:linear", "inputs": [3, 5]}, "inputs", "forward failed"),
     ({"model": "module_factories:linear", "inputs": []}, "inputs", "shape"),
     ({"model": "module_factories:linear", "inputs": "module_factories:wrong_rows"}, "inputs", "tensor [n, ...]"),
-    ({"model": "module_factories:tokens", "inputs": "module_factories:token_batch",
-      "loss": "module_factories:per_token_loss"}, "loss", "one floating value per draw"),
+    (
+        {
+            "model": "module_factories:tokens",
+            "inputs": "module_factories:token_batch",
+            "loss": "module_factories:per_token_loss",
+        },
+        "loss",
+        "one floating value per draw",
+    ),
     ({"model": "module_factories:linear", "inputs": [3, 4], "acts": ["LSTM"]}, "acts", "no module"),
     ({"vary": "both"}, "vary", "must be one of"),
     ({"batching": "jit"}, "batching", "must be one of"),
@@ -342,9 +391,20 @@ def test_cli_bad_model_exits_2_with_one_line_and_no_results(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
     result = subprocess.run(
-        [sys.executable, "-m", "xvanish", "domain=module", "domain.model=module_factories:no_params",
-         "sweep.values=[2,4]", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, env=env, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "xvanish",
+            "domain=module",
+            "domain.model=module_factories:no_params",
+            "sweep.values=[2,4]",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: domain.model=") and "no trainable parameters" in lines[0]

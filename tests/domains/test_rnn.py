@@ -57,24 +57,29 @@ CELL_CASES = [
 def test_outputs_and_gradients_equal_torch_nn(case):
     """Same weights in torch.nn.RNN/LSTM/GRU: cost, ∂L/∂x_t (all t), ∂L/∂h_0, ∂L/∂W_hh and
     ∂L/∂W_ih equal to 1e-12 (relative to each tensor's largest entry), float64."""
-    sampler = rnn.sampler(**{"hidden": 6, "seq_len": 14, "embed": 5, "batch": 2, "record": "all",
-                             "dtype": "float64", **case})
+    sampler = rnn.sampler(
+        **{"hidden": 6, "seq_len": 14, "embed": 5, "batch": 2, "record": "all", "dtype": "float64", **case}
+    )
     drawn, windows = _drawn(sampler)
     ours = sampler.gradients(drawn, windows)
     cfg = sampler.config
     for i in range(windows.shape[0]):
         module = _torch_module(sampler, drawn, i)
-        x = sampler.inputs({k: v[i:i + 1] for k, v in drawn.items()}, windows[i:i + 1])[0].detach().requires_grad_()
+        x = sampler.inputs({k: v[i : i + 1] for k, v in drawn.items()}, windows[i : i + 1])[0].detach().requires_grad_()
         h0 = torch.zeros(1, cfg.batch, cfg.hidden, dtype=torch.float64, requires_grad=True)
         state = (h0, torch.zeros_like(h0)) if cfg.cell == "lstm" else h0
         out, _ = module(x, state)
         cost = (out[:, -1] * drawn["readout"][i]).sum()
         cost.backward()
-        pairs = [(ours["cost"][i], cost), (ours["initial"][i], h0.grad[0].reshape(-1)),
-                 (ours["weight/recurrent"][i], module.weight_hh_l0.grad.reshape(-1)),
-                 (ours["weight/input"][i], module.weight_ih_l0.grad.reshape(-1))]
-        pairs += [(ours[f"input/{cfg.kmer * j}"][i], x.grad[:, cfg.tokens - 1 - j].reshape(-1))
-                  for j in range(cfg.tokens)]
+        pairs = [
+            (ours["cost"][i], cost),
+            (ours["initial"][i], h0.grad[0].reshape(-1)),
+            (ours["weight/recurrent"][i], module.weight_hh_l0.grad.reshape(-1)),
+            (ours["weight/input"][i], module.weight_ih_l0.grad.reshape(-1)),
+        ]
+        pairs += [
+            (ours[f"input/{cfg.kmer * j}"][i], x.grad[:, cfg.tokens - 1 - j].reshape(-1)) for j in range(cfg.tokens)
+        ]
         for mine, theirs in pairs:
             theirs = theirs.detach()
             scale = float(theirs.abs().max())
@@ -93,7 +98,7 @@ def test_state_gradients_equal_unrolled_torch_cells(cell):
         with torch.no_grad():
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(module, name).copy_(drawn[name][i])
-        x = sampler.inputs({k: v[i:i + 1] for k, v in drawn.items()}, windows[i:i + 1])[0]
+        x = sampler.inputs({k: v[i : i + 1] for k, v in drawn.items()}, windows[i : i + 1])[0]
         h = c = torch.zeros(1, 5, dtype=torch.float64)
         hs, cs = [], []
         for t in range(11):
@@ -114,18 +119,20 @@ def test_state_gradients_equal_unrolled_torch_cells(cell):
 
 # --- exact theory: linear RNN with W = ρQ ------------------------------------------------------
 
+
 @pytest.mark.parametrize("init", ["orthogonal", "identity"])
 @pytest.mark.parametrize("rho,kmer", [(0.9, 1), (1.1, 2)])
 def test_linear_orthogonal_norm_is_exact(init, rho, kmer):
     """‖∂L/∂h_{T−j}‖ = ρ^j ‖a‖ for every draw (THEORY.md §3: float64 error ~1e−15)."""
-    sampler = rnn.sampler(activation="linear", init=init, rho=rho, kmer=kmer, hidden=16, seq_len=60,
-                          record="all", dtype="float64")
+    sampler = rnn.sampler(
+        activation="linear", init=init, rho=rho, kmer=kmer, hidden=16, seq_len=60, record="all", dtype="float64"
+    )
     drawn, windows = _drawn(sampler, n=4)
     ours = sampler.gradients(drawn, windows)
     a = drawn["readout"].norm(dim=1)
     for j in range(sampler.config.tokens):
         ratio = ours[f"state/{kmer * j}"].norm(dim=1) / a
-        assert torch.allclose(ratio, torch.full_like(ratio, rho ** j), rtol=1e-12, atol=0)
+        assert torch.allclose(ratio, torch.full_like(ratio, rho**j), rtol=1e-12, atol=0)
 
 
 def test_linear_orthogonal_variance_matches_exact_theory():
@@ -145,11 +152,13 @@ def test_linear_orthogonal_variance_matches_exact_theory():
 
 # --- measured rates: THEORY.md §3 ---------------------------------------------------------------
 
+
 def _norm_rate(rows, family="state", lo=10, hi=150):
     """Per-residue rate of ln ‖∂L/∂h‖ (half that of ln Var), fitted over d in [lo, hi]."""
     part = rows[(rows.family == family) & rows.position.between(lo, hi)]
-    return np.polyfit(part.position, np.log(part["var"]), 1)[0] / 2, \
-        np.polyfit(part.position, np.log(part.theory_var), 1)[0] / 2 if part.theory_var.notna().all() else None
+    return np.polyfit(part.position, np.log(part["var"]), 1)[0] / 2, np.polyfit(
+        part.position, np.log(part.theory_var), 1
+    )[0] / 2 if part.theory_var.notna().all() else None
 
 
 #: Independent replicates behind each measured rate (32 draws each).
@@ -183,15 +192,18 @@ def _replicated_rate(sampler):
     return rates.mean(), rates.std(ddof=1) / math.sqrt(RATE_REPLICATES)
 
 
-@pytest.mark.parametrize("keys,expected", [
-    (dict(cell="rnn"), -0.56),
-    (dict(cell="rnn", init="orthogonal", rho=0.9), -0.25),
-    (dict(cell="rnn", init="orthogonal", rho=1.0), -0.17),
-    (dict(cell="rnn", init="orthogonal", rho=1.1), -0.11),
-    (dict(cell="lstm"), -0.45),
-    (dict(cell="lstm", forget_bias=1.0), -0.16),
-    (dict(cell="gru"), -0.44),
-])
+@pytest.mark.parametrize(
+    "keys,expected",
+    [
+        (dict(cell="rnn"), -0.56),
+        (dict(cell="rnn", init="orthogonal", rho=0.9), -0.25),
+        (dict(cell="rnn", init="orthogonal", rho=1.0), -0.17),
+        (dict(cell="rnn", init="orthogonal", rho=1.1), -0.11),
+        (dict(cell="lstm"), -0.45),
+        (dict(cell="lstm", forget_bias=1.0), -0.16),
+        (dict(cell="gru"), -0.44),
+    ],
+)
 def test_rates_match_theory_md(keys, expected):
     """THEORY.md §3 (T = 200, hidden 128, float64, fit over 10–150 residues back): the
     measured per-residue rate of ln ‖∂L/∂h‖ against the quoted value. Tolerance: the 99.5%
@@ -233,7 +245,7 @@ def test_identity_tanh_gets_a_bound_lstm_no_theory():
     s = rnn.sampler(init="identity", rho=0.8, hidden=8, seq_len=20)
     theory = s.theory_var()
     assert {t.kind for t in theory.values()} == {"bound"}
-    assert theory["state/3"].value == pytest.approx(0.8 ** 6 / 8, rel=1e-12)
+    assert theory["state/3"].value == pytest.approx(0.8**6 / 8, rel=1e-12)
     rows = measure(s, n_samples=64, seed=0)
     state = rows[rows.family == "state"]
     assert (state.mean_sq <= state.theory_var * (1 + 1e-9)).all()  # a bound holds draw by draw
@@ -241,6 +253,7 @@ def test_identity_tanh_gets_a_bound_lstm_no_theory():
 
 
 # --- positions, k-mers, seeds, chunks ------------------------------------------------------------
+
 
 def test_recorded_positions():
     s = rnn.sampler(seq_len=200, hidden=4)
@@ -333,6 +346,7 @@ def test_vary_data_shares_one_model():
 
 # --- data ----------------------------------------------------------------------------------------
 
+
 def test_windows_are_real_subsequences():
     s = rnn.sampler(hidden=4, seq_len=50, batch=3)
     windows = s.draw(4, 0)["windows"]
@@ -406,8 +420,11 @@ def test_derivation_script_reproduces_the_shipped_files(tmp_path):
     raw = ROOT.parent / "shared" / "data"
     if not raw.exists():
         pytest.skip("raw data not present")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "derive_protein_data.py"), "--raw", str(raw),
-                    "--out", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "derive_protein_data.py"), "--raw", str(raw), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     for name in ("proteome.fasta.gz", "structures.json.gz"):
         assert (tmp_path / name).read_bytes() == (ROOT / "xvanish" / "data" / name).read_bytes()
 
@@ -425,43 +442,50 @@ def test_user_fasta_is_split_at_unknown_residues(tmp_path):
 
 # --- bad input: one line naming key, value and what is allowed ------------------------------------
 
+
 def _fasta(tmp_path, text):
     path = tmp_path / "in.fasta"
     path.write_text(text)
     return str(path)
 
 
-@pytest.mark.parametrize("keys,key,words", [
-    (dict(cell="transformer"), "cell", "must be one of rnn, lstm, gru"),
-    (dict(init="xavier"), "init", "must be one of pytorch"),
-    (dict(cell="gru", forget_bias=1.0), "forget_bias", "only an LSTM"),
-    (dict(cell="rnn", init="chrono"), "init", "needs cell=lstm or gru"),
-    (dict(kmer=4), "kmer", "[1, 3]"),
-    (dict(kmer=0), "kmer", "[1, 3]"),
-    (dict(seq_len=5000), "seq_len", "938293.PRJEB85.HG003687_166 with 4559 residues"),
-    (dict(seq_len=10, kmer=3), "seq_len", "multiple of kmer=3"),
-    (dict(init="orthogonal", rho=0.0), "rho", "> 0"),
-    (dict(init="normal", rho=-1.0), "rho", "> 0"),
-    (dict(rho=2.0), "rho", "init=pytorch fixes"),
-    (dict(cell="lstm", activation="relu"), "activation", "cell=rnn only"),
-    (dict(hidden=100_000, seq_len=4000), "memory_limit_gb", "one draw needs"),
-    (dict(data="/no/such/file.fasta"), "data", "no such FASTA file"),
-    (dict(hidden=0), "hidden", ">= 1"),
-    (dict(dtype="float16"), "dtype", "float32, float64"),
-    (dict(colour="red"), "colour", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "keys,key,words",
+    [
+        (dict(cell="transformer"), "cell", "must be one of rnn, lstm, gru"),
+        (dict(init="xavier"), "init", "must be one of pytorch"),
+        (dict(cell="gru", forget_bias=1.0), "forget_bias", "only an LSTM"),
+        (dict(cell="rnn", init="chrono"), "init", "needs cell=lstm or gru"),
+        (dict(kmer=4), "kmer", "[1, 3]"),
+        (dict(kmer=0), "kmer", "[1, 3]"),
+        (dict(seq_len=5000), "seq_len", "938293.PRJEB85.HG003687_166 with 4559 residues"),
+        (dict(seq_len=10, kmer=3), "seq_len", "multiple of kmer=3"),
+        (dict(init="orthogonal", rho=0.0), "rho", "> 0"),
+        (dict(init="normal", rho=-1.0), "rho", "> 0"),
+        (dict(rho=2.0), "rho", "init=pytorch fixes"),
+        (dict(cell="lstm", activation="relu"), "activation", "cell=rnn only"),
+        (dict(hidden=100_000, seq_len=4000), "memory_limit_gb", "one draw needs"),
+        (dict(data="/no/such/file.fasta"), "data", "no such FASTA file"),
+        (dict(hidden=0), "hidden", ">= 1"),
+        (dict(dtype="float16"), "dtype", "float32, float64"),
+        (dict(colour="red"), "colour", "unknown key"),
+    ],
+)
 def test_bad_input_is_one_line(keys, key, words):
     with pytest.raises(ConfigError) as error:
         rnn.sampler(**keys)
     assert error.value.key == key and words in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("text,words", [
-    ("", "empty"),
-    ("# no records\n", "not a FASTA file"),
-    (">dna\nACGTACGTTTGACCA\n>dna2\nACGGT\n", "not protein"),
-    (">x\nHELLO WORLD 123\n", "not a protein FASTA"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("", "empty"),
+        ("# no records\n", "not a FASTA file"),
+        (">dna\nACGTACGTTTGACCA\n>dna2\nACGGT\n", "not protein"),
+        (">x\nHELLO WORLD 123\n", "not a protein FASTA"),
+    ],
+)
 def test_bad_fasta_is_refused(tmp_path, text, words):
     with pytest.raises(ConfigError) as error:
         rnn.sampler(hidden=4, seq_len=4, data=_fasta(tmp_path, text))

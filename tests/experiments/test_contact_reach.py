@@ -20,9 +20,19 @@ from xvanish.experiments import contact_reach as cr
 def profiles(rates, seq_len=200):
     """results.csv rows of exactly exponential profiles: Var = e^{2 r d} (so ‖∂L/∂h‖ falls like e^{r d})."""
     d = np.arange(0, 160, dtype=float)
-    frames = [pd.DataFrame({"variant": name, "seq_len": seq_len, "family": "state", "position": d,
-                            "var": np.exp(2 * rate * d), "theory_var": np.exp(2 * 1.5 * rate * d)})
-              for name, rate in rates.items()]
+    frames = [
+        pd.DataFrame(
+            {
+                "variant": name,
+                "seq_len": seq_len,
+                "family": "state",
+                "position": d,
+                "var": np.exp(2 * rate * d),
+                "theory_var": np.exp(2 * 1.5 * rate * d),
+            }
+        )
+        for name, rate in rates.items()
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -40,8 +50,11 @@ def test_rates_memory_lengths_and_contact_fractions_are_exact():
 
 
 def test_bad_options_name_the_key():
-    for options, key in (({"fall": 1}, "fall"), ({"fit_range": [5]}, "fit_range"),
-                         ({"fit_range": [9, 3]}, "fit_range")):
+    for options, key in (
+        ({"fall": 1}, "fall"),
+        ({"fit_range": [5]}, "fit_range"),
+        ({"fit_range": [9, 3]}, "fit_range"),
+    ):
         with pytest.raises(ConfigError) as error:
             check_runner("contact_reach", options)
         assert error.value.key == f"runner.options.{key}"
@@ -49,9 +62,23 @@ def test_bad_options_name_the_key():
 
 def test_a_tiny_run_writes_the_table_and_both_figures(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    done = subprocess.run([sys.executable, "-m", "xvanish", "experiment=contact_reach", "domain.hidden=8",
-                           "sweep.values=[40]", "measure.n_samples=4", "runner.options.fit_range=[5,30]",
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xvanish",
+            "experiment=contact_reach",
+            "domain.hidden=8",
+            "sweep.values=[40]",
+            "measure.n_samples=4",
+            "runner.options.fit_range=[5,30]",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     for name in ("results.csv", "summary.json", "plot.png", cr.PROFILES_NAME, cr.TABLE_NAME):
         assert (tmp_path / name).stat().st_size > 0, name

@@ -14,9 +14,23 @@ from xvanish.experiments import check_runner
 
 def test_a_tiny_gan_run_draws_the_two_panel_figure(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    done = subprocess.run([sys.executable, "-m", "xvanish", "experiment=gan_saturation", "domain.d_steps=3",
-                           "domain.d_hidden=8", "measure.n_samples=4", "report.group=saturating/3",
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xvanish",
+            "experiment=gan_saturation",
+            "domain.d_steps=3",
+            "domain.d_hidden=8",
+            "measure.n_samples=4",
+            "report.group=saturating/3",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     height, width, _ = imread(tmp_path / "plot.png").shape
     assert (width, height) == (1320, 506)  # 12 x 4.6 inches at 110 dpi: this figure, not the standard plot

@@ -20,15 +20,24 @@ from xvanish.domains.rnn import data as seqdata
 from xvanish.experiments import check_runner
 from xvanish.experiments import long_range_task as lrt
 
-TINY = ["experiment=long_range_task", "runner.options.updates=3", "runner.options.deltas=[5,10]",
-        "runner.options.batch=8", "runner.options.threshold=0.3", "runner.options.model=[rnn_default,lstm_chrono]",
-        "sweep.values=[6,11]", "measure.n_samples=4", "domain.hidden=8"]
+TINY = [
+    "experiment=long_range_task",
+    "runner.options.updates=3",
+    "runner.options.deltas=[5,10]",
+    "runner.options.batch=8",
+    "runner.options.threshold=0.3",
+    "runner.options.model=[rnn_default,lstm_chrono]",
+    "sweep.values=[6,11]",
+    "measure.n_samples=4",
+    "domain.hidden=8",
+]
 
 
 def xvanish(*args):
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    return subprocess.run([sys.executable, "-m", "xvanish", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "xvanish", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +97,19 @@ def test_labels_are_balanced_and_are_the_first_residue():
     assert np.array_equal(y.numpy().astype(bool), half[x[:, 0].numpy()])
 
 
-@pytest.mark.parametrize("options, key", [
-    ({"deltas": [10, 5]}, "deltas"), ({"deltas": []}, "deltas"), ({"updates": 0}, "updates"),
-    ({"batch": 7}, "batch"), ({"lr": 0}, "lr"), ({"threshold": 1.5}, "threshold"), ({"model": 3}, "model"),
-    ({"seeds": 3}, "seeds"),
-])
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"deltas": [10, 5]}, "deltas"),
+        ({"deltas": []}, "deltas"),
+        ({"updates": 0}, "updates"),
+        ({"batch": 7}, "batch"),
+        ({"lr": 0}, "lr"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"model": 3}, "model"),
+        ({"seeds": 3}, "seeds"),
+    ],
+)
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(ConfigError) as error:
         check_runner("long_range_task", options)
@@ -100,8 +117,9 @@ def test_bad_options_name_the_key(options, key):
 
 
 def test_an_unknown_model_is_one_line_and_exit_2_before_any_work(tmp_path):
-    done = xvanish(*TINY[:-4], "runner.options.model=[foo]", "sweep.values=[6]", "measure.n_samples=4",
-                   f"hydra.run.dir={tmp_path}")
+    done = xvanish(
+        *TINY[:-4], "runner.options.model=[foo]", "sweep.values=[6]", "measure.n_samples=4", f"hydra.run.dir={tmp_path}"
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: runner.options.model=") and "lstm_chrono" in lines[0]

@@ -16,10 +16,25 @@ from xvanish.experiments import phase_diagram as pd_runner
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("phase")
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    done = subprocess.run([sys.executable, "-m", "xvanish", "-m", "experiment=phase_diagram",
-                           "domain.weight_var=1.0,2.0", "domain.bias_var=0.0,0.1", "domain.width=8",
-                           "sweep.values=[6]", "measure.n_samples=8", f"hydra.sweep.dir={out}"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xvanish",
+            "-m",
+            "experiment=phase_diagram",
+            "domain.weight_var=1.0,2.0",
+            "domain.bias_var=0.0,0.1",
+            "domain.width=8",
+            "sweep.values=[6]",
+            "measure.n_samples=8",
+            f"hydra.sweep.dir={out}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return out, done.stdout
 

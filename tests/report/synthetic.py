@@ -21,12 +21,22 @@ def series_of(df: pd.DataFrame, group: str = "preact/1") -> list[Series]:
     return build_series(df, fit_decay(df), group)
 
 
-def results(scales: Sequence, var: Callable[[object, int], float], *, scale_name: str = "depth",
-            family: str = "preact", depth: Callable[[object], int] = lambda scale: int(scale),
-            theory: Callable[[object, int], float] | None = None, kind: str = "",
-            zero_frac: Callable[[object, int], float] | None = None, variant: str | None = None,
-            categorical: bool = False, cost: bool = False, n_samples: int = 64,
-            n_params: int = 8) -> pd.DataFrame:
+def results(
+    scales: Sequence,
+    var: Callable[[object, int], float],
+    *,
+    scale_name: str = "depth",
+    family: str = "preact",
+    depth: Callable[[object], int] = lambda scale: int(scale),
+    theory: Callable[[object, int], float] | None = None,
+    kind: str = "",
+    zero_frac: Callable[[object, int], float] | None = None,
+    variant: str | None = None,
+    categorical: bool = False,
+    cost: bool = False,
+    n_samples: int = 64,
+    n_params: int = 8,
+) -> pd.DataFrame:
     """Rows ``family/1 … family/L`` at each scale value, plus an ``input`` group (no position).
 
     Args:
@@ -47,17 +57,31 @@ def results(scales: Sequence, var: Callable[[object, int], float], *, scale_name
             l = 0 if math.isnan(position) else int(position)
             value = float(var(scale, l))
             predicted = math.nan if theory is None else float(theory(scale, l))
-            records.append({
-                "domain": "synthetic", "scale_name": scale_name,
-                "scale": math.nan if categorical else float(scale),
-                "group": group, "position": position, "n_samples": n_samples, "n_params": n_params,
-                "mean": 0.0, "var": value, "var_lo": value * 0.8, "var_hi": value * 1.25,
-                "mean_sq": value, "mean_abs": math.sqrt(value),
-                "zero_frac": 0.0 if zero_frac is None else float(zero_frac(scale, l)),
-                "nonfinite_frac": 0.0, "theory_var": predicted,
-                "theory_kind": kind if math.isfinite(predicted) else "",
-                "seconds": 0.01, "seed": 0, "family": fam, scale_name: scale,
-            })
+            records.append(
+                {
+                    "domain": "synthetic",
+                    "scale_name": scale_name,
+                    "scale": math.nan if categorical else float(scale),
+                    "group": group,
+                    "position": position,
+                    "n_samples": n_samples,
+                    "n_params": n_params,
+                    "mean": 0.0,
+                    "var": value,
+                    "var_lo": value * 0.8,
+                    "var_hi": value * 1.25,
+                    "mean_sq": value,
+                    "mean_abs": math.sqrt(value),
+                    "zero_frac": 0.0 if zero_frac is None else float(zero_frac(scale, l)),
+                    "nonfinite_frac": 0.0,
+                    "theory_var": predicted,
+                    "theory_kind": kind if math.isfinite(predicted) else "",
+                    "seconds": 0.01,
+                    "seed": 0,
+                    "family": fam,
+                    scale_name: scale,
+                }
+            )
     frame = pd.DataFrame.from_records(records)
     frame = frame[list(RESULT_COLUMNS) + [c for c in frame.columns if c not in RESULT_COLUMNS]]
     if variant is not None:
@@ -76,12 +100,22 @@ def deep_mlp_like(n_vanishing: int = 4, n_stable: int = 6) -> pd.DataFrame:
     frames = []
     for i in range(n_vanishing):
         rate = -(1 + i) * 1.0  # ln Var per layer: down to ~1e-110 at depth 64
-        frames.append(results(depths, lambda s, l, r=rate: math.exp(r * (float(s) - l)), theory=lambda s, l, r=rate:
-                              math.exp(r * (float(s) - l)), kind="asymptotic", variant=f"vanishing_{i}"))
+        frames.append(
+            results(
+                depths,
+                lambda s, l, r=rate: math.exp(r * (float(s) - l)),
+                theory=lambda s, l, r=rate: math.exp(r * (float(s) - l)),
+                kind="asymptotic",
+                variant=f"vanishing_{i}",
+            )
+        )
     for i in range(n_stable):
         rate = 0.02 * (i - 2)
-        frames.append(results(depths, lambda s, l, r=rate, i=i: 10.0 ** (i - 2) * math.exp(r * (float(s) - l)),
-                              variant=f"stable_{i}"))
+        frames.append(
+            results(
+                depths, lambda s, l, r=rate, i=i: 10.0 ** (i - 2) * math.exp(r * (float(s) - l)), variant=f"stable_{i}"
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -95,5 +129,10 @@ def underflow_like() -> pd.DataFrame:
     def var(limit):
         return lambda s, l: 0.0 if float(s) - l >= limit else math.exp(-2.9 * (float(s) - l))
 
-    return pd.concat([results(depths, var(lim), zero_frac=zeros(lim), variant=name)
-                      for name, lim in (("float16", 10), ("float32", 30), ("float64", 1000))], ignore_index=True)
+    return pd.concat(
+        [
+            results(depths, var(lim), zero_frac=zeros(lim), variant=name)
+            for name, lim in (("float16", 10), ("float32", 30), ("float64", 1000))
+        ],
+        ignore_index=True,
+    )

@@ -17,8 +17,11 @@ from xvanish.report.callback import AggregateCallback, aggregate, find_jobs
 from xvanish.report.headline import build_series
 from xvanish.report.outputs import run_summary, write_json_atomic
 
-JOBS = {0: ["domain.decay=0.5", "measure.seed=0"], 1: ["domain.decay=0.8", "measure.seed=0"],
-        2: ["domain.decay=0.9", "measure.seed=0"]}
+JOBS = {
+    0: ["domain.decay=0.5", "measure.seed=0"],
+    1: ["domain.decay=0.8", "measure.seed=0"],
+    2: ["domain.decay=0.9", "measure.seed=0"],
+}
 
 
 def _write_job(sweep_dir, num, overrides, with_results=True, kind="exact"):
@@ -34,8 +37,9 @@ def _write_job(sweep_dir, num, overrides, with_results=True, kind="exact"):
     write_csv_atomic(df, job / "results.csv")
     df = pd.read_csv(job / "results.csv")  # as the job left it on disk
     fits = fit_decay(df)
-    summary = run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
-                          config={}, wall_seconds=0.5)
+    summary = run_summary(
+        df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy", config={}, wall_seconds=0.5
+    )
     write_json_atomic(summary, job / "summary.json")
     return df
 
@@ -153,19 +157,26 @@ def test_variants_are_a_facet_of_each_series(tmp_path, captured):
         df = df[["variant"] + [c for c in df.columns if c != "variant"]]
         write_csv_atomic(df, job / "results.csv")
         fits = fit_decay(df)
-        write_json_atomic(run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
-                                      config={}, wall_seconds=0.5), job / "summary.json")
+        write_json_atomic(
+            run_summary(
+                df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy", config={}, wall_seconds=0.5
+            ),
+            job / "summary.json",
+        )
     aggregate(tmp_path)
     ((series, _),) = captured
     assert [(one.label, one.facets) for one in series] == [
-        (f"domain.decay={d} {v}", {"domain.decay": str(d), "variant": v}) for d in (0.5, 0.8) for v in "ab"]
+        (f"domain.decay={d} {v}", {"domain.decay": str(d), "variant": v}) for d in (0.5, 0.8) for v in "ab"
+    ]
 
 
 def _write_seed_job(sweep_dir, num, width, seed, draws):
     """A job whose rows are the real statistics of ``draws[(scale, group)]`` (arrays [n, k])."""
     job = sweep_dir / str(num)
     (job / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create([f"domain.width={width}", f"measure.seed={seed}"]), job / ".hydra" / "overrides.yaml")
+    OmegaConf.save(
+        OmegaConf.create([f"domain.width={width}", f"measure.seed={seed}"]), job / ".hydra" / "overrides.yaml"
+    )
     OmegaConf.save(OmegaConf.create({"hydra": {"job": {"num": num}}}), job / ".hydra" / "hydra.yaml")
     df = synthetic.results([2, 3, 4], lambda s, l: 1.0, n_params=5).assign(width=width, seed=seed)
     for index, row in df.iterrows():
@@ -174,8 +185,12 @@ def _write_seed_job(sweep_dir, num, width, seed, draws):
         df.loc[index, "n_samples"] = values.shape[0]
     write_csv_atomic(df, job / "results.csv")
     fits = fit_decay(df)
-    write_json_atomic(run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
-                                  config={}, wall_seconds=0.5), job / "summary.json")
+    write_json_atomic(
+        run_summary(
+            df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy", config={}, wall_seconds=0.5
+        ),
+        job / "summary.json",
+    )
     return df
 
 
@@ -197,8 +212,7 @@ def test_a_multirun_over_seeds_is_pooled_into_one_result_per_point(tmp_path):
     pooled = pd.read_csv(tmp_path / "pooled.csv")
     assert len(pooled) == 2 * (3 + 4 + 5)  # per width: at depth s, s positions and the input group
     for row in pooled.itertuples():
-        direct = stats.summarize(np.concatenate([draws[(row.width, seed, row.scale,
-                                                        row.group)] for seed in (0, 1, 2)]))
+        direct = stats.summarize(np.concatenate([draws[(row.width, seed, row.scale, row.group)] for seed in (0, 1, 2)]))
         assert row.var == pytest.approx(direct["var"], rel=1e-12)
         assert row.mean == pytest.approx(direct["mean"], rel=1e-12, abs=1e-15)
         assert row.n_samples == 40 + 60 + 80 and row.seed == "0,1,2" and row.n_seeds == 3

@@ -45,8 +45,9 @@ def test_the_fit_is_the_better_law_record_and_its_theory_rate_is_exact(two_varia
     """Var[input] = decay**depth exactly, so the exponential theory rate is ln(decay) (to 1e-12)."""
     df, fits = two_variants
     for one in build_series(df, fits, "input"):
-        expected = fits[(fits["variant"] == one.label) & (fits["kind"] == "scale")
-                        & (fits["group"] == "input") & fits["better"]].iloc[0]
+        expected = fits[
+            (fits["variant"] == one.label) & (fits["kind"] == "scale") & (fits["group"] == "input") & fits["better"]
+        ].iloc[0]
         assert one.fit["law"] == expected["law"] == "exponential" and one.fit["rate"] == expected["rate"]
         assert one.fit["theory_rate"] == pytest.approx(math.log(DECAYS[one.label]), abs=1e-12)
 
@@ -88,8 +89,13 @@ def test_theory_kinds_read_empty_cells_as_none():
 
 def test_a_categorical_axis_keeps_sweep_order_and_has_no_fit():
     levels = {"tanh": 1.0, "relu": 0.5, "sigmoid": 1e-3}
-    df = synthetic.results(list(levels), lambda s, l: levels[s] * 0.9 ** (4 - l), depth=lambda s: 4,
-                           scale_name="activation", categorical=True)
+    df = synthetic.results(
+        list(levels),
+        lambda s, l: levels[s] * 0.9 ** (4 - l),
+        depth=lambda s: 4,
+        scale_name="activation",
+        categorical=True,
+    )
     (one,) = build_series(df, fit_decay(df), "preact/1")
     assert one.categories == ["tanh", "relu", "sigmoid"]
     assert one.rows["activation"].tolist() == one.categories and one.fit is None

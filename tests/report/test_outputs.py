@@ -13,13 +13,27 @@ import synthetic
 
 from xvanish.fit import fit_decay
 from xvanish.report.headline import build_series
-from xvanish.report.outputs import (excluded_points, nonfinite_report, package_versions, replace_atomic,
-                                    run_summary, write_json_atomic)
+from xvanish.report.outputs import (
+    excluded_points,
+    nonfinite_report,
+    package_versions,
+    replace_atomic,
+    run_summary,
+    write_json_atomic,
+)
 
 
 def _rows(fracs, n_samples, n_params):
-    return pd.DataFrame({"group": [f"g/{i}" for i in range(len(fracs))], "scale_name": "depth",
-                         "scale": 4.0, "nonfinite_frac": fracs, "n_samples": n_samples, "n_params": n_params})
+    return pd.DataFrame(
+        {
+            "group": [f"g/{i}" for i in range(len(fracs))],
+            "scale_name": "depth",
+            "scale": 4.0,
+            "nonfinite_frac": fracs,
+            "n_samples": n_samples,
+            "n_params": n_params,
+        }
+    )
 
 
 def test_nonfinite_count_is_fraction_times_entries():
@@ -65,8 +79,14 @@ def test_summary_fields_and_excluded_points():
     df = synthetic.results([2, 3, 4], synthetic.decaying(-0.5), n_samples=16, n_params=3)
     df.loc[(df["group"] == "preact/1") & (df["scale"] == 4), "nonfinite_frac"] = 1 / 48  # 1 of 16·3 entries
     fits = fit_decay(df)
-    summary = run_summary(df=df, fits=fits, series=build_series(df, fits, "input"), domain="toy",
-                          config={"measure": {"seed": 0}}, wall_seconds=1.23456)
+    summary = run_summary(
+        df=df,
+        fits=fits,
+        series=build_series(df, fits, "input"),
+        domain="toy",
+        config={"measure": {"seed": 0}},
+        wall_seconds=1.23456,
+    )
     assert summary["domain"] == "toy" and summary["scale_name"] == "depth" and summary["headline_group"] == "input"
     assert summary["nonfinite"]["count"] == 1 and summary["n_rows"] == len(df)
     assert summary["wall_seconds"] == 1.235 and summary["config"] == {"measure": {"seed": 0}}

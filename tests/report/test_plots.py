@@ -33,9 +33,15 @@ DEPTHS = [2, 4, 8, 16]
 
 
 def _two_variants(kind="exact"):
-    return pd.concat([synthetic.results(DEPTHS, synthetic.decaying(rate), theory=synthetic.decaying(rate * 1.1),
-                                        kind=kind, variant=name)
-                      for name, rate in (("slow", -0.1), ("fast", -0.5))], ignore_index=True)
+    return pd.concat(
+        [
+            synthetic.results(
+                DEPTHS, synthetic.decaying(rate), theory=synthetic.decaying(rate * 1.1), kind=kind, variant=name
+            )
+            for name, rate in (("slow", -0.1), ("fast", -0.5))
+        ],
+        ignore_index=True,
+    )
 
 
 def _axes(figure):
@@ -151,8 +157,10 @@ def test_series_styles_never_repeat_a_colour(n):
 
 
 def test_twelve_series_get_twelve_colours_in_every_panel(png):
-    df = pd.concat([synthetic.results(DEPTHS, synthetic.decaying(-0.1 * i), variant=f"job {i}") for i in range(12)],
-                   ignore_index=True)
+    df = pd.concat(
+        [synthetic.results(DEPTHS, synthetic.decaying(-0.1 * i), variant=f"job {i}") for i in range(12)],
+        ignore_index=True,
+    )
     figure = plot_series(series_of(df), png)
     for ax in figure.axes:
         colors = [to_rgba(line.get_color()) for line in _lines(ax, "measured")]
@@ -173,8 +181,9 @@ def test_a_35_job_grid_is_coloured_by_one_key_and_marked_by_the_other(png):
     figure = plot_series(series, png)
     texts = _legend_texts(figure)
     # 7 colours + 5 markers (+ two headings) instead of 35 entries.
-    assert texts[:14] == (["domain.weight_var:"] + [f"  {w}" for w in weights]
-                          + ["domain.bias_var:"] + [f"  {b}" for b in biases])
+    assert texts[:14] == (
+        ["domain.weight_var:"] + [f"  {w}" for w in weights] + ["domain.bias_var:"] + [f"  {b}" for b in biases]
+    )
     # one depth per job: the profile is the only panel (no one-column "variance vs depth")
     assert "variance:1" not in _axes(figure)
     profile = _lines(_axes(figure)["variance:0"], "measured")
@@ -204,16 +213,19 @@ def test_many_decades_get_a_zoom_on_the_series_that_stay_put(png):
     assert "zoom" in axes["zoom:0"].get_title()
 
 
-@pytest.mark.parametrize("ranges, expected", [
-    ([(-110, 0), (-3, 0), (0, 2)], [1, 2]),  # two stay within 5 decades of 110
-    ([(-110, 0), (-60, 0)], None),  # nothing compact: no zoom
-    ([(-20, 0), (-1, 0)], None),  # 20 decades: the overview is readable
-    ([(-110, 0), (-100, -99), (0, 1)], None),  # compact ones 100 decades apart: a zoom would not help
-    ([(-3, 0), (-2, 0)], None),
-    ([(math.nan, math.nan), (-1, 0)], None),
-    ([(-math.inf, 0), (-110, 0)], None),  # underflowed to 0: left the scale, not compact
-    ([(-math.inf, 0), (-110, 0), (-2, 0)], [2]),
-])
+@pytest.mark.parametrize(
+    "ranges, expected",
+    [
+        ([(-110, 0), (-3, 0), (0, 2)], [1, 2]),  # two stay within 5 decades of 110
+        ([(-110, 0), (-60, 0)], None),  # nothing compact: no zoom
+        ([(-20, 0), (-1, 0)], None),  # 20 decades: the overview is readable
+        ([(-110, 0), (-100, -99), (0, 1)], None),  # compact ones 100 decades apart: a zoom would not help
+        ([(-3, 0), (-2, 0)], None),
+        ([(math.nan, math.nan), (-1, 0)], None),
+        ([(-math.inf, 0), (-110, 0)], None),  # underflowed to 0: left the scale, not compact
+        ([(-math.inf, 0), (-110, 0), (-2, 0)], [2]),
+    ],
+)
 def test_zoom_subset(ranges, expected):
     assert zoom_subset(ranges) == expected
 
@@ -264,10 +276,22 @@ def _categorical():
     def level(value):
         return {"tanh": 1.0, "relu": 0.5, "sigmoid": 1e-3}[value]
 
-    return pd.concat([synthetic.results(["tanh", "relu", "sigmoid"], lambda s, l: level(s) * 0.9 ** (10 - l),
-                                        depth=lambda s: 10, scale_name="activation", categorical=True,
-                                        theory=lambda s, l: level(s) * 0.9 ** (10 - l), kind="exact", variant=v)
-                      for v in ("xavier", "he")], ignore_index=True)
+    return pd.concat(
+        [
+            synthetic.results(
+                ["tanh", "relu", "sigmoid"],
+                lambda s, l: level(s) * 0.9 ** (10 - l),
+                depth=lambda s: 10,
+                scale_name="activation",
+                categorical=True,
+                theory=lambda s, l: level(s) * 0.9 ** (10 - l),
+                kind="exact",
+                variant=v,
+            )
+            for v in ("xavier", "he")
+        ],
+        ignore_index=True,
+    )
 
 
 def test_a_categorical_axis_has_ticks_per_value_points_and_no_fit_line(png):
@@ -295,10 +319,13 @@ def test_a_categorical_axis_has_ticks_per_value_points_and_no_fit_line(png):
     assert axes["variance:1"].get_title() == "profile per activation value"
 
 
-@pytest.mark.parametrize("law, expected", [
-    ("exponential", lambda x: np.exp(0.3 - 0.2 * x)),
-    ("power", lambda x: math.exp(0.3) * x ** -0.2),
-])
+@pytest.mark.parametrize(
+    "law, expected",
+    [
+        ("exponential", lambda x: np.exp(0.3 - 0.2 * x)),
+        ("power", lambda x: math.exp(0.3) * x**-0.2),
+    ],
+)
 def test_law_curve_is_the_fitted_law(law, expected):
     x = np.array([1.0, 2.0, 5.0])
     record = {"law": law, "rate": -0.2, "intercept": 0.3}

@@ -17,8 +17,14 @@ TINY = ["domain=mlp", "domain.width=8", "measure.n_samples=8", "report.plot=fals
 
 def xvanish(*args, cwd=None, timeout=300):
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    return subprocess.Popen([sys.executable, "-m", "xvanish", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=cwd)
+    return subprocess.Popen(
+        [sys.executable, "-m", "xvanish", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def finish(proc, timeout=300):
@@ -77,16 +83,21 @@ def test_resume_says_which_points_it_measured_again_and_why(tmp_path, main_with)
     (tmp_path / "results.csv").write_text("\n".join(lines[:-3]) + "\n")  # depth=3 loses 3 of its 8 rows
     code, out = main_with(*TINY, "sweep.values=[2,3]", "measure.resume=true", f"hydra.run.dir={tmp_path}")
     assert code == 0
-    assert ("resume: reused 1 of 2 points from results.csv, measured 1; "
-            "1 recomputed (depth=3: 5 of its 8 groups)") in out.out
+    assert (
+        "resume: reused 1 of 2 points from results.csv, measured 1; 1 recomputed (depth=3: 5 of its 8 groups)"
+    ) in out.out
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [p.get("recomputed", "") for p in summary["points"]] == ["", "5 of its 8 groups"]
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["domain.width=1000000"], ["domain.memory_limit_gb=4.0", "one draw", "GB, more than memory_limit_gb=4"]),
-    (["measure.n_samples=20000000"], ["measure.n_samples=20000000", "draws at depth=2", "domain.memory_limit_gb"]),
-], ids=["width", "draws"])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["domain.width=1000000"], ["domain.memory_limit_gb=4.0", "one draw", "GB, more than memory_limit_gb=4"]),
+        (["measure.n_samples=20000000"], ["measure.n_samples=20000000", "draws at depth=2", "domain.memory_limit_gb"]),
+    ],
+    ids=["width", "draws"],
+)
 def test_memory_guard_is_one_line_before_any_work(tmp_path, main_with, args, fragments):
     code, out = main_with(*TINY, "sweep.values=[2,3]", *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert code == cli.EXIT_BAD_INPUT
@@ -99,8 +110,14 @@ def test_two_runs_racing_on_one_folder(tmp_path):
     """Started together in one hydra.run.dir: one measures, the other is refused with one line
     (busy while the first holds the folder, or its results exist once it has finished), and
     the folder holds exactly the first run's results."""
-    args = ["domain=mlp", "domain.width=64", "measure.n_samples=64", "sweep.values=[2,4,8,16,32]",
-            "report.plot=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [
+        "domain=mlp",
+        "domain.width=64",
+        "measure.n_samples=64",
+        "sweep.values=[2,4,8,16,32]",
+        "report.plot=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     results = [finish(proc) for proc in [xvanish(*args), xvanish(*args)]]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, cli.EXIT_BAD_INPUT], results
@@ -109,12 +126,15 @@ def test_two_runs_racing_on_one_folder(tmp_path):
     assert len(lines) == 1 and str(tmp_path / "run") in lines[0]
     assert "is in use by another run (pid " in lines[0] or "already holds results.csv" in lines[0]
     df = pd.read_csv(tmp_path / "run" / "results.csv")
-    assert list(df.columns[:len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS) and len(df) == (2 + 4 + 8 + 16 + 32) * 2 + 5 * 2
+    assert (
+        list(df.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS) and len(df) == (2 + 4 + 8 + 16 + 32) * 2 + 5 * 2
+    )
     assert not (tmp_path / "run" / ".xvanish.lock").exists()
 
 
 def test_a_multirun_without_plots_draws_none(tmp_path):
-    code, _, err = finish(xvanish("-m", *TINY, "sweep.values=[2,3]", "domain.activation=tanh,relu",
-                                  f"hydra.sweep.dir={tmp_path}"))
+    code, _, err = finish(
+        xvanish("-m", *TINY, "sweep.values=[2,3]", "domain.activation=tanh,relu", f"hydra.sweep.dir={tmp_path}")
+    )
     assert code == 0, err
     assert (tmp_path / "summary.json").exists() and not list(tmp_path.rglob("plot.png"))

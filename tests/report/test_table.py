@@ -30,10 +30,15 @@ def test_rows_show_the_measured_numbers_and_the_theory_kind(series):
         assert line.endswith(f"{row.theory_var:.3e} (exact)")
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("exact", "1.500e-03 (exact)"), ("asymptotic", "1.500e-03 (asymptotic)"),
-    ("bound", "≤ 1.500e-03 (bound)"), ("", "1.500e-03"),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("exact", "1.500e-03 (exact)"),
+        ("asymptotic", "1.500e-03 (asymptotic)"),
+        ("bound", "≤ 1.500e-03 (bound)"),
+        ("", "1.500e-03"),
+    ],
+)
 def test_theory_cell_says_its_kind(kind, expected):
     assert format_theory(1.5e-3, kind) == expected
     assert format_theory(math.nan, kind) == "—"
@@ -64,13 +69,16 @@ def test_one_sweep_value_says_there_is_nothing_to_fit(series):
 def test_fit_line_names_rate_interval_theory_and_law(series):
     record = series.fit
     words = {"exponential": "rate of ln Var per depth", "power": "exponent of Var in depth"}[record["law"]]
-    expected = (f"{words}: {record['rate']:.4g} [{record['rate_lo']:.4g}, {record['rate_hi']:.4g}] "
-                f"(theory {record['theory_rate']:.4g}), better law: {record['law']} (R²={record['r2']:.4f})")
+    expected = (
+        f"{words}: {record['rate']:.4g} [{record['rate_lo']:.4g}, {record['rate_hi']:.4g}] "
+        f"(theory {record['theory_rate']:.4g}), better law: {record['law']} (R²={record['r2']:.4f})"
+    )
     assert expected in format_series(series)
 
 
-@pytest.mark.parametrize("law, words", [("exponential", "rate of ln Var per depth: -0.5 "),
-                                        ("power", "exponent of Var in depth: -0.5 ")])
+@pytest.mark.parametrize(
+    "law, words", [("exponential", "rate of ln Var per depth: -0.5 "), ("power", "exponent of Var in depth: -0.5 ")]
+)
 def test_fit_line_wording_per_law(law, words):
     record = {"law": law, "rate": -0.5, "rate_lo": -0.6, "rate_hi": -0.4, "theory_rate": None, "r2": 0.99}
     line = fit_line(record, "depth")
@@ -79,8 +87,14 @@ def test_fit_line_wording_per_law(law, words):
 
 def test_missing_numbers_and_missing_fit():
     assert fit_line(None, "depth") == "fit across depth: not fitted (fewer than 3 usable points)"
-    record = {"law": "exponential", "rate": math.nan, "rate_lo": math.nan, "rate_hi": math.nan,
-              "theory_rate": math.nan, "r2": math.nan}
+    record = {
+        "law": "exponential",
+        "rate": math.nan,
+        "rate_lo": math.nan,
+        "rate_hi": math.nan,
+        "theory_rate": math.nan,
+        "r2": math.nan,
+    }
     assert fit_line(record, "n") == "rate of ln Var per n: — [—, —] (theory —), better law: exponential (R²=—)"
 
 
@@ -90,19 +104,29 @@ def test_variants_are_titled_and_separated(series):
     assert text.count("[tanh] preact/1 across depth") == 2 and "\n\n[tanh]" in text
 
 
-@pytest.mark.parametrize("fraction, expected", [
-    (0.999756, "99.98%"),  # the case: not "100.0%"
-    (1.0, "100%"), (0.0, "0%"), (0.25, "25.0%"), (0.5, "50.0%"),
-    (0.9995, "99.95%"), (0.0004, "0.04%"), (1 - 1e-9, ">99.999%"), (1e-9, "<0.001%"),
-    (math.nan, "—"),
-])
+@pytest.mark.parametrize(
+    "fraction, expected",
+    [
+        (0.999756, "99.98%"),  # the case: not "100.0%"
+        (1.0, "100%"),
+        (0.0, "0%"),
+        (0.25, "25.0%"),
+        (0.5, "50.0%"),
+        (0.9995, "99.95%"),
+        (0.0004, "0.04%"),
+        (1 - 1e-9, ">99.999%"),
+        (1e-9, "<0.001%"),
+        (math.nan, "—"),
+    ],
+)
 def test_fractions_never_round_to_all_or_nothing(fraction, expected):
     assert format_fraction(fraction) == expected
 
 
 def test_no_fraction_strictly_between_0_and_1_prints_as_0_or_100_percent():
-    fractions = np.concatenate([np.random.default_rng(0).random(2000), 1 - np.logspace(-12, -1, 200),
-                                np.logspace(-12, -1, 200)])
+    fractions = np.concatenate(
+        [np.random.default_rng(0).random(2000), 1 - np.logspace(-12, -1, 200), np.logspace(-12, -1, 200)]
+    )
     for fraction in fractions:
         text = format_fraction(float(fraction))
         digits = text.lstrip("<>").rstrip("%")
@@ -129,8 +153,9 @@ def test_non_finite_fraction_is_flagged_without_rounding_to_nothing(series):
 
 def test_a_categorical_axis_lists_rows_per_value_without_a_fit():
     levels = {"tanh": 1.0, "relu": 0.5}
-    df = synthetic.results(["tanh", "relu"], lambda s, l: levels[s], depth=lambda s: 3, scale_name="activation",
-                           categorical=True)
+    df = synthetic.results(
+        ["tanh", "relu"], lambda s, l: levels[s], depth=lambda s: 3, scale_name="activation", categorical=True
+    )
     (one,) = series_of(df)
     lines = format_series(one).splitlines()
     assert lines[0] == "preact/1 across activation"

@@ -205,8 +205,13 @@ def test_depth_one_shot_variance_by_quadrature() -> None:
     against the Bloch-vector moments of haar.depth_one_global_shot_variance."""
     start = np.array([math.cos(math.pi / 8), math.sin(math.pi / 8)], dtype=complex)
     thetas = np.linspace(0, 2 * math.pi, 64, endpoint=False)
-    p = np.array([abs(((math.cos(t / 2) * np.eye(2) - 1j * math.sin(t / 2) * pauli) @ start)[0]) ** 2
-                  for pauli in (X, Y, Z) for t in thetas])
+    p = np.array(
+        [
+            abs(((math.cos(t / 2) * np.eye(2) - 1j * math.sin(t / 2) * pauli) @ start)[0]) ** 2
+            for pauli in (X, Y, Z)
+            for t in thetas
+        ]
+    )
     bloch = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
     for n in (1, 2, 4):
         exact = p.mean() ** n - (p**2).mean() ** n

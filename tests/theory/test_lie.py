@@ -30,8 +30,11 @@ pytestmark = pytest.mark.vqc
 
 def _hea(n: int) -> list[dict]:
     """THEORY §5b's ``hea`` family: RX, RY on every qubit, ZZ on neighbours (→ su(2ⁿ))."""
-    return ([{(1 << i, 0): 1.0} for i in range(n)] + [{(1 << i, 1 << i): 1.0} for i in range(n)]
-            + [{(0, (1 << i) | (1 << (i + 1))): 1.0} for i in range(n - 1)])
+    return (
+        [{(1 << i, 0): 1.0} for i in range(n)]
+        + [{(1 << i, 1 << i): 1.0} for i in range(n)]
+        + [{(0, (1 << i) | (1 << (i + 1))): 1.0} for i in range(n - 1)]
+    )
 
 
 FAMILIES = {
@@ -45,15 +48,18 @@ FAMILIES = {
 # ------------------------------------------------------------------ THEORY §5b's table
 
 
-@pytest.mark.parametrize("family, n, dim, observable, state, expected", [
-    ("hea", 3, 63, "Z0 Z1", "000", Fraction(1, 9)),
-    ("hea", 6, 4095, "Z0 Z1", "zeros", Fraction(1, 65)),
-    ("tfim_open", 4, 28, "Z0 Z1", "0000", Fraction(3, 28)),
-    ("tfim_open", 6, 66, "X0", "zeros", Fraction(5, 66)),
-    ("tfim_open", 6, 66, "Z0", "zeros", Fraction(1, 12)),  # O outside g (pitfall 1)
-    ("xy", 4, 16, "Z0", "1000", Fraction(3, 20)),
-    ("xy", 6, 36, "X0 X1 + Y0 Y1", "100000", Fraction(4, 21)),
-])
+@pytest.mark.parametrize(
+    "family, n, dim, observable, state, expected",
+    [
+        ("hea", 3, 63, "Z0 Z1", "000", Fraction(1, 9)),
+        ("hea", 6, 4095, "Z0 Z1", "zeros", Fraction(1, 65)),
+        ("tfim_open", 4, 28, "Z0 Z1", "0000", Fraction(3, 28)),
+        ("tfim_open", 6, 66, "X0", "zeros", Fraction(5, 66)),
+        ("tfim_open", 6, 66, "Z0", "zeros", Fraction(1, 12)),  # O outside g (pitfall 1)
+        ("xy", 4, 16, "Z0", "1000", Fraction(3, 20)),
+        ("xy", 6, 36, "X0 X1 + Y0 Y1", "100000", Fraction(4, 21)),
+    ],
+)
 def test_theory_table(family, n, dim, observable, state, expected):
     alg = lie.lie_algebra(FAMILIES[family](n), n)
     pred = lie.predict(alg, state, lie.pauli_sum(observable, n))
@@ -97,7 +103,7 @@ def test_centre_must_be_split_off():
     alg = lie.lie_algebra(lie.xy_generators(4), 4)
     pred = lie.predict(alg, "1000", lie.pauli_sum("Z0", 4))
     rho, obs = lie.product_state("1000", 4), lie.pauli_sum("Z0", 4)
-    lumped = (lie.purity(alg.basis, alg.keys, 4, bloch=rho) * lie.purity(alg.basis, alg.keys, 4, op=obs) / alg.dim)
+    lumped = lie.purity(alg.basis, alg.keys, 4, bloch=rho) * lie.purity(alg.basis, alg.keys, 4, op=obs) / alg.dim
     assert pred.var_cost == pytest.approx(0.15, abs=1e-9) and lumped == pytest.approx(0.25, abs=1e-9)
 
 
@@ -119,8 +125,10 @@ def test_several_ideals_must_be_summed_separately():
 
 @pytest.mark.parametrize("n", [3, 4, 5])
 def test_known_dimensions(n):
-    assert lie.lie_algebra(lie.tfim_generators(n, "periodic"), n).summary()["ideals"] == [
-        {"dim": n * (2 * n - 1), "rank": n}] * 2
+    assert (
+        lie.lie_algebra(lie.tfim_generators(n, "periodic"), n).summary()["ideals"]
+        == [{"dim": n * (2 * n - 1), "rank": n}] * 2
+    )
     xy = lie.lie_algebra(lie.xy_generators(n), n)
     assert (xy.dim, xy.centre_dim, [(i.dim, i.rank) for i in xy.ideals]) == (n * n, 1, [(n * n - 1, n - 1)])
 
@@ -131,8 +139,14 @@ def test_centre_agrees_with_pennylane():
 
     n = 4
     alg = lie.lie_algebra(lie.xy_generators(n), n)
-    sentences = qml.lie_closure([PauliSentence({PauliWord({i: "X", i + 1: "X"}): 1.0, PauliWord({i: "Y", i + 1: "Y"}): 1.0})
-                                 for i in range(n - 1)] + [PauliWord({i: "Z"}) for i in range(n)], pauli=True)
+    sentences = qml.lie_closure(
+        [
+            PauliSentence({PauliWord({i: "X", i + 1: "X"}): 1.0, PauliWord({i: "Y", i + 1: "Y"}): 1.0})
+            for i in range(n - 1)
+        ]
+        + [PauliWord({i: "Z"}) for i in range(n)],
+        pauli=True,
+    )
     assert len(qml.center(sentences, pauli=True)) == alg.centre_dim == 1
     # the centre is ΣZ_i (normalised): coefficients all equal on the Z_i strings
     row = alg.centre[0]
@@ -141,12 +155,15 @@ def test_centre_agrees_with_pennylane():
     assert np.allclose(np.abs(row[np.abs(row) > 1e-9]), 1 / math.sqrt(n))
 
 
-@pytest.mark.parametrize("generators, ideals, centre", [
-    ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(2, 0): 1.0}, {(2, 2): 1.0}], [3, 3], 0),  # su(2) ⊕ su(2)
-    ([{(0, 1): 1.0}], [], 1),  # u(1)
-    ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(0, 2): 1.0}], [3], 1),  # su(2) ⊕ u(1)
-    ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(2, 0): 1.0}, {(2, 2): 1.0}, {(0, 3): 1.0}], [15], 0),  # + Z0Z1: su(4)
-])
+@pytest.mark.parametrize(
+    "generators, ideals, centre",
+    [
+        ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(2, 0): 1.0}, {(2, 2): 1.0}], [3, 3], 0),  # su(2) ⊕ su(2)
+        ([{(0, 1): 1.0}], [], 1),  # u(1)
+        ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(0, 2): 1.0}], [3], 1),  # su(2) ⊕ u(1)
+        ([{(1, 0): 1.0}, {(1, 1): 1.0}, {(2, 0): 1.0}, {(2, 2): 1.0}, {(0, 3): 1.0}], [15], 0),  # + Z0Z1: su(4)
+    ],
+)
 def test_ideal_split_of_known_algebras(generators, ideals, centre):
     alg = lie.lie_algebra(generators, 2, universal=False)
     assert [i.dim for i in alg.ideals] == ideals and alg.centre_dim == centre
@@ -178,7 +195,7 @@ def test_universal_closed_form_equals_built_su(n):
     closed = lie.predict(lie.lie_algebra(_hea(n), n), "zeros", obs, gates)
     built_alg = lie.lie_algebra(_hea(n), n, universal=False)
     built = lie.predict(built_alg, "zeros", obs, gates)
-    assert built_alg.dim == 4 ** n - 1 and [i.dim for i in built_alg.ideals] == [4 ** n - 1]
+    assert built_alg.dim == 4**n - 1 and [i.dim for i in built_alg.ideals] == [4**n - 1]
     assert built.var_cost == pytest.approx(closed.var_cost, abs=1e-12)
     for label in gates:
         assert built.var_grad[label] == pytest.approx(closed.var_grad[label], abs=1e-12)
@@ -204,12 +221,21 @@ def test_gradient_values_of_theory():
     RX-type convention exp(−iθP/2) → H = P/2; THEORY's xy value is for O = Z0 on |100000⟩
     (8/147 exactly), with the exact derivative of the three-eigenvalue gate.
     """
-    hea = lie.predict(lie.lie_algebra(_hea(4), 4), "zeros", lie.pauli_sum("Z0 Z1", 4),
-                      {"g": lie.pauli_sum("0.5 X2", 4)})
-    tfim = lie.predict(lie.lie_algebra(lie.tfim_generators(6), 6), "zeros", lie.pauli_sum("Z0 Z1", 6),
-                       {"g": lie.pauli_sum("0.5 X3", 6)})
-    xy = lie.predict(lie.lie_algebra(lie.xy_generators(6), 6), "100000", lie.pauli_sum("Z0", 6),
-                     {"g": lie.pauli_sum("0.5 X2 X3 + 0.5 Y2 Y3", 6)})
+    hea = lie.predict(
+        lie.lie_algebra(_hea(4), 4), "zeros", lie.pauli_sum("Z0 Z1", 4), {"g": lie.pauli_sum("0.5 X2", 4)}
+    )
+    tfim = lie.predict(
+        lie.lie_algebra(lie.tfim_generators(6), 6),
+        "zeros",
+        lie.pauli_sum("Z0 Z1", 6),
+        {"g": lie.pauli_sum("0.5 X3", 6)},
+    )
+    xy = lie.predict(
+        lie.lie_algebra(lie.xy_generators(6), 6),
+        "100000",
+        lie.pauli_sum("Z0", 6),
+        {"g": lie.pauli_sum("0.5 X2 X3 + 0.5 Y2 Y3", 6)},
+    )
     assert hea.var_grad["g"] == pytest.approx(0.02953, abs=5e-6)
     assert tfim.var_grad["g"] == pytest.approx(0.02296, abs=5e-6)
     assert xy.var_grad["g"] == pytest.approx(8 / 147, abs=1e-9)
@@ -219,8 +245,12 @@ def test_gradient_values_of_theory():
 
 
 def _dense(p: dict, n: int) -> np.ndarray:
-    paulis = {(0, 0): np.eye(2), (1, 0): np.array([[0, 1], [1, 0]]), (1, 1): np.array([[0, -1j], [1j, 0]]),
-              (0, 1): np.diag([1.0, -1.0])}
+    paulis = {
+        (0, 0): np.eye(2),
+        (1, 0): np.array([[0, 1], [1, 0]]),
+        (1, 1): np.array([[0, -1j], [1j, 0]]),
+        (0, 1): np.diag([1.0, -1.0]),
+    }
     out = 0
     for (x, z), v in p.items():
         m = np.eye(1)
@@ -231,7 +261,7 @@ def _dense(p: dict, n: int) -> np.ndarray:
 
 
 def _dense_gate(name: str, a: int, b: int, n: int) -> np.ndarray:
-    d = 2 ** n
+    d = 2**n
     m = np.zeros((d, d))
     for i in range(d):
         ba, bb = i >> a & 1, i >> b & 1
@@ -267,11 +297,14 @@ def test_refuses_with_one_line():
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("text, n, expected", [
-    ("X0 X1 + Y0 Y1", 2, {(3, 0): 1.0, (3, 3): 1.0}),
-    ("0.5 Z0 - Z1", 2, {(0, 1): 0.5, (0, 2): -1.0}),
-    ("Y1", 2, {(2, 2): 1.0}),
-])
+@pytest.mark.parametrize(
+    "text, n, expected",
+    [
+        ("X0 X1 + Y0 Y1", 2, {(3, 0): 1.0, (3, 3): 1.0}),
+        ("0.5 Z0 - Z1", 2, {(0, 1): 0.5, (0, 2): -1.0}),
+        ("Y1", 2, {(2, 2): 1.0}),
+    ],
+)
 def test_pauli_sum_parsing(text, n, expected):
     assert lie.pauli_sum(text, n) == expected
 
@@ -294,7 +327,7 @@ def _deep_circuit_moments(generators, n, state, obs, gate_index, layers, draws, 
     rng = np.random.default_rng(seed)
     mats = [_dense(g, n) for g in generators]
     eig = [np.linalg.eigh(m) for m in mats]
-    psi0 = np.zeros(2 ** n, complex)
+    psi0 = np.zeros(2**n, complex)
     psi0[int(state[::-1], 2)] = 1.0  # wire 0 least significant, as in _dense
     psi = np.tile(psi0, (draws, 1))
     tangent = None
@@ -314,15 +347,18 @@ def _deep_circuit_moments(generators, n, state, obs, gate_index, layers, draws, 
 
 def _var_se(values):
     c = values - values.mean()
-    var = float(np.mean(c ** 2)) * len(values) / (len(values) - 1)
-    return var, math.sqrt(max(float(np.mean(c ** 4)) - var ** 2, 0.0) / len(values))
+    var = float(np.mean(c**2)) * len(values) / (len(values) - 1)
+    return var, math.sqrt(max(float(np.mean(c**4)) - var**2, 0.0) / len(values))
 
 
-@pytest.mark.parametrize("family, obs, state, gate", [
-    ("tfim_open", "Z0", "000", 4),  # O outside g; gate X1
-    ("xy", "Z0", "100", 0),  # gate X0X1 + Y0Y1: three eigenvalues, exact derivative
-    ("tfim_open", "Z0 + Z1 + Z2", "000", 2),  # ΣZ outside g: several irreducible parts
-])
+@pytest.mark.parametrize(
+    "family, obs, state, gate",
+    [
+        ("tfim_open", "Z0", "000", 4),  # O outside g; gate X1
+        ("xy", "Z0", "100", 0),  # gate X0X1 + Y0Y1: three eigenvalues, exact derivative
+        ("tfim_open", "Z0 + Z1 + Z2", "000", 2),  # ΣZ outside g: several irreducible parts
+    ],
+)
 def test_monte_carlo_of_deep_circuits(family, obs, state, gate):
     n = 3
     gens = FAMILIES[family](n)

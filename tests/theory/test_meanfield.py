@@ -78,7 +78,7 @@ def test_gauss_hermite_misses_saturated_tanh():
 def test_length_map_and_chi_closed_forms(q):
     # linear: E[x²] = q, φ' = 1; relu: E[relu(x)²] = q/2, E[1{x>0}] = 1/2;
     # leaky relu: (1 + s²) q/2 and (1 + s²)/2.
-    s2 = mf.LEAKY_RELU_SLOPE ** 2
+    s2 = mf.LEAKY_RELU_SLOPE**2
     assert mf.length_map(q, 1.7, 0.3, "linear") == pytest.approx(1.7 * q + 0.3, rel=1e-13)
     assert mf.length_map(q, 2.0, 0.1, "relu") == pytest.approx(q + 0.1, rel=1e-13)
     assert mf.length_map(q, 2.0, 0.0, "leaky_relu") == pytest.approx((1 + s2) * q, rel=1e-13)
@@ -102,7 +102,7 @@ REFERENCE = [
 def _half_unit(quoted: str) -> float:
     """Half a unit of the last quoted digit ("0.4180" -> 5e-5; "0" -> exact)."""
     decimals = len(quoted.partition(".")[2])
-    return 0.5 * 10.0 ** -decimals if "." in quoted else 0.0
+    return 0.5 * 10.0**-decimals if "." in quoted else 0.0
 
 
 @pytest.mark.parametrize("activation, weight_var, bias_var, q_star, chi1", REFERENCE)
@@ -120,10 +120,18 @@ def test_marginal_maps_have_chi1_one(activation, weight_var):
     assert mf.fixed_point(weight_var, 0.0, activation, q0=3.7) == pytest.approx(3.7, rel=1e-12)
 
 
-@pytest.mark.parametrize("activation, weight_var, bias_var", [
-    ("tanh", 1.5, 0.05), ("tanh", 2.0, 0.0), ("sigmoid", 4.0, 0.0), ("gelu", 1.5, 0.1),
-    ("elu", 1.2, 0.2), ("selu", 1.0, 0.0), ("relu", 1.5, 0.3),
-])
+@pytest.mark.parametrize(
+    "activation, weight_var, bias_var",
+    [
+        ("tanh", 1.5, 0.05),
+        ("tanh", 2.0, 0.0),
+        ("sigmoid", 4.0, 0.0),
+        ("gelu", 1.5, 0.1),
+        ("elu", 1.2, 0.2),
+        ("selu", 1.0, 0.0),
+        ("relu", 1.5, 0.3),
+    ],
+)
 def test_fixed_point_is_fixed_and_attracting(activation, weight_var, bias_var):
     # Independent of the search: q* is a root of the map, and 200 plain iterations from
     # two sides of it land on it (it is the attracting fixed point).
@@ -143,9 +151,15 @@ def test_fixed_point_edge_cases():
     assert mf.meanfield_chi1(1.0, 0.0, "tanh") == pytest.approx(1.0, abs=1e-14)
 
 
-@pytest.mark.parametrize("bias_var, weight_var", [
-    (0.01, "1.4242"), (0.05, "1.7610"), (0.1, "1.9861"), (0.3, "2.5051"),
-])
+@pytest.mark.parametrize(
+    "bias_var, weight_var",
+    [
+        (0.01, "1.4242"),
+        (0.05, "1.7610"),
+        (0.1, "1.9861"),
+        (0.3, "2.5051"),
+    ],
+)
 def test_tanh_critical_line(bias_var, weight_var):
     critical = mf.critical_weight_var(bias_var)
     assert abs(critical - float(weight_var)) <= _half_unit(weight_var)
@@ -168,10 +182,10 @@ def test_trajectory_linear_chain_closed_form():
     s, v, r, depth = 1.3, 2.0, 0.25, 7
     traj = mf.trajectory(depth, s, 0.0, "linear", input_var=v, readout_var=r)
     layers = np.arange(1, depth + 1)
-    np.testing.assert_allclose(traj.q, s ** layers * v, rtol=1e-13)
+    np.testing.assert_allclose(traj.q, s**layers * v, rtol=1e-13)
     np.testing.assert_allclose(traj.delta_ms, r * s ** (depth - layers), rtol=1e-13)
     np.testing.assert_allclose(traj.weight_ms, r * s ** (depth - layers) * s ** (layers - 1) * v, rtol=1e-13)
-    assert traj.input_ms == pytest.approx(r * s ** depth, rel=1e-13)
+    assert traj.input_ms == pytest.approx(r * s**depth, rel=1e-13)
 
 
 def test_trajectory_converges_to_fixed_point():

@@ -50,8 +50,9 @@ def test_monitor_rows_equal_the_statistics_of_the_tensors_themselves():
         for name, g, b, a in zip(names, grads, before, after):
             delta = (a - b).double().numpy().ravel()
             np.testing.assert_allclose(at.loc[f"grad/{name}", "var"], np.var(g.double().numpy(), ddof=1), rtol=1e-5)
-            np.testing.assert_allclose(at.loc[f"update/{name}", "var"], np.var(delta, ddof=1), rtol=1e-5,
-                                       atol=1e-6 * np.mean(delta**2))  # all-equal entries: var is rounding
+            np.testing.assert_allclose(
+                at.loc[f"update/{name}", "var"], np.var(delta, ddof=1), rtol=1e-5, atol=1e-6 * np.mean(delta**2)
+            )  # all-equal entries: var is rounding
             ratio = np.sum(delta**2) / np.sum(b.double().numpy() ** 2)
             np.testing.assert_allclose(at.loc[f"rel_update/{name}", "mean_sq"], ratio, rtol=1e-5)
             assert at.loc[f"grad/{name}", "n_params"] == g.numel()
@@ -87,11 +88,14 @@ def test_monitor_writes_the_output_contract(tmp_path):
         mon.write(tmp_path)
 
 
-@pytest.mark.parametrize("model, every, message", [
-    (torch.nn.ReLU(), 10, "model='ReLU': has no trainable parameters: a monitor needs at least one"),
-    (torch.nn.Linear(2, 2).requires_grad_(False), 10, "model='Linear': has no trainable parameters"),
-    (torch.nn.Linear(2, 2), 0, "every=0: must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "model, every, message",
+    [
+        (torch.nn.ReLU(), 10, "model='ReLU': has no trainable parameters: a monitor needs at least one"),
+        (torch.nn.Linear(2, 2).requires_grad_(False), 10, "model='Linear': has no trainable parameters"),
+        (torch.nn.Linear(2, 2), 0, "every=0: must be an integer >= 1"),
+    ],
+)
 def test_bad_monitor_input_is_one_clear_line(model, every, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         monitor(model, every=every)

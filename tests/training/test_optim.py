@@ -29,8 +29,10 @@ def _gradients(step: int, dtype: torch.dtype) -> dict:
     """Gradients of very different scales per run (1e-4 … 1e2), fixed by the step."""
     gen = torch.Generator().manual_seed(100 + step)
     scales = torch.logspace(-4, 2, RUNS, dtype=dtype)
-    return {name: torch.randn((RUNS, *shape), generator=gen, dtype=dtype) * scales.reshape(-1, *[1] * len(shape))
-            for name, shape in SHAPES.items()}
+    return {
+        name: torch.randn((RUNS, *shape), generator=gen, dtype=dtype) * scales.reshape(-1, *[1] * len(shape))
+        for name, shape in SHAPES.items()
+    }
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
@@ -107,15 +109,18 @@ def test_value_clipping_clamps_each_entry():
         assert torch.equal(clipped[name], g.clamp(-0.2, 0.2))
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("optimizer", "adagrad", "train.optimizer='adagrad': must be one of sgd, momentum, adam, adamw, rmsprop"),
-    ("lr", 0.0, "train.lr=0.0: must be a finite number > 0"),
-    ("lr", -1e-3, "train.lr=-0.001: must be a finite number > 0"),
-    ("clip_at", 0.0, "train.clip_at=0.0: must be a finite number > 0"),
-    ("clip", "max", "train.clip='max': must be one of none, norm, value"),
-    ("log_steps", [1, 2000], "train.log_steps=[1, 2000]: must be distinct integers in [1, train.train_steps=1000]"),
-    ("log_steps", [0], "train.log_steps=[0]: must be distinct integers in [1, train.train_steps=1000]"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("optimizer", "adagrad", "train.optimizer='adagrad': must be one of sgd, momentum, adam, adamw, rmsprop"),
+        ("lr", 0.0, "train.lr=0.0: must be a finite number > 0"),
+        ("lr", -1e-3, "train.lr=-0.001: must be a finite number > 0"),
+        ("clip_at", 0.0, "train.clip_at=0.0: must be a finite number > 0"),
+        ("clip", "max", "train.clip='max': must be one of none, norm, value"),
+        ("log_steps", [1, 2000], "train.log_steps=[1, 2000]: must be distinct integers in [1, train.train_steps=1000]"),
+        ("log_steps", [0], "train.log_steps=[0]: must be distinct integers in [1, train.train_steps=1000]"),
+    ],
+)
 def test_bad_training_keys_name_key_value_and_what_is_allowed(key, value, message):
     with pytest.raises(ConfigError) as error:
         TrainConfig(**{"optimizer": "adam", key: value})

@@ -18,11 +18,12 @@ def test_rms_ratio_equals_a_naive_grouped_jackknife_of_the_raw_draws():
     rows = pd.DataFrame([{"group": name, **stats.summarize(x, jackknife=True)} for name, x in (("a", a), ("b", b))])
     ratio, lo, hi = rms_ratio(rows, "a", "b")
     assert ratio == np.sqrt(np.var(a, ddof=1) / np.var(b, ddof=1)) or math.isclose(
-        ratio, np.sqrt(np.var(a, ddof=1) / np.var(b, ddof=1)), rel_tol=1e-12)
+        ratio, np.sqrt(np.var(a, ddof=1) / np.var(b, ddof=1)), rel_tol=1e-12
+    )
     edges = np.linspace(0, runs, 11).astype(int)
     d = []
     for g in range(10):
-        keep = np.r_[0:edges[g], edges[g + 1]:runs]
+        keep = np.r_[0 : edges[g], edges[g + 1] : runs]
         d.append(0.5 * np.log(np.var(a[keep], ddof=1) / np.var(b[keep], ddof=1)))
     d = np.array(d)
     se = np.sqrt(9 / 10 * np.sum((d - d.mean()) ** 2))

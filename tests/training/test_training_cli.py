@@ -3,8 +3,15 @@
 import pandas as pd
 import pytest
 
-SMALL = ["domain=mlp", "domain.depth=3", "domain.width=8", "measure.n_samples=4", "train.train_steps=5",
-         "train.batch_size=8", "report.plot=false"]
+SMALL = [
+    "domain=mlp",
+    "domain.depth=3",
+    "domain.width=8",
+    "measure.n_samples=4",
+    "train.train_steps=5",
+    "train.batch_size=8",
+    "report.plot=false",
+]
 
 
 def test_training_over_steps_writes_rows_with_step_column(run_main, tmp_path):
@@ -31,15 +38,23 @@ def test_training_sweep_over_a_domain_key_keeps_every_step(run_main, tmp_path):
     assert sorted(set(rows["scale"])) == [2, 3] and sorted(set(rows["step"])) == [1, 3, 5]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.optimizer=adagrad", "error: train.optimizer='adagrad': must be one of sgd, momentum, adam, adamw, rmsprop"),
-    ("train.lr=0", "error: train.lr=0.0: must be a finite number > 0"),
-    ("train.lr=-1", "error: train.lr=-1.0: must be a finite number > 0"),
-    ("train.clip_at=0", "error: train.clip_at=0.0: must be a finite number > 0"),
-    ("train.log_steps=[1,10]", "error: train.log_steps=[1, 10]: must be distinct integers in [1, "
-                               "train.train_steps=5]"),
-    ("train.task=mnist", "error: train.task='mnist': must be default or a task of domain mlp: digits"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "train.optimizer=adagrad",
+            "error: train.optimizer='adagrad': must be one of sgd, momentum, adam, adamw, rmsprop",
+        ),
+        ("train.lr=0", "error: train.lr=0.0: must be a finite number > 0"),
+        ("train.lr=-1", "error: train.lr=-1.0: must be a finite number > 0"),
+        ("train.clip_at=0", "error: train.clip_at=0.0: must be a finite number > 0"),
+        (
+            "train.log_steps=[1,10]",
+            "error: train.log_steps=[1, 10]: must be distinct integers in [1, train.train_steps=5]",
+        ),
+        ("train.task=mnist", "error: train.task='mnist': must be default or a task of domain mlp: digits"),
+    ],
+)
 def test_bad_training_input_is_one_line_exit_2_and_nothing_written(run_main, tmp_path, override, message):
     optimizer = [] if override.startswith("train.optimizer") else ["train.optimizer=adam"]
     code, out = run_main(*SMALL, *optimizer, "sweep.param=step", override)

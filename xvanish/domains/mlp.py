@@ -84,8 +84,24 @@ import torch.nn.functional as F
 
 from xvanish import reduce
 from xvanish.devices import on_threads, require_device
-from xvanish.core import (COST, Domain, GradientBatch, Group, OuterProduct, Theory, asymptotic, draw_slices, group,
-                          make_config, require, require_choice, require_int, require_memory, require_number, streams)
+from xvanish.core import (
+    COST,
+    Domain,
+    GradientBatch,
+    Group,
+    OuterProduct,
+    Theory,
+    asymptotic,
+    draw_slices,
+    group,
+    make_config,
+    require,
+    require_choice,
+    require_int,
+    require_memory,
+    require_number,
+    streams,
+)
 from xvanish.draws import padded_rows, stream_rows
 from xvanish.theory import meanfield
 
@@ -119,6 +135,7 @@ DTYPES: Dict[str, torch.dtype] = {
 
 # --- initialisations ------------------------------------------------------------------------
 # Each init fills a preallocated [m, N, N] block in place from its own generator.
+
 
 def _fill_gaussian(out: Tensor, gen: torch.Generator, weight_var: float) -> None:
     out.normal_(0.0, math.sqrt(weight_var / out.shape[-1]), generator=gen)
@@ -166,12 +183,14 @@ DEFAULT_WEIGHT_VAR = 1.0
 
 # --- normalisations ---------------------------------------------------------------------------
 
+
 def _identity(h: Tensor) -> Tensor:
     return h
 
 
 # Activations are laid out [n, N, batch] (columns are examples): features on dim 1, the
 # batch of one draw on dim 2.
+
 
 def _normalise(h: Tensor, dim: int) -> Tensor:
     """(h − mean)/sqrt(biased var + ε) along ``dim``; no affine."""
@@ -260,6 +279,7 @@ VARY = ("init", "data")
 
 # --- config -----------------------------------------------------------------------------------
 
+
 @dataclass
 class MLPConfig:
     """Keys of the MLP domain (= ``conf/domain/mlp.yaml`` = keyword arguments of :func:`sampler`).
@@ -311,17 +331,25 @@ class MLPConfig:
         require_number("weight_var", self.weight_var, 0, strict=True, allow_none=True)
         fixed = INITS[self.init].fixed_weight_var
         if fixed is not None and self.weight_var is not None:
-            require(math.isclose(float(self.weight_var), fixed, rel_tol=1e-12), "weight_var", self.weight_var,
-                    f"init={self.init} fixes sigma_w^2 = {fixed:.6g}; leave weight_var null or use "
-                    "init=normal/orthogonal to choose it")
+            require(
+                math.isclose(float(self.weight_var), fixed, rel_tol=1e-12),
+                "weight_var",
+                self.weight_var,
+                f"init={self.init} fixes sigma_w^2 = {fixed:.6g}; leave weight_var null or use "
+                "init=normal/orthogonal to choose it",
+            )
         require_number("bias_var", self.bias_var, 0)
         require(isinstance(self.residual, bool), "residual", self.residual, "must be true or false")
         require_choice("norm", self.norm, NORMS)
         require_number("input_scale", self.input_scale, 0, strict=True)
         require_choice("dtype", self.dtype, DTYPES)
         require_int("batch", self.batch, minimum=1)
-        require(not NORMS[self.norm].needs_batch or self.batch >= 2, "batch", self.batch,
-                f"norm={self.norm} normalises over the batch: must be an integer >= 2")
+        require(
+            not NORMS[self.norm].needs_batch or self.batch >= 2,
+            "batch",
+            self.batch,
+            f"norm={self.norm} normalises over the batch: must be an integer >= 2",
+        )
         require_choice("vary", self.vary, VARY)
         require_int("init_seed", self.init_seed, minimum=0)
         require_device("device", self.device)
@@ -342,7 +370,7 @@ class MLPConfig:
         """
         item = DTYPES[self.dtype].itemsize
         drawn = 8 if self.dtype == "float64" else 4
-        layer = self.width ** 2
+        layer = self.width**2
         m = n if self.vary == "init" else 1
         weights = m * self.depth * layer * (drawn + item)
         if self.vary == "init" and m * self.depth * layer * drawn > WEIGHT_MEMORY:
@@ -421,8 +449,12 @@ class MLPSampler:
     def groups(self) -> List[Group]:
         """``preact/<l>``, ``weight/<l>`` (l = 1..L, position l), ``input`` and the cost."""
         layers = range(1, self.config.depth + 1)
-        return [*(group(f"preact/{l}", l) for l in layers), *(group(f"weight/{l}", l) for l in layers),
-                group("input"), COST]
+        return [
+            *(group(f"preact/{l}", l) for l in layers),
+            *(group(f"weight/{l}", l) for l in layers),
+            group("input"),
+            COST,
+        ]
 
     # -- random draws --
     # Random streams: seed -> core.streams -> L + 2 torch generators: stream l draws layer
@@ -434,12 +466,15 @@ class MLPSampler:
     # at width 64 the Gaussian draws are most of a measure() call), and a layer's numbers
     # do not depend on the depth.
     def _generators(self, seed: int) -> List[torch.Generator]:
-        return [torch.Generator(device=self._device).manual_seed(state)
-                for state in streams(seed, self.config.depth + 2)]
+        return [
+            torch.Generator(device=self._device).manual_seed(state) for state in streams(seed, self.config.depth + 2)
+        ]
 
     def _bias_generators(self, seed: int) -> List[torch.Generator]:
-        return [torch.Generator(device=self._device).manual_seed(streams(state, 1)[0])
-                for state in streams(seed, self.config.depth)]
+        return [
+            torch.Generator(device=self._device).manual_seed(streams(state, 1)[0])
+            for state in streams(seed, self.config.depth)
+        ]
 
     def _fill_weights(self, out: Tensor, generator: torch.Generator) -> Tensor:
         INITS[self.config.init].fill(out, generator, self.config.effective_weight_var)
@@ -461,19 +496,30 @@ class MLPSampler:
         on_threads(draw_layer, range(depth), self._device)
         readout = self._draw_readout(generators, m, start)
         draws = slice(start, start + m)
-        return _Parameters(weights[:, draws].to(self._dtype), biases[:, draws].to(self._dtype),
-                           readout.to(self._dtype))
+        return _Parameters(weights[:, draws].to(self._dtype), biases[:, draws].to(self._dtype), readout.to(self._dtype))
 
     def _draw_readout(self, generators: List[torch.Generator], m: int, start: int = 0) -> Tensor:
         width, gen = self.config.width, generators[self.config.depth]
-        return stream_rows(lambda out: out.normal_(0.0, math.sqrt(1.0 / width), generator=gen), (width,),
-                           start, m, self._draw_dtype, self._device)
+        return stream_rows(
+            lambda out: out.normal_(0.0, math.sqrt(1.0 / width), generator=gen),
+            (width,),
+            start,
+            m,
+            self._draw_dtype,
+            self._device,
+        )
 
     def _draw_inputs(self, seed: int, n: int, start: int = 0) -> Tensor:
         cfg = self.config
         gen = self._generators(seed)[-1]
-        x = stream_rows(lambda out: out.normal_(0.0, float(cfg.input_scale), generator=gen),
-                        (cfg.batch, cfg.width), start, n, self._draw_dtype, self._device)
+        x = stream_rows(
+            lambda out: out.normal_(0.0, float(cfg.input_scale), generator=gen),
+            (cfg.batch, cfg.width),
+            start,
+            n,
+            self._draw_dtype,
+            self._device,
+        )
         return x.to(self._dtype)
 
     def draw(self, n: int, seed: int, start: int = 0) -> Dict[str, Tensor]:
@@ -495,8 +541,12 @@ class MLPSampler:
             params = self._draw_parameters(seed, n, start)
         else:
             params = self._draw_parameters(self.config.init_seed, 1)
-        return {"weights": params.weights, "biases": params.biases, "readout": params.readout,
-                "inputs": self._draw_inputs(seed, n, start)}
+        return {
+            "weights": params.weights,
+            "biases": params.biases,
+            "readout": params.readout,
+            "inputs": self._draw_inputs(seed, n, start),
+        }
 
     # -- model --
     def _input(self, index: int, h: Optional[Tensor], x: Tensor) -> Tensor:
@@ -536,8 +586,9 @@ class MLPSampler:
         rows = max(1, WEIGHT_GRAD_BLOCK // (width * width))
         return reduce.chunked_sums(torch.bmm(grad_m[part], u[part].transpose(1, 2)) for part in draw_slices(n, rows))
 
-    def _batch(self, preact_grads: List[Tensor], weight_groups: List[object], input_grad: Tensor,
-               cost: Tensor) -> GradientBatch:
+    def _batch(
+        self, preact_grads: List[Tensor], weight_groups: List[object], input_grad: Tensor, cost: Tensor
+    ) -> GradientBatch:
         n = input_grad.shape[0]
         out: Dict[str, object] = {}
         for layer, g in enumerate(preact_grads, start=1):
@@ -574,10 +625,16 @@ class MLPSampler:
         require_int("n", n, minimum=1)
         require_int("start", start, minimum=0)
         cfg = self.config
-        require_memory(cfg.memory_need(n), cfg.memory_limit_gb, f"{n} draws ({cfg._sizes()})", key="measure.n_samples",
-                       value=n, lower="use fewer draws or smaller sizes")
+        require_memory(
+            cfg.memory_need(n),
+            cfg.memory_limit_gb,
+            f"{n} draws ({cfg._sizes()})",
+            key="measure.n_samples",
+            value=n,
+            lower="use fewer draws or smaller sizes",
+        )
         itemsize = torch.empty((), dtype=self._draw_dtype).element_size()
-        if cfg.vary == "init" and cfg.depth * n * cfg.width ** 2 * itemsize > WEIGHT_MEMORY:
+        if cfg.vary == "init" and cfg.depth * n * cfg.width**2 * itemsize > WEIGHT_MEMORY:
             return self._sample_streamed(n, seed, start)
         return self.gradients(self.draw(n, seed, start))
 
@@ -607,7 +664,7 @@ class MLPSampler:
             # requires a gradient: ∂L/∂W^l is formed from (∂L/∂m^l, u^l) below, if at all.
             grads = torch.autograd.grad(cost.sum(), [*(l.m for l in layers), *(l.h for l in layers), x])
         depth = self.config.depth
-        grad_ms, preact_grads = grads[:depth], list(grads[depth:2 * depth])
+        grad_ms, preact_grads = grads[:depth], list(grads[depth : 2 * depth])
         weight_groups = [self._weight_group(g, layer.u.detach(), materialize) for g, layer in zip(grad_ms, layers)]
         return self._batch(preact_grads, weight_groups, grads[-1], cost)
 
@@ -629,18 +686,24 @@ class MLPSampler:
         # twice over); each block is used up before the next one is drawn into it. (Drawing
         # the next block in a second thread meanwhile was slower on the shared 2-core
         # machine: the OpenMP threads of the products then wait for a busy core.)
-        buffer = torch.empty((min(rows, padded_rows(start + n, width * width)), width, width),
-                             dtype=self._draw_dtype, device=self._device)
+        buffer = torch.empty(
+            (min(rows, padded_rows(start + n, width * width)), width, width),
+            dtype=self._draw_dtype,
+            device=self._device,
+        )
 
         def weight_blocks(layer: int, state: Tensor) -> Iterator[Tuple[slice, Tensor]]:
             generators[layer].set_state(state)
             for part in parts:
-                block = self._fill_weights(buffer[:padded_rows(part.stop - part.start, width * width)],
-                                           generators[layer])
+                block = self._fill_weights(
+                    buffer[: padded_rows(part.stop - part.start, width * width)], generators[layer]
+                )
                 first, last = max(part.start, start), part.stop
                 if first < last:  # the block's draws from start on, at their places in this call
-                    yield (slice(first - start, last - start),
-                           block[first - part.start:last - part.start].to(self._dtype))
+                    yield (
+                        slice(first - start, last - start),
+                        block[first - part.start : last - part.start].to(self._dtype),
+                    )
 
         states, biases, hs = [], [], []
         h: Optional[Tensor] = None
@@ -650,8 +713,14 @@ class MLPSampler:
                 u = self._input(layer, h, x)
                 m = torch.cat([self._matmul(w, u[part]) for part, w in weight_blocks(layer, states[-1])])
                 gen = bias_generators[layer]
-                bias = stream_rows(lambda out: out.normal_(0.0, math.sqrt(cfg.bias_var), generator=gen), (width,),
-                                   start, n, self._draw_dtype, self._device)
+                bias = stream_rows(
+                    lambda out: out.normal_(0.0, math.sqrt(cfg.bias_var), generator=gen),
+                    (width,),
+                    start,
+                    n,
+                    self._draw_dtype,
+                    self._device,
+                )
                 biases.append(bias.to(self._dtype))
                 h = self._output(layer, m, biases[-1], h)
                 hs.append(h)
@@ -694,8 +763,14 @@ class MLPSampler:
         if cfg.residual or cfg.norm != "none":
             return {}
         if self._theory is None:
-            traj = meanfield.trajectory(cfg.depth, cfg.effective_weight_var, float(cfg.bias_var), cfg.activation,
-                                        input_var=float(cfg.input_scale) ** 2, readout_var=1.0 / cfg.width)
+            traj = meanfield.trajectory(
+                cfg.depth,
+                cfg.effective_weight_var,
+                float(cfg.bias_var),
+                cfg.activation,
+                input_var=float(cfg.input_scale) ** 2,
+                readout_var=1.0 / cfg.width,
+            )
             theory = {f"preact/{l}": asymptotic(v) for l, v in enumerate(traj.delta_ms, start=1)}
             if cfg.batch == 1:
                 theory.update({f"weight/{l}": asymptotic(v) for l, v in enumerate(traj.weight_ms, start=1)})

@@ -60,8 +60,9 @@ class ResidualMLP(nn.Module):
         return self.blocks(self.embed(x))
 
 
-def residual_mlp(depth: int = 16, width: int = 128, in_features: int | None = None, branch_scale: str = "none",
-                 norm: str = "none") -> ResidualMLP:
+def residual_mlp(
+    depth: int = 16, width: int = 128, in_features: int | None = None, branch_scale: str = "none", norm: str = "none"
+) -> ResidualMLP:
     """A freshly initialised :class:`ResidualMLP`.
 
     Args:
@@ -80,5 +81,6 @@ def residual_mlp(depth: int = 16, width: int = 128, in_features: int | None = No
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
     if depth < 1 or width < 1:
         raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
-    return ResidualMLP(depth, width, width if in_features is None else in_features, BRANCH_SCALES[branch_scale](depth),
-                       norm)
+    return ResidualMLP(
+        depth, width, width if in_features is None else in_features, BRANCH_SCALES[branch_scale](depth), norm
+    )

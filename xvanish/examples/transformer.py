@@ -27,13 +27,16 @@ __all__ = ["Encoder", "encoder", "post_ln", "pre_ln"]
 class Encoder(nn.Module):
     """``depth`` encoder layers in ``layers``, then a final LayerNorm for pre-LN (else identity)."""
 
-    def __init__(self, depth: int, d_model: int, nhead: int, dim_feedforward: int, norm_first: bool,
-                 dropout: float) -> None:
+    def __init__(
+        self, depth: int, d_model: int, nhead: int, dim_feedforward: int, norm_first: bool, dropout: float
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=dropout, batch_first=True,
-                                       norm_first=norm_first)
-            for _ in range(depth))
+            nn.TransformerEncoderLayer(
+                d_model, nhead, dim_feedforward, dropout=dropout, batch_first=True, norm_first=norm_first
+            )
+            for _ in range(depth)
+        )
         # Pre-LN leaves the residual stream unnormalised: Xiong et al. (and GPT-2) end with a LayerNorm.
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
 
@@ -43,8 +46,14 @@ class Encoder(nn.Module):
         return self.norm(x)
 
 
-def encoder(depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128, norm_first: bool = False,
-            dropout: float = 0.0) -> Encoder:
+def encoder(
+    depth: int = 6,
+    d_model: int = 64,
+    nhead: int = 4,
+    dim_feedforward: int = 128,
+    norm_first: bool = False,
+    dropout: float = 0.0,
+) -> Encoder:
     """A freshly initialised :class:`Encoder` (torch's default initialisation of each layer).
 
     Args:
@@ -60,13 +69,15 @@ def encoder(depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: 
     return Encoder(depth, d_model, nhead, dim_feedforward, norm_first, dropout)
 
 
-def post_ln(depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128,
-            dropout: float = 0.0) -> Encoder:
+def post_ln(
+    depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128, dropout: float = 0.0
+) -> Encoder:
     """:func:`encoder` with ``norm_first=False`` (post-LN, Vaswani et al. 2017)."""
     return encoder(depth, d_model, nhead, dim_feedforward, False, dropout)
 
 
-def pre_ln(depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128,
-           dropout: float = 0.0) -> Encoder:
+def pre_ln(
+    depth: int = 6, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128, dropout: float = 0.0
+) -> Encoder:
     """:func:`encoder` with ``norm_first=True`` (pre-LN, Xiong et al. 2020)."""
     return encoder(depth, d_model, nhead, dim_feedforward, True, dropout)

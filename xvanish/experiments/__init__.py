@@ -21,8 +21,9 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
-def check_runner(name: str | None, options: Mapping[str, Any], config: Mapping[str, Any] | None = None
-                 ) -> tuple[Runner, Any] | None:
+def check_runner(
+    name: str | None, options: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> tuple[Runner, Any] | None:
     """The runner ``runner.name`` names and its checked options, or None for the sweep alone.
 
     ``config`` (the composed config as plain containers) is given to the runner's own check.

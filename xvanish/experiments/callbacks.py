@@ -68,8 +68,10 @@ class PlanEveryJob(Callback):
                     raise
                 # Hydra turns an exception raised in a callback into a warning and goes on;
                 # SystemExit is not an Exception, so it stops the multirun here.
-                print(f"error: {describe_error(error)} (multirun job {number}: {' '.join(job)}; "
-                      "no job was started)", file=sys.stderr)
+                print(
+                    f"error: {describe_error(error)} (multirun job {number}: {' '.join(job)}; no job was started)",
+                    file=sys.stderr,
+                )
                 raise SystemExit(EXIT_BAD_INPUT) from None
         log.info("multirun: all %d jobs checked before the first started", len(jobs))
 

@@ -36,8 +36,12 @@ class ContactReachOptions:
     def __post_init__(self) -> None:
         require(is_number(self.fall) and self.fall > 1, "fall", self.fall, "must be a number > 1")
         span = list(self.fit_range) if isinstance(self.fit_range, (list, tuple)) else []
-        require(len(span) == 2 and all(is_number(v) for v in span) and 0 <= span[0] < span[1], "fit_range",
-                self.fit_range, "must be [first, last] residues back, 0 <= first < last")
+        require(
+            len(span) == 2 and all(is_number(v) for v in span) and 0 <= span[0] < span[1],
+            "fit_range",
+            self.fit_range,
+            "must be [first, last] residues back, 0 <= first < last",
+        )
 
 
 def norm_rate(state: pd.DataFrame, fit_range: list[int], column: str = "var") -> float:
@@ -62,8 +66,16 @@ def reach_table(results: pd.DataFrame, options: ContactReachOptions) -> tuple[pd
         has_theory = state.theory_var.notna().all()
         theory = norm_rate(state, options.fit_range, "theory_var") if has_theory else math.nan
         memory = math.log(options.fall) / abs(rate) if rate < 0 else math.inf
-        rows.append({"model": model, "rate_per_residue": rate, "theory_rate": theory, "memory_length": memory,
-                     "extrapolated": bool(memory > seq_len), "contacts_beyond": float(np.mean(separations > memory))})
+        rows.append(
+            {
+                "model": model,
+                "rate_per_residue": rate,
+                "theory_rate": theory,
+                "memory_length": memory,
+                "extrapolated": bool(memory > seq_len),
+                "contacts_beyond": float(np.mean(separations > memory)),
+            }
+        )
         profiles[model] = state
     return pd.DataFrame(rows), profiles
 
@@ -111,13 +123,20 @@ def after_run(job: Job) -> dict[str, Any]:
     replace_atomic(job.out_dir / PROFILES_NAME, lambda tmp: plot(profiles, seq_len, options.fall, tmp, False))
     print(f"memory length: residues for ||dL/dh|| to fall {options.fall:.0e}-fold (* beyond the window)")
     for row in table.itertuples():
-        print(f"{row.model:>22}: {row.rate_per_residue:+.3f} per residue (theory {row.theory_rate:+.3f}), memory "
-              f"{row.memory_length:7.1f}{'*' if row.extrapolated else ' '} residues, contacts beyond: "
-              f"{row.contacts_beyond:.3f}")
+        print(
+            f"{row.model:>22}: {row.rate_per_residue:+.3f} per residue (theory {row.theory_rate:+.3f}), memory "
+            f"{row.memory_length:7.1f}{'*' if row.extrapolated else ' '} residues, contacts beyond: "
+            f"{row.contacts_beyond:.3f}"
+        )
     separations = contact_separations()
-    return {"models": table.to_dict("records"), "seq_len": seq_len,
-            "contacts": {"count": int(separations.size),
-                         "percentiles_10_25_50_75_90": np.percentile(separations, [10, 25, 50, 75, 90]).tolist()}}
+    return {
+        "models": table.to_dict("records"),
+        "seq_len": seq_len,
+        "contacts": {
+            "count": int(separations.size),
+            "percentiles_10_25_50_75_90": np.percentile(separations, [10, 25, 50, 75, 90]).tolist(),
+        },
+    }
 
 
 RUNNER = Runner(options=ContactReachOptions, after_run=after_run)

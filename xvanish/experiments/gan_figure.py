@@ -33,9 +33,14 @@ class GanFigureOptions:
 
     def __post_init__(self) -> None:
         require(isinstance(self.by, str) and bool(self.by), "by", self.by, "must be a results column name")
-        require(isinstance(self.losses, (list, tuple)) and len(self.losses) > 0
-                and all(loss in LOSS_STYLE for loss in self.losses), "losses", self.losses,
-                "must be a non-empty list of " + ", ".join(LOSS_STYLE))
+        require(
+            isinstance(self.losses, (list, tuple))
+            and len(self.losses) > 0
+            and all(loss in LOSS_STYLE for loss in self.losses),
+            "losses",
+            self.losses,
+            "must be a non-empty list of " + ", ".join(LOSS_STYLE),
+        )
 
 
 def _k(position: pd.Series) -> np.ndarray:
@@ -68,21 +73,51 @@ def draw(df: pd.DataFrame, options: GanFigureOptions, out: Any) -> None:
             if rows.empty:
                 continue
             rms = np.sqrt(rows["mean_sq"] * rows["n_params"])
-            left.plot(_k(rows["position"]), rms, LOSS_STYLE[loss], marker="o", ms=3, color=colour,
-                      label=f"{loss} {label}".strip())
+            left.plot(
+                _k(rows["position"]),
+                rms,
+                LOSS_STYLE[loss],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=f"{loss} {label}".strip(),
+            )
             ceiling = rows[rows["theory_kind"] == "bound"]
             if not ceiling.empty:
                 n, p = ceiling["n_samples"], ceiling["n_params"]
-                left.plot(_k(ceiling["position"]), np.sqrt(ceiling["theory_var"] * (n * p - 1) / n), "-",
-                          lw=4, alpha=0.25, color=colour, label=f"Theorem 2.4 bound {label}".strip())
+                left.plot(
+                    _k(ceiling["position"]),
+                    np.sqrt(ceiling["theory_var"] * (n * p - 1) / n),
+                    "-",
+                    lw=4,
+                    alpha=0.25,
+                    color=colour,
+                    label=f"Theorem 2.4 bound {label}".strip(),
+                )
         rows = part[part["family"] == "dfake"].sort_values("position")
         if not rows.empty and "wgan" not in set(part["family"]):
-            right.plot(_k(rows["position"]), rows["mean"], marker="o", ms=3, color=colour,
-                       label=f"mean D(G(z)) {label}".strip())
-    left.set(xscale="log", yscale="log", xlabel="discriminator steps k (k = 0 at 0.5)",
-             ylabel="generator gradient norm (rms over draws)", title="generator gradient")
-    right.set(xscale="log", yscale="log", xlabel="discriminator steps k", ylabel="mean D(G(z))",
-              title="discriminator output on generated samples")
+            right.plot(
+                _k(rows["position"]),
+                rows["mean"],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=f"mean D(G(z)) {label}".strip(),
+            )
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="discriminator steps k (k = 0 at 0.5)",
+        ylabel="generator gradient norm (rms over draws)",
+        title="generator gradient",
+    )
+    right.set(
+        xscale="log",
+        yscale="log",
+        xlabel="discriminator steps k",
+        ylabel="mean D(G(z))",
+        title="discriminator output on generated samples",
+    )
     for axis in (left, right):
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=7)

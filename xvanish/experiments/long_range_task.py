@@ -51,27 +51,52 @@ class LongRangeOptions:
     threshold: float = 0.9
 
     def __post_init__(self) -> None:
-        require(self.model == "all" or (isinstance(self.model, (list, tuple)) and len(self.model) > 0
-                                        and all(isinstance(m, str) for m in self.model)), "model", self.model,
-                "must be all or a list [a,b] of the run's variant names")
+        require(
+            self.model == "all"
+            or (
+                isinstance(self.model, (list, tuple))
+                and len(self.model) > 0
+                and all(isinstance(m, str) for m in self.model)
+            ),
+            "model",
+            self.model,
+            "must be all or a list [a,b] of the run's variant names",
+        )
         deltas = list(self.deltas) if isinstance(self.deltas, (list, tuple)) else []
-        require(len(deltas) > 0 and all(is_int(d) and d >= 1 for d in deltas)
-                and all(a < b for a, b in itertools.pairwise(deltas)), "deltas", self.deltas,
-                "must be a non-empty list of increasing integers >= 1")
+        require(
+            len(deltas) > 0
+            and all(is_int(d) and d >= 1 for d in deltas)
+            and all(a < b for a, b in itertools.pairwise(deltas)),
+            "deltas",
+            self.deltas,
+            "must be a non-empty list of increasing integers >= 1",
+        )
         require_int("updates", self.updates, minimum=1)
-        require(is_int(self.batch) and self.batch >= 2 and self.batch % 2 == 0, "batch", self.batch,
-                "must be an even integer >= 2 (the classes are balanced)")
+        require(
+            is_int(self.batch) and self.batch >= 2 and self.batch % 2 == 0,
+            "batch",
+            self.batch,
+            "must be an even integer >= 2 (the classes are balanced)",
+        )
         require_number("lr", self.lr, 0, strict=True)
-        require(is_number(self.threshold) and 0 < self.threshold <= 1, "threshold", self.threshold,
-                "must be a number in (0, 1]")
+        require(
+            is_number(self.threshold) and 0 < self.threshold <= 1,
+            "threshold",
+            self.threshold,
+            "must be a number in (0, 1]",
+        )
 
 
 def chosen_models(options: LongRangeOptions, variants: list[dict]) -> list[dict]:
     """The variants ``options.model`` names, in the run's order."""
     names = [variant["name"] for variant in variants]
     wanted = names if options.model == "all" else list(options.model)
-    require(all(name in names for name in wanted), "runner.options.model", options.model,
-            "must be all or a list of the run's variants: " + ", ".join(names))
+    require(
+        all(name in names for name in wanted),
+        "runner.options.model",
+        options.model,
+        "must be all or a list of the run's variants: " + ", ".join(names),
+    )
     return [variant for variant in variants if variant["name"] in wanted]
 
 
@@ -181,8 +206,10 @@ def _key(row: dict[str, Any]) -> tuple:
 
 def largest_learnt(table: pd.DataFrame) -> dict[str, int]:
     """Per model, the largest Δ learnt (0 when none)."""
-    return {model: int(part.loc[part.learnt, "delta"].max()) if part.learnt.any() else 0
-            for model, part in table.groupby("model", sort=False)}
+    return {
+        model: int(part.loc[part.learnt, "delta"].max()) if part.learnt.any() else 0
+        for model, part in table.groupby("model", sort=False)
+    }
 
 
 def after_run(job: Job) -> dict[str, Any]:
@@ -195,8 +222,14 @@ def after_run(job: Job) -> dict[str, Any]:
     domain = job.config["domain"]
     base = {"hidden": domain["hidden"], "embed": domain["embed"], "dtype": "float32"}  # trained in float32
     models = chosen_models(options, job.config["variants"])
-    settings = {"seed": seed, "updates": options.updates, "batch": options.batch, "lr": options.lr,
-                "hidden": base["hidden"], "embed": base["embed"]}
+    settings = {
+        "seed": seed,
+        "updates": options.updates,
+        "batch": options.batch,
+        "lr": options.lr,
+        "hidden": base["hidden"],
+        "embed": base["embed"],
+    }
     path = job.out_dir / TABLE_NAME
     earlier = pd.read_csv(path).to_dict("records") if job.resume and path.exists() else []
     done = {_key(row): float(row["accuracy"]) for row in earlier}
@@ -219,24 +252,43 @@ def after_run(job: Job) -> dict[str, Any]:
                 if data is None:
                     data = task_data(sequences, half, delta, seed, options.updates, options.batch)
                 accuracy = train({**base, **variant["domain"]}, delta, data, seed, options)
-            rows.append({"model": variant["name"], "delta": delta, "accuracy": accuracy,
-                         "learnt": accuracy >= options.threshold, **settings})
+            rows.append(
+                {
+                    "model": variant["name"],
+                    "delta": delta,
+                    "accuracy": accuracy,
+                    "learnt": accuracy >= options.threshold,
+                    **settings,
+                }
+            )
         write_csv_atomic(pd.DataFrame(rows), path)
-        print(f"seed {seed} Δ={delta}: " + "  ".join(f"{r['model']} {r['accuracy']:.3f}" for r in rows
-                                                   if r["delta"] == delta)
-              + f"   ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(
+            f"seed {seed} Δ={delta}: "
+            + "  ".join(f"{r['model']} {r['accuracy']:.3f}" for r in rows if r["delta"] == delta)
+            + f"   ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
     table = pd.DataFrame(rows)
     largest = largest_learnt(table)
     for model, delta in largest.items():
         accuracies = table[table.model == model]
-        print(f"seed {seed} {model:>20}: largest Δ at ≥ {options.threshold:.0%}: {delta:4d}   "
-              + "  ".join(f"Δ={d}: {a:.3f}" for d, a in zip(accuracies.delta, accuracies.accuracy)))
+        print(
+            f"seed {seed} {model:>20}: largest Δ at ≥ {options.threshold:.0%}: {delta:4d}   "
+            + "  ".join(f"Δ={d}: {a:.3f}" for d, a in zip(accuracies.delta, accuracies.accuracy))
+        )
     if job.resume:
         print(f"training: reused {reused} of {len(table)} (model, Δ) from {TABLE_NAME}")
-    replace_atomic(job.out_dir / FIGURE_NAME, lambda tmp: plot(table, [m["name"] for m in models],
-                                                               options.threshold, options.updates, tmp))
-    return {"largest_delta": largest, "label_residues": label_residues, "threshold": options.threshold,
-            "table": TABLE_NAME, "figure": FIGURE_NAME}
+    replace_atomic(
+        job.out_dir / FIGURE_NAME,
+        lambda tmp: plot(table, [m["name"] for m in models], options.threshold, options.updates, tmp),
+    )
+    return {
+        "largest_delta": largest,
+        "label_residues": label_residues,
+        "threshold": options.threshold,
+        "table": TABLE_NAME,
+        "figure": FIGURE_NAME,
+    }
 
 
 def plot(table: pd.DataFrame, names: list[str], threshold: float, updates: Any, out: Any) -> None:
@@ -251,8 +303,13 @@ def plot(table: pd.DataFrame, names: list[str], threshold: float, updates: Any, 
     keys = [k for k in ("model", "seed", "job") if k in table]
     for key, part in table.groupby(keys, sort=False):
         model = key[0] if isinstance(key, tuple) else key
-        ax.plot(part.delta, part.accuracy, "o-", color=f"C{names.index(model) % 10}",
-                label=None if model in labelled else model)
+        ax.plot(
+            part.delta,
+            part.accuracy,
+            "o-",
+            color=f"C{names.index(model) % 10}",
+            label=None if model in labelled else model,
+        )
         labelled.add(model)
     ax.axhline(threshold, color="k", ls=":", lw=0.8)
     ax.set_xscale("log")
@@ -278,8 +335,11 @@ def format_table(table: pd.DataFrame, threshold: float) -> str:
 
 def after_multirun(sweep_dir: Path, options: LongRangeOptions) -> None:
     """The jobs' training.csv combined at the sweep root (with ``job``), one figure, the table per seed."""
-    frames = [pd.read_csv(info["dir"] / TABLE_NAME).assign(job=info["job"])
-              for info in map(job_info, find_jobs(sweep_dir)) if (info["dir"] / TABLE_NAME).exists()]
+    frames = [
+        pd.read_csv(info["dir"] / TABLE_NAME).assign(job=info["job"])
+        for info in map(job_info, find_jobs(sweep_dir))
+        if (info["dir"] / TABLE_NAME).exists()
+    ]
     if not frames:
         print(f"long_range_task: no job under {sweep_dir} left {TABLE_NAME}")
         return

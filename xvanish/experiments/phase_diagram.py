@@ -34,11 +34,17 @@ def job_rate(results: pd.DataFrame) -> dict[str, float]:
     input) is −ln χ.
     """
     from xvanish.fit import fit_decay
+
     fits = fit_decay(results.drop(columns=[c for c in ("variant",) if c in results]))
     profile = fits[(fits.kind == "profile") & (fits.group == "preact") & (fits.law == "exponential")].iloc[0]
-    return {"weight_var": float(results["weight_var"].iloc[0]), "bias_var": float(results["bias_var"].iloc[0]),
-            "rate": -profile["rate"], "rate_lo": -profile["rate_hi"], "rate_hi": -profile["rate_lo"],
-            "theory_rate": -profile["theory_rate"]}
+    return {
+        "weight_var": float(results["weight_var"].iloc[0]),
+        "bias_var": float(results["bias_var"].iloc[0]),
+        "rate": -profile["rate"],
+        "rate_lo": -profile["rate_hi"],
+        "rate_hi": -profile["rate_lo"],
+        "theory_rate": -profile["theory_rate"],
+    }
 
 
 def rates_of(sweep_dir: Path) -> pd.DataFrame:
@@ -65,8 +71,9 @@ def plot(rates: pd.DataFrame, out: Any) -> None:
     mesh = None
     for ax, column, title in zip(axes, ("rate", "theory_rate"), ("measured", "mean-field trajectory")):
         grid = rates.pivot(index="bias_var", columns="weight_var", values=column).loc[bias_vars, weight_vars]
-        mesh = ax.pcolormesh(weight_vars, bias_vars, grid.to_numpy(), cmap="RdBu_r", vmin=-limit,
-                             vmax=limit, shading="nearest")
+        mesh = ax.pcolormesh(
+            weight_vars, bias_vars, grid.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, shading="nearest"
+        )
         ax.plot(line_w, line_b, "k-", lw=2, label="χ₁ = 1 (critical line)")
         ax.set_xlabel("σw²")
         ax.set_title(f"ln χ per layer, tanh — {title}")
@@ -85,9 +92,15 @@ def after_multirun(sweep_dir: Path, options: PhaseDiagramOptions) -> None:
         return
     write_csv_atomic(rates, sweep_dir / RATES_NAME)
     error = (rates.rate - rates.theory_rate).abs()
-    write_json_atomic({"n_jobs": len(rates), "abs_error_median": float(error.median()),
-                       "abs_error_max": float(error.max()), "rates": json.loads(rates.to_json(orient="records"))},
-                      sweep_dir / SUMMARY_NAME)
+    write_json_atomic(
+        {
+            "n_jobs": len(rates),
+            "abs_error_median": float(error.median()),
+            "abs_error_max": float(error.max()),
+            "rates": json.loads(rates.to_json(orient="records")),
+        },
+        sweep_dir / SUMMARY_NAME,
+    )
     if rates.weight_var.nunique() > 1 and rates.bias_var.nunique() > 1:
         replace_atomic(sweep_dir / FIGURE_NAME, lambda tmp: plot(rates, tmp))
     print(rates.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))

@@ -106,36 +106,47 @@ def aggregate(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any] | None
         fits = pd.DataFrame.from_records(summary.get("fits") or [])
         if not fits.empty:
             fits["better"] = fits["better"].astype(bool)
-            for column in ("rate", "rate_lo", "rate_hi", "intercept", "r2", "theory_rate", "scale",
-                           "x_min", "x_max"):
+            for column in ("rate", "rate_lo", "rate_hi", "intercept", "r2", "theory_rate", "scale", "x_min", "x_max"):
                 fits[column] = pd.to_numeric(fits[column])
         group = summary.get("headline_group")
         if group is not None:
             for one in build_series(df, fits, group):
-                headlines.append(dict(headline_record(one), job=job["job"],
-                                      series=label if one.label is None else f"{label} {one.label}"))
+                headlines.append(
+                    dict(
+                        headline_record(one),
+                        job=job["job"],
+                        series=label if one.label is None else f"{label} {one.label}",
+                    )
+                )
                 one.label = headlines[-1]["series"]  # the legend of the overlay plot
                 one.facets = {key: str(job["values"].get(key)) for key in swept}
                 if one.label != label:  # the variant is a facet too
                     one.facets["variant"] = headlines[-1]["variant"]
                 series.append(one)
-        records.append({
-            "job": job["job"],
-            "dir": str(job["dir"].relative_to(sweep_dir)),
-            "overrides": job["overrides"],
-            "domain": summary.get("domain"),
-            "headline": summary.get("headline"),
-            "nonfinite": (summary.get("nonfinite") or {}).get("count"),
-            "wall_seconds": summary.get("wall_seconds"),
-        })
+        records.append(
+            {
+                "job": job["job"],
+                "dir": str(job["dir"].relative_to(sweep_dir)),
+                "overrides": job["overrides"],
+                "domain": summary.get("domain"),
+                "headline": summary.get("headline"),
+                "nonfinite": (summary.get("nonfinite") or {}).get("count"),
+                "wall_seconds": summary.get("wall_seconds"),
+            }
+        )
     if not frames:
         log.warning("multirun under %s: no job left results; nothing to aggregate", sweep_dir)
         return None
     combined = pd.concat(frames, ignore_index=True)
     write_csv_atomic(combined, sweep_dir / RESULTS_NAME)
-    result = {"sweep_dir": str(sweep_dir), "swept_keys": swept, "n_jobs": len(jobs),
-              "jobs": records, "missing": missing,
-              "headline": headlines}
+    result = {
+        "sweep_dir": str(sweep_dir),
+        "swept_keys": swept,
+        "n_jobs": len(jobs),
+        "jobs": records,
+        "missing": missing,
+        "headline": headlines,
+    }
     seed_keys = [key for key in swept if key in SEED_KEYS]
     if seed_keys:
         pooled_series, result["pooled"] = _pool_over_seeds(combined, swept, seed_keys, sweep_dir)
@@ -148,8 +159,9 @@ def aggregate(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any] | None
     return result
 
 
-def _pool_over_seeds(combined: pd.DataFrame, swept: list[str], seed_keys: list[str],
-                     sweep_dir: Path) -> tuple[list, dict[str, Any]]:
+def _pool_over_seeds(
+    combined: pd.DataFrame, swept: list[str], seed_keys: list[str], sweep_dir: Path
+) -> tuple[list, dict[str, Any]]:
     """Pool the jobs that differ only in their seed; write pooled.csv; return its series and record.
 
     Each configuration of the other swept keys is one pooled series, fitted as a single
@@ -200,7 +212,13 @@ class AggregateCallback(Callback):
         plot = bool(OmegaConf.select(config, "report.plot", default=True))  # report.plot=false: no overlay either
         result = aggregate(sweep_dir, plot=plot)
         if result is not None:
-            log.info("multirun: %d jobs combined in %s (%s, %s%s)", len(result["jobs"]), sweep_dir,
-                     RESULTS_NAME, SUMMARY_NAME, f", {PLOT_NAME}" if plot else "")
+            log.info(
+                "multirun: %d jobs combined in %s (%s, %s%s)",
+                len(result["jobs"]),
+                sweep_dir,
+                RESULTS_NAME,
+                SUMMARY_NAME,
+                f", {PLOT_NAME}" if plot else "",
+            )
             if result["missing"]:
                 log.warning("multirun: jobs without results: %s", ", ".join(result["missing"]))

@@ -22,9 +22,7 @@ import pandas as pd
 
 from xvanish.fit import fit_records, group_family
 
-__all__ = ["Series", "build_series", "families", "headline_record", "theory_kinds",
-           "x_values"]
-
+__all__ = ["Series", "build_series", "families", "headline_record", "theory_kinds", "x_values"]
 
 
 @dataclass
@@ -93,8 +91,7 @@ def x_values(rows: pd.DataFrame, scale_name: str, categories: list[str] | None) 
     return rows[scale_name].astype(str).map(index).astype(float).to_numpy()
 
 
-def _sweep_order(rows: pd.DataFrame, scale_name: str, categories: list[str] | None,
-                 *then: str) -> pd.DataFrame:
+def _sweep_order(rows: pd.DataFrame, scale_name: str, categories: list[str] | None, *then: str) -> pd.DataFrame:
     """``rows`` sorted along the sweep (scale or categorical value), then by ``then``."""
     key = "_sweep_x"
     ordered = rows.assign(**{key: x_values(rows, scale_name, categories)})
@@ -127,8 +124,7 @@ def _profile_family(positioned: pd.DataFrame, own_family: str | None) -> str | N
     return str(present.iloc[0]) if len(present) else None
 
 
-def build_series(df: pd.DataFrame, fits: pd.DataFrame, group: str,
-                 label_column: str = "variant") -> list[Series]:
+def build_series(df: pd.DataFrame, fits: pd.DataFrame, group: str, label_column: str = "variant") -> list[Series]:
     """Split a results table (and its fits) into the series a report shows.
 
     Args:
@@ -162,30 +158,44 @@ def build_series(df: pd.DataFrame, fits: pd.DataFrame, group: str,
         family = _profile_family(positioned, own_family)
         profile_rows = positioned[families(positioned) == family]
         cost = rows[rows["group"] == "cost"] if group != "cost" else rows.iloc[:0]
-        result.append(Series(
-            label=label,
-            group=group,
-            scale_name=scale_name,
-            rows=_sweep_order(own, scale_name, categories),
-            # A categorical axis has no decay law; its profiles' fits carry no value to match.
-            fit=None if categories is not None else _better(own_fits, "scale", group),
-            profile_family=family,
-            profile_scale=largest,
-            profile_rows=_sweep_order(profile_rows, scale_name, categories, "position"),
-            profile_fit=None if categories is not None else _better(own_fits, "profile", family, largest),
-            cost_rows=_sweep_order(cost, scale_name, categories),
-            categories=categories,
-        ))
+        result.append(
+            Series(
+                label=label,
+                group=group,
+                scale_name=scale_name,
+                rows=_sweep_order(own, scale_name, categories),
+                # A categorical axis has no decay law; its profiles' fits carry no value to match.
+                fit=None if categories is not None else _better(own_fits, "scale", group),
+                profile_family=family,
+                profile_scale=largest,
+                profile_rows=_sweep_order(profile_rows, scale_name, categories, "position"),
+                profile_fit=None if categories is not None else _better(own_fits, "profile", family, largest),
+                cost_rows=_sweep_order(cost, scale_name, categories),
+                categories=categories,
+            )
+        )
     return result
 
 
 def headline_record(series: Series) -> dict[str, Any]:
     """The JSON-ready headline of one series (summary.json ``headline``)."""
+
     def pick(record: dict | None) -> dict | None:
         if record is None:
             return None
-        keys = ("law", "rate", "rate_lo", "rate_hi", "theory_rate", "r2", "intercept",
-                "n_points", "x_min", "x_max", "excluded")
+        keys = (
+            "law",
+            "rate",
+            "rate_lo",
+            "rate_hi",
+            "theory_rate",
+            "r2",
+            "intercept",
+            "n_points",
+            "x_min",
+            "x_max",
+            "excluded",
+        )
         return {key: record.get(key) for key in keys}
 
     return {
@@ -194,7 +204,9 @@ def headline_record(series: Series) -> dict[str, Any]:
         "scale_name": series.scale_name,
         "categories": series.categories,
         "fit": pick(series.fit),
-        "profile": None if series.profile_family is None else {
+        "profile": None
+        if series.profile_family is None
+        else {
             "group": series.profile_family,
             "scale": series.profile_scale,
             "fit": pick(series.profile_fit),

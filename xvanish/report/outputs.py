@@ -23,8 +23,15 @@ from xvanish.plan import RESULTS_NAME  # one name for the table, defined where i
 from xvanish.report.headline import Series, headline_record
 
 __all__ = [
-    "PLOT_NAME", "RESULTS_NAME", "SUMMARY_NAME", "excluded_points", "nonfinite_report",
-    "package_versions", "replace_atomic", "run_summary", "write_json_atomic",
+    "PLOT_NAME",
+    "RESULTS_NAME",
+    "SUMMARY_NAME",
+    "excluded_points",
+    "nonfinite_report",
+    "package_versions",
+    "replace_atomic",
+    "run_summary",
+    "write_json_atomic",
 ]
 
 SUMMARY_NAME = "summary.json"
@@ -38,6 +45,7 @@ _IF_IMPORTED = {"pennylane": "pennylane", "pennylane_lightning": "pennylane-ligh
 
 def package_versions() -> dict[str, str | None]:
     """Versions of the packages that produce the numbers (None: not installed)."""
+
     def version(name: str) -> str | None:
         try:
             return metadata.version(name)
@@ -61,8 +69,10 @@ def nonfinite_report(df: pd.DataFrame) -> dict[str, Any]:
     rows = []
     for (_, row), count in zip(bad.iterrows(), counts):
         where = f"{row['variant']}: " if "variant" in bad.columns else ""
-        rows.append(f"{where}{row['group']} at {row['scale_name']}={row['scale']:g}: {count} entries "
-                    f"({row['nonfinite_frac']:.3g} of {int(row['n_samples'] * row['n_params'])})")
+        rows.append(
+            f"{where}{row['group']} at {row['scale_name']}={row['scale']:g}: {count} entries "
+            f"({row['nonfinite_frac']:.3g} of {int(row['n_samples'] * row['n_params'])})"
+        )
     return {"count": int(counts.sum()), "rows": rows}
 
 
@@ -77,8 +87,15 @@ def excluded_points(fits: pd.DataFrame) -> list[str]:
     return list(seen)
 
 
-def run_summary(*, df: pd.DataFrame, fits: pd.DataFrame, series: Sequence[Series], domain: str,
-                config: Mapping[str, Any], wall_seconds: float) -> dict[str, Any]:
+def run_summary(
+    *,
+    df: pd.DataFrame,
+    fits: pd.DataFrame,
+    series: Sequence[Series],
+    domain: str,
+    config: Mapping[str, Any],
+    wall_seconds: float,
+) -> dict[str, Any]:
     """The content of summary.json (see docs/output.md)."""
     return {
         "domain": domain,

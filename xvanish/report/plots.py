@@ -150,8 +150,9 @@ def _factored(series: Sequence[Series]) -> _Encoding | None:
     entries = [(heading, f"{by_color}:")]
     entries += [(Line2D([], [], color=colors[v], marker="o", ls="-", lw=1, ms=4), f"  {v}") for v in levels]
     entries += [(heading, f"{by_marker}:")]
-    entries += [(Line2D([], [], color=KEY_COLOR, marker=markers[v], ls="none", ms=4), f"  {v}")
-                for v in values[by_marker]]
+    entries += [
+        (Line2D([], [], color=KEY_COLOR, marker=markers[v], ls="none", ms=4), f"  {v}") for v in values[by_marker]
+    ]
     return _Encoding(styles, entries)
 
 
@@ -161,8 +162,10 @@ def _encoding(series: Sequence[Series]) -> _Encoding:
     if factored is not None:
         return factored
     styles = series_styles(len(series))
-    entries = [(Line2D([], [], color=color, marker=marker, ls="-", lw=1, ms=4), one.label or one.group)
-               for one, (color, marker) in zip(series, styles)]
+    entries = [
+        (Line2D([], [], color=color, marker=marker, ls="-", lw=1, ms=4), one.label or one.group)
+        for one, (color, marker) in zip(series, styles)
+    ]
     return _Encoding(styles, entries)
 
 
@@ -219,8 +222,9 @@ def _profile_column(series: Sequence[Series], styles) -> _Column:
         if not len(rows):
             continue
         if one.categories is None:
-            traces.append(_Trace(j, rows, rows["position"].astype(float).to_numpy(), color, marker,
-                                 fit=one.profile_fit))
+            traces.append(
+                _Trace(j, rows, rows["position"].astype(float).to_numpy(), color, marker, fit=one.profile_fit)
+            )
             continue
         values = rows[one.scale_name].astype(str)
         for i, value in enumerate(one.categories):
@@ -234,7 +238,7 @@ def _profile_column(series: Sequence[Series], styles) -> _Column:
     if any(one.categories is not None for one in series):
         title = f"profile per {series[0].scale_name} value"
     elif len(scales) == 1:
-        (name, value), = scales
+        ((name, value),) = scales
         title = f"profile at {name}={value:g}"
     else:
         title = "profile at each series' largest scale"
@@ -244,17 +248,26 @@ def _profile_column(series: Sequence[Series], styles) -> _Column:
 def _columns(series: Sequence[Series], styles) -> list[_Column]:
     first = series[0]
     categories = first.categories
-    scale = _Column(_scale_traces(series, styles, lambda one: one.rows, lambda one: one.fit),
-                    first.scale_name, f"Var[{first.group}]", f"variance vs {first.scale_name}",
-                    categories=categories)
+    scale = _Column(
+        _scale_traces(series, styles, lambda one: one.rows, lambda one: one.fit),
+        first.scale_name,
+        f"Var[{first.group}]",
+        f"variance vs {first.scale_name}",
+        categories=categories,
+    )
     if any(len(one.profile_rows) for one in series):
         profile = _profile_column(series, styles)
         # One sweep value (rnn_memory: seq_len=200): a "variance vs" panel would be one column
         # of dots on an empty axis; the profile is the whole story.
         return [profile] if all(len(one.rows) <= 1 for one in series) else [scale, profile]
     # No positioned groups (one parameter's gradient): show how the cost itself concentrates.
-    cost = _Column(_scale_traces(series, styles, lambda one: one.cost_rows, lambda one: None),
-                   first.scale_name, "Var[cost]", "variance of the cost itself", categories=categories)
+    cost = _Column(
+        _scale_traces(series, styles, lambda one: one.cost_rows, lambda one: None),
+        first.scale_name,
+        "Var[cost]",
+        "variance of the cost itself",
+        categories=categories,
+    )
     return [scale, cost]
 
 
@@ -324,16 +337,25 @@ def _draw_measured(ax, trace: _Trace, key: dict) -> None:
         upper = np.nan_to_num(rows["var_hi"].astype(float).to_numpy() - var, nan=0.0)
         # Missing interval ends draw no bar rather than a misleading one.
         yerr = [np.clip(lower, 0, None)[shown], np.clip(upper, 0, None)[shown]]
-        bars = ax.errorbar(trace.x[shown], var[shown], yerr=yerr, fmt=trace.marker, ms=4, capsize=2,
-                           color=trace.color)
+        bars = ax.errorbar(trace.x[shown], var[shown], yerr=yerr, fmt=trace.marker, ms=4, capsize=2, color=trace.color)
         bars.lines[0].set_gid("measured")
         key.setdefault(MEASURED_LABEL, Line2D([], [], color=KEY_COLOR, marker="o", ls="none", ms=4))
     zero = var == 0
     if zero.any():
         # log y cannot show 0: a ▼ on the axis floor (x in data, y in axes coordinates).
         floor = blended_transform_factory(ax.transData, ax.transAxes)
-        (marks,) = ax.plot(trace.x[zero], np.zeros(int(zero.sum())), "v", ms=7, color=trace.color,
-                           transform=floor, clip_on=False, zorder=5, markeredgecolor="black", mew=0.5)
+        (marks,) = ax.plot(
+            trace.x[zero],
+            np.zeros(int(zero.sum())),
+            "v",
+            ms=7,
+            color=trace.color,
+            transform=floor,
+            clip_on=False,
+            zorder=5,
+            markeredgecolor="black",
+            mew=0.5,
+        )
         marks.set_gid("zero-floor")
         key.setdefault(ZERO_LABEL, Line2D([], [], color=KEY_COLOR, marker="v", ls="none", ms=6))
 
@@ -380,8 +402,13 @@ def _draw_theory(ax, trace: _Trace, key: dict) -> list[tuple[np.ndarray, np.ndar
         single = trace.half_width is None and np.isfinite(x).sum() == 1  # one point: a tick, not a line
         if kind == "bound":
             (line,) = ax.plot(x, y, ":", lw=1.6, color=trace.color, marker="_" if single else None, ms=14)
-            key.setdefault(BOUND_LABEL, (Line2D([], [], color=KEY_COLOR, ls=":", lw=1.6),
-                                         Patch(facecolor="none", edgecolor=KEY_COLOR, hatch="///", lw=0)))
+            key.setdefault(
+                BOUND_LABEL,
+                (
+                    Line2D([], [], color=KEY_COLOR, ls=":", lw=1.6),
+                    Patch(facecolor="none", edgecolor=KEY_COLOR, hatch="///", lw=0),
+                ),
+            )
             ceilings += [(px, py, trace.color) for px, py in pieces]
         else:
             style = THEORY_STYLES.get(kind, "--")
@@ -401,8 +428,9 @@ def _hatch_above(ax, ceilings) -> None:
         if x.size == 1:  # a single point: a narrow band around it
             x = np.array([x[0] * 0.98, x[0] * 1.02]) if x[0] else np.array([-0.02, 0.02])
             y = np.repeat(y, 2)
-        ax.fill_between(x, y, top, facecolor=(*rgb, 0.06), edgecolor=(*rgb, 0.4), hatch="///", lw=0,
-                        gid="bound-excluded")
+        ax.fill_between(
+            x, y, top, facecolor=(*rgb, 0.06), edgecolor=(*rgb, 0.4), hatch="///", lw=0, gid="bound-excluded"
+        )
     ax.set_ylim(bottom, top)
 
 
@@ -515,8 +543,11 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
                 _draw_variance(ax, column, subset, key)
                 shown = sorted({trace.index for trace in subset})
                 low, high = ax.get_ylim()
-                ax.set_title(f"zoom: the {len(shown)} of {len(series)} series that stay within "
-                             f"{math.log10(high / low):.0f} decades", fontsize=9)
+                ax.set_title(
+                    f"zoom: the {len(shown)} of {len(series)} series that stay within "
+                    f"{math.log10(high / low):.0f} decades",
+                    fontsize=9,
+                )
             elif role == "zeros" and zeros[c]:
                 _draw_zero_fraction(ax, column)
                 ax.set_title("fraction of gradient entries exactly 0", fontsize=9)
@@ -527,8 +558,9 @@ def plot_series(series: Sequence[Series], path: str | os.PathLike[str], title: s
     labels = [label for _, label in encoding.entries] + list(key)
     legend_columns, width = _legend_layout(labels, height)
     figure.set_size_inches(5.5 * len(columns) + width, height)
-    figure.legend(handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncols=legend_columns,
-                  frameon=False)
+    figure.legend(
+        handles, labels, loc="outside right upper", fontsize=LEGEND_FONTSIZE, ncols=legend_columns, frameon=False
+    )
     if title:
         figure.suptitle(title, fontsize=10)
     figure.savefig(os.fspath(path), dpi=110, format="png")

@@ -16,8 +16,21 @@ __all__ = ["SEED_KEYS", "pool_seeds"]
 SEED_KEYS = ("measure.seed", "seed")
 
 #: Columns that describe one set of draws, recomputed by pooling; the rest identify the point.
-_PER_DRAWS = ("n_samples", "mean", "var", "var_lo", "var_hi", "mean_sq", "mean_abs", "zero_frac",
-              "nonfinite_frac", "seconds", "seed", "job", "overrides")
+_PER_DRAWS = (
+    "n_samples",
+    "mean",
+    "var",
+    "var_lo",
+    "var_hi",
+    "mean_sq",
+    "mean_abs",
+    "zero_frac",
+    "nonfinite_frac",
+    "seconds",
+    "seed",
+    "job",
+    "overrides",
+)
 
 
 def pool_seeds(rows: pd.DataFrame, seed_keys: Sequence[str], other_keys: Sequence[str] = ()) -> pd.DataFrame:
@@ -49,23 +62,29 @@ def pool_seeds(rows: pd.DataFrame, seed_keys: Sequence[str], other_keys: Sequenc
         n_draws = part["n_samples"].to_numpy(float)
         all_entries = n_draws * part["n_params"].to_numpy(float)
         finite = all_entries * (1 - part["nonfinite_frac"].to_numpy(float))
-        mean, var, lo, hi = pool_summaries(n_draws, finite, part["mean"], part["var"], part["var_lo"],
-                                           part["var_hi"])
+        mean, var, lo, hi = pool_summaries(n_draws, finite, part["mean"], part["var"], part["var_lo"], part["var_hi"])
         weights = finite / finite.sum()
-        record.update({
-            "n_samples": int(n_draws.sum()), "mean": mean, "var": var, "var_lo": lo, "var_hi": hi,
-            "mean_sq": float(np.sum(weights * part["mean_sq"])),
-            "mean_abs": float(np.sum(weights * part["mean_abs"])),
-            "zero_frac": float(np.sum(all_entries * part["zero_frac"]) / all_entries.sum()),
-            "nonfinite_frac": float(np.sum(all_entries * part["nonfinite_frac"]) / all_entries.sum()),
-            "seconds": float(part["seconds"].sum()),
-            "seed": ",".join(str(s) for s in part[seed_keys[0]]),
-            "n_seeds": len(part),
-        })
+        record.update(
+            {
+                "n_samples": int(n_draws.sum()),
+                "mean": mean,
+                "var": var,
+                "var_lo": lo,
+                "var_hi": hi,
+                "mean_sq": float(np.sum(weights * part["mean_sq"])),
+                "mean_abs": float(np.sum(weights * part["mean_abs"])),
+                "zero_frac": float(np.sum(all_entries * part["zero_frac"]) / all_entries.sum()),
+                "nonfinite_frac": float(np.sum(all_entries * part["nonfinite_frac"]) / all_entries.sum()),
+                "seconds": float(part["seconds"].sum()),
+                "seed": ",".join(str(s) for s in part[seed_keys[0]]),
+                "n_seeds": len(part),
+            }
+        )
         for column in jackknife:  # ln of the pooled variance with block b of every seed left out
             replicate = part[column].to_numpy(float)
-            record[column] = (math.log(float(np.sum(weights * np.exp(replicate))))
-                              if np.isfinite(replicate).all() else math.nan)
+            record[column] = (
+                math.log(float(np.sum(weights * np.exp(replicate)))) if np.isfinite(replicate).all() else math.nan
+            )
         pooled.append(record)
     frame = pd.DataFrame.from_records(pooled)
     order = [c for c in rows.columns if c in frame.columns] + ["n_seeds"]

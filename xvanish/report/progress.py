@@ -45,8 +45,7 @@ class ProgressBar:
         ...         pass
     """
 
-    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool | None = None,
-                 width: int = 24) -> None:
+    def __init__(self, total: int, stream: IO[str] | None = None, enabled: bool | None = None, width: int = 24) -> None:
         self.total = max(int(total), 1)
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
@@ -93,8 +92,9 @@ class ProgressBar:
             self.stream.flush()
             self._shown = True
 
-    def wrap(self, items: Iterable[Any], label: Callable[[Any], str] = str,
-             after: Callable[[], None] | None = None) -> Iterator[Any]:
+    def wrap(
+        self, items: Iterable[Any], label: Callable[[Any], str] = str, after: Callable[[], None] | None = None
+    ) -> Iterator[Any]:
         """Yield ``items``, counting each as a step once the caller asks for the next one.
 
         Args:

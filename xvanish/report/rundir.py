@@ -45,8 +45,9 @@ def discard_folder(out_dir: Path, stop: Path) -> None:
 
 
 @contextlib.contextmanager
-def run_folder(out_dir: str | os.PathLike[str], *, resume: bool, task_cfg: DictConfig, hydra_cfg: DictConfig,
-               overrides: Any) -> Iterator[Path]:
+def run_folder(
+    out_dir: str | os.PathLike[str], *, resume: bool, task_cfg: DictConfig, hydra_cfg: DictConfig, overrides: Any
+) -> Iterator[Path]:
     """Hold ``out_dir`` for one command-line run: refuse it before anything is written, and
     leave a fresh folder as if the run never started when the run is refused later.
 

@@ -44,7 +44,7 @@ def format_fraction(fraction: float, digits: int = 1, max_digits: int = 3) -> st
         text = f"{fraction:.{places}%}"
         if 0 < float(text[:-1]) < 100:
             return text
-    step = 10.0 ** -max_digits
+    step = 10.0**-max_digits
     return f">{100 - step:.{max_digits}f}%" if fraction > 0.5 else f"<{step:.{max_digits}f}%"
 
 
@@ -63,9 +63,11 @@ def fit_line(record: dict[str, Any] | None, x_name: str) -> str:
     if record is None:
         return f"fit across {x_name}: not fitted (fewer than 3 usable points)"
     words = _RATE_WORDING[record["law"]].format(x=x_name)
-    return (f"{words}: {_num(record['rate'], '.4g')} [{_num(record['rate_lo'], '.4g')}, "
-            f"{_num(record['rate_hi'], '.4g')}] (theory {_num(record['theory_rate'], '.4g')}), "
-            f"better law: {record['law']} (R²={_num(record['r2'], '.4f')})")
+    return (
+        f"{words}: {_num(record['rate'], '.4g')} [{_num(record['rate_lo'], '.4g')}, "
+        f"{_num(record['rate_hi'], '.4g')}] (theory {_num(record['theory_rate'], '.4g')}), "
+        f"better law: {record['law']} (R²={_num(record['r2'], '.4f')})"
+    )
 
 
 def _x_text(series: Series, row: Any) -> str:
@@ -103,16 +105,18 @@ def format_series(series: Series) -> str:
     for row, x_text, theory in zip(rows.itertuples(index=False), x_texts, theories):
         interval = f"{_num(row.var)} [{_num(row.var_lo, '.2e')}, {_num(row.var_hi, '.2e')}]"
         zero_text = f"  {format_fraction(row.zero_frac)}" if zeros else ""
-        flag = (f"  (non-finite gradients: {format_fraction(row.nonfinite_frac)})"
-                if row.nonfinite_frac > 0 else "")
+        flag = f"  (non-finite gradients: {format_fraction(row.nonfinite_frac)})" if row.nonfinite_frac > 0 else ""
         lines.append(f"  {x_text:>{width}}  {interval:<34}  {theory:<{theory_width}}{zero_text}{flag}".rstrip())
     if series.categories is not None:
         lines.append(f"  {series.scale_name} is categorical: rows per value, no decay fit")
         if series.profile_family is not None:
             lines.append(f"  profile of {series.profile_family}: one per {series.scale_name} value (see the plot)")
         return "\n".join(lines)
-    lines.append(f"  one {series.scale_name} value: nothing to fit across {series.scale_name}" if len(rows) == 1
-                 else "  " + fit_line(series.fit, series.scale_name))
+    lines.append(
+        f"  one {series.scale_name} value: nothing to fit across {series.scale_name}"
+        if len(rows) == 1
+        else "  " + fit_line(series.fit, series.scale_name)
+    )
     if series.profile_family is not None:
         lines.append(_profile_line(series))
     return "\n".join(lines)
@@ -120,8 +124,9 @@ def format_series(series: Series) -> str:
 
 def _profile_line(series: Series) -> str:
     """``  profile of preact at depth=64: <fit line>``."""
-    return (f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: "
-            + fit_line(series.profile_fit, "position"))
+    return f"  profile of {series.profile_family} at {series.scale_name}={series.profile_scale:g}: " + fit_line(
+        series.profile_fit, "position"
+    )
 
 
 def format_report(series: Sequence[Series]) -> str:

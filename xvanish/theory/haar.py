@@ -348,8 +348,9 @@ def layered_cost_variance(n_qubits: int, n_layers: int, weight: float) -> float 
     return output_variance(weight, 0.0, d)
 
 
-def layered_gradient_variance(n_qubits: int, n_layers: int, layer: int, weight: float,
-                              mean_p_squared: float) -> float | None:
+def layered_gradient_variance(
+    n_qubits: int, n_layers: int, layer: int, weight: float, mean_p_squared: float
+) -> float | None:
     """F3 or F2 for an angle of layer ``layer`` (0-based), where the premise can hold.
 
     * layer 0 with at least ``n_qubits`` layers after it: F3, the state before the angle a

@@ -119,11 +119,13 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", special.expit, _sigmoid_prime),
         Activation("tanh", np.tanh, _tanh_prime),
         Activation("relu", lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float)),
-        Activation("leaky_relu", lambda x: np.where(x > 0, x, LEAKY_RELU_SLOPE * x),
-                   lambda x: np.where(x > 0, 1.0, LEAKY_RELU_SLOPE)),
+        Activation(
+            "leaky_relu",
+            lambda x: np.where(x > 0, x, LEAKY_RELU_SLOPE * x),
+            lambda x: np.where(x > 0, 1.0, LEAKY_RELU_SLOPE),
+        ),
         Activation("elu", _elu, lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0)))),
-        Activation("selu", _selu,
-                   lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0)))),
+        Activation("selu", _selu, lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0)))),
         Activation("gelu", _gelu, _gelu_prime),
     )
 }
@@ -202,6 +204,7 @@ def gaussian_expectation(f: Callable[[Array], Array], q: float) -> float:
 
 
 # --- maps -------------------------------------------------------------------------------------
+
 
 def length_map(q: float, weight_var: float, bias_var: float, activation: str | Activation) -> float:
     """One step of the length map, q ↦ σw² E_z[φ(√q z)²] + σb² (Poole et al. 2016, eq. 3).
@@ -296,8 +299,9 @@ def depth_scale(weight_var: float, bias_var: float, activation: str | Activation
     return math.inf if log_chi == 0 else -1.0 / log_chi
 
 
-def critical_weight_var(bias_var: float, activation: str | Activation = "tanh",
-                        bracket: tuple[float, float] = (1.0, 50.0)) -> float:
+def critical_weight_var(
+    bias_var: float, activation: str | Activation = "tanh", bracket: tuple[float, float] = (1.0, 50.0)
+) -> float:
     """σw² on the order-to-chaos line χ₁(σw², σb²) = 1 (Schoenholz et al. 2017, Fig. 1).
 
     Args:
@@ -318,12 +322,14 @@ def critical_weight_var(bias_var: float, activation: str | Activation = "tanh",
 
     lo, hi = bracket
     if excess(lo) * excess(hi) > 0:
-        raise ValueError(f"chi1 - 1 keeps its sign for weight_var in {bracket} "
-                         f"(bias_var={bias_var}, activation={activation!r})")
+        raise ValueError(
+            f"chi1 - 1 keeps its sign for weight_var in {bracket} (bias_var={bias_var}, activation={activation!r})"
+        )
     return float(optimize.brentq(excess, lo, hi, xtol=1e-13, rtol=1e-13))
 
 
 # --- trajectory -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -346,8 +352,14 @@ class Trajectory:
     input_ms: float
 
 
-def trajectory(depth: int, weight_var: float, bias_var: float, activation: str | Activation,
-               input_var: float = 1.0, readout_var: float = 1.0) -> Trajectory:
+def trajectory(
+    depth: int,
+    weight_var: float,
+    bias_var: float,
+    activation: str | Activation,
+    input_var: float = 1.0,
+    readout_var: float = 1.0,
+) -> Trajectory:
     """Mean-field prediction of every layer's forward and backward second moments.
 
     Network: h^1 = W^1 x + b^1, h^l = W^l φ(h^{l−1}) + b^l (l = 2..L), loss
@@ -384,5 +396,11 @@ def trajectory(depth: int, weight_var: float, bias_var: float, activation: str |
     delta_ms[-1] = readout_var * chi[-1] / weight_var  # readout_var·E[φ′(h^L)²]
     for layer in range(depth - 1, 0, -1):
         delta_ms[layer - 1] = chi[layer - 1] * delta_ms[layer]
-    return Trajectory(q=q, chi=chi, layer_input_ms=layer_input_ms, delta_ms=delta_ms,
-                      weight_ms=delta_ms * layer_input_ms, input_ms=float(weight_var * delta_ms[0]))
+    return Trajectory(
+        q=q,
+        chi=chi,
+        layer_input_ms=layer_input_ms,
+        delta_ms=delta_ms,
+        weight_ms=delta_ms * layer_input_ms,
+        input_ms=float(weight_var * delta_ms[0]),
+    )

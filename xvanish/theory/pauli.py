@@ -48,13 +48,21 @@ def parse_pauli_string(text: str, n_qubits: int | None = None, key: str = "obser
     terms: list[tuple[str, int]] = []
     for token in tokens:
         match = _TERM.match(token)
-        require(match is not None and match.group(1).upper() in PAULI_LETTERS, key, text,
-                f"bad term {token!r}: each term is X, Y or Z followed by a wire index, e.g. 'X0 Y2 Z3'")
+        require(
+            match is not None and match.group(1).upper() in PAULI_LETTERS,
+            key,
+            text,
+            f"bad term {token!r}: each term is X, Y or Z followed by a wire index, e.g. 'X0 Y2 Z3'",
+        )
         letter, wire = match.group(1).upper(), int(match.group(2))
         require(wire >= 0, key, text, f"wire {wire} does not exist (wires are 0, 1, ...)")
         if n_qubits is not None:
-            require(wire < n_qubits, key, text,
-                    f"wire {wire} does not exist with n_qubits={n_qubits} (wires are 0..{n_qubits - 1})")
+            require(
+                wire < n_qubits,
+                key,
+                text,
+                f"wire {wire} does not exist with n_qubits={n_qubits} (wires are 0..{n_qubits - 1})",
+            )
         require(wire not in {w for _, w in terms}, key, text, f"wire {wire} appears twice")
         terms.append((letter, wire))
     return terms
@@ -63,8 +71,9 @@ def parse_pauli_string(text: str, n_qubits: int | None = None, key: str = "obser
 _SUM_TERM = re.compile(r"\s*([+-]?)\s*([^+-]+)")
 
 
-def parse_pauli_sum(text: str, n_qubits: int | None = None, key: str = "observable"
-                    ) -> list[tuple[float, list[tuple[str, int]]]]:
+def parse_pauli_sum(
+    text: str, n_qubits: int | None = None, key: str = "observable"
+) -> list[tuple[float, list[tuple[str, int]]]]:
     """Parse a sum of Pauli strings such as ``"X0 X1 + Y0 Y1"`` or ``"0.5 Z0 - Z1"``.
 
     Terms are separated by ``+`` or ``-``; each is an optional real factor followed by a
@@ -80,8 +89,12 @@ def parse_pauli_sum(text: str, n_qubits: int | None = None, key: str = "observab
         >>> parse_pauli_sum("X0 X1 - 0.5 Y0 Y1", 2)
         [(1.0, [('X', 0), ('X', 1)]), (-0.5, [('Y', 0), ('Y', 1)])]
     """
-    require(isinstance(text, str) and text.strip() != "", key, text,
-            "must be a Pauli string or a sum of them, e.g. 'Z0 Z1' or 'X0 X1 + Y0 Y1'")
+    require(
+        isinstance(text, str) and text.strip() != "",
+        key,
+        text,
+        "must be a Pauli string or a sum of them, e.g. 'Z0 Z1' or 'X0 X1 + Y0 Y1'",
+    )
     terms = []
     matches = list(_SUM_TERM.finditer(text))
     require("".join(m.group(0) for m in matches).strip() == text.strip(), key, text, "cannot parse this Pauli sum")

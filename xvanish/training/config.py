@@ -76,9 +76,14 @@ class TrainConfig:
         require_int("train.train_steps", self.train_steps, minimum=1)
         if self.log_steps is not None:
             steps = list(self.log_steps)
-            require(len(steps) > 0 and all(is_int(s) and 1 <= s <= self.train_steps for s in steps)
-                    and len(set(steps)) == len(steps), "train.log_steps", steps,
-                    f"must be distinct integers in [1, train.train_steps={self.train_steps}]")
+            require(
+                len(steps) > 0
+                and all(is_int(s) and 1 <= s <= self.train_steps for s in steps)
+                and len(set(steps)) == len(steps),
+                "train.log_steps",
+                steps,
+                f"must be distinct integers in [1, train.train_steps={self.train_steps}]",
+            )
         require_int("train.batch_size", self.batch_size, minimum=1)
         require(isinstance(self.task, str) and len(self.task) > 0, "train.task", self.task, "must be a task name")
 
@@ -93,4 +98,3 @@ class TrainConfig:
         if self.weight_decay is not None:
             return float(self.weight_decay)
         return 0.01 if self.optimizer == "adamw" else 0.0
-

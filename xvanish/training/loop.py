@@ -95,10 +95,12 @@ def _theory(cfg: TrainConfig, t: int, grads: Mapping[str, Tensor], sizes: Mappin
     """
     plain = cfg.decay == 0
     if cfg.optimizer == "sgd" and cfg.clip == "none" and plain:
-        return {f"update/{label}": exact(cfg.lr ** 2 * stats.summarize_sums(reduce.draw_sums(g))["var"])
-                for label, g in grads.items()}
+        return {
+            f"update/{label}": exact(cfg.lr**2 * stats.summarize_sums(reduce.draw_sums(g))["var"])
+            for label, g in grads.items()
+        }
     if cfg.optimizer in ("adam", "adamw") and t == 1 and (cfg.optimizer == "adam" or plain):
-        return {f"update/{label}": bound(cfg.lr ** 2) for label in grads}
+        return {f"update/{label}": bound(cfg.lr**2) for label in grads}
     if cfg.optimizer == "sgd" and cfg.clip == "norm" and plain:
         return {f"update/{label}": bound((cfg.lr * cfg.clip_at) ** 2 / sizes[label]) for label in grads}
     return {}
@@ -114,8 +116,14 @@ class TrainingRecorder:
     scale_name: str | None = None
     scale: Any = None
 
-    def rows(self, t: int, grads: Mapping[str, Tensor], before: Mapping[str, Tensor],
-             after: Mapping[str, Tensor], losses: Tensor) -> pd.DataFrame:
+    def rows(
+        self,
+        t: int,
+        grads: Mapping[str, Tensor],
+        before: Mapping[str, Tensor],
+        after: Mapping[str, Tensor],
+        losses: Tensor,
+    ) -> pd.DataFrame:
         """Rows of update t: the gradient at θ_{t−1}, Δθ = θ_t − θ_{t−1} and Δθ/rms(θ_{t−1})."""
         measured = self.problem.measured
         runs = losses.shape[0]
@@ -130,16 +138,22 @@ class TrainingRecorder:
             values[f"rel_update/{m.label}"] = delta / _rms(old)
         by_label = {m.label: flat[name] for name, m in measured.items()}
         theory = _theory(self.config, t, by_label, {label: g.shape[1] for label, g in by_label.items()})
-        recorded = RecordedStep(self.problem.domain, self.problem.config, groups_of(measured),
-                             GradientBatch(grads=values, cost=losses.detach()), theory)
+        recorded = RecordedStep(
+            self.problem.domain,
+            self.problem.config,
+            groups_of(measured),
+            GradientBatch(grads=values, cost=losses.detach()),
+            theory,
+        )
         stepped = self.scale_name == "step"
         frame = measure(recorded, runs, self.seed, scale_name=self.scale_name, scale=t if stepped else self.scale)
         frame.insert(frame.columns.get_loc("group"), "step", t)
         return frame
 
 
-def train(problem: Problem, config: TrainConfig, *, seed: int, scale_name: str | None = None,
-          scale: Any = None) -> pd.DataFrame:
+def train(
+    problem: Problem, config: TrainConfig, *, seed: int, scale_name: str | None = None, scale: Any = None
+) -> pd.DataFrame:
     """Train the problem's R runs for ``config.train_steps`` updates; rows at the logged steps.
 
     Args:
@@ -174,4 +188,3 @@ def train(problem: Problem, config: TrainConfig, *, seed: int, scale_name: str |
             frame["seconds"] = time.perf_counter() - start
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-

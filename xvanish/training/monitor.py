@@ -75,12 +75,17 @@ class Monitor:
     _started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        require(isinstance(self.model, torch.nn.Module), "model", type(self.model).__name__,
-                "must be a torch.nn.Module")
+        require(
+            isinstance(self.model, torch.nn.Module), "model", type(self.model).__name__, "must be a torch.nn.Module"
+        )
         require_int("every", self.every, minimum=1)
         named = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
-        require(len(named) > 0, "model", type(self.model).__name__,
-                "has no trainable parameters: a monitor needs at least one")
+        require(
+            len(named) > 0,
+            "model",
+            type(self.model).__name__,
+            "has no trainable parameters: a monitor needs at least one",
+        )
         self._names, self._params = [n for n, _ in named], [p for _, p in named]
         by_size: dict[int, list[int]] = {}
         for index, p in enumerate(self._params):
@@ -116,25 +121,47 @@ class Monitor:
         rms = []
         for cls, before in zip(self._classes, self._snapshot):
             params = [self._params[i] for i in cls.members]
-            grads = torch.stack([p.grad.reshape(-1) if p.grad is not None else torch.zeros(cls.size, dtype=p.dtype)
-                                 for p in params])
+            grads = torch.stack(
+                [p.grad.reshape(-1) if p.grad is not None else torch.zeros(cls.size, dtype=p.dtype) for p in params]
+            )
             x = torch.stack([grads, torch.stack([p.detach().reshape(-1) for p in params]) - before])
             if cls.pad:
                 x = torch.nn.functional.pad(x, (0, cls.pad))
             x = x.view(2, len(params), cls.blocks, cls.length)
-            reduced = torch.stack([x.sum(3), torch.linalg.vecdot(x, x, dim=3), x.abs().sum(3),
-                                   torch.count_nonzero(x, dim=3).to(x.dtype), before.square().mean(1).sqrt()
-                                   .expand(2, cls.blocks, -1).transpose(1, 2)]).double().numpy()
+            reduced = (
+                torch.stack(
+                    [
+                        x.sum(3),
+                        torch.linalg.vecdot(x, x, dim=3),
+                        x.abs().sum(3),
+                        torch.count_nonzero(x, dim=3).to(x.dtype),
+                        before.square().mean(1).sqrt().expand(2, cls.blocks, -1).transpose(1, 2),
+                    ]
+                )
+                .double()
+                .numpy()
+            )
             count = np.full(reduced.shape[1:], float(cls.length))
             count[..., -1] -= cls.pad
-            stats = {"total": reduced[0], "total_sq": reduced[1], "total_abs": reduced[2],
-                     "zeros": count - reduced[3], "count": count, "nonfinite": np.zeros_like(count)}
+            stats = {
+                "total": reduced[0],
+                "total_sq": reduced[1],
+                "total_abs": reduced[2],
+                "zeros": count - reduced[3],
+                "count": count,
+                "nonfinite": np.zeros_like(count),
+            }
             if not np.isfinite(reduced[1]).all():  # padding is a finite zero: out of nonfinite
                 finite = torch.isfinite(x)
                 clean = torch.where(finite, x, 0.0).double()
                 nonfinite = (~finite).sum(3).double().numpy()
-                stats.update(total=clean.sum(3).numpy(), total_sq=clean.square().sum(3).numpy(),
-                             total_abs=clean.abs().sum(3).numpy(), count=count - nonfinite, nonfinite=nonfinite)
+                stats.update(
+                    total=clean.sum(3).numpy(),
+                    total_sq=clean.square().sum(3).numpy(),
+                    total_abs=clean.abs().sum(3).numpy(),
+                    count=count - nonfinite,
+                    nonfinite=nonfinite,
+                )
             for key, value in stats.items():
                 for k, family in enumerate(("grad", "update")):
                     sums[family].setdefault(key, []).extend(value[k])
@@ -151,12 +178,19 @@ class Monitor:
         if family == "rel_update":
             r = log.rms[row]
             if r > 0:
-                parts.update(total=parts["total"] / r, total_sq=parts["total_sq"] / r ** 2,
-                             total_abs=parts["total_abs"] / r)
+                parts.update(
+                    total=parts["total"] / r, total_sq=parts["total_sq"] / r**2, total_abs=parts["total_abs"] / r
+                )
             else:
                 blank = np.zeros_like(parts["count"])
-                parts.update(total=blank, total_sq=blank, total_abs=blank, zeros=blank,
-                             nonfinite=parts["count"] + parts["nonfinite"], count=blank)
+                parts.update(
+                    total=blank,
+                    total_sq=blank,
+                    total_abs=blank,
+                    zeros=blank,
+                    nonfinite=parts["count"] + parts["nonfinite"],
+                    count=blank,
+                )
         # entries per draw on average (blocks differ by the padding): zero_frac and
         # nonfinite_frac are then fractions of the tensor's entries
         return DrawSums(**parts, size=size / len(parts["count"]))  # type: ignore[arg-type]
@@ -177,8 +211,12 @@ class Monitor:
                         declared.append(spec)
                         grads[spec.name] = self._draw_sums(log, family, first + offset, index)
                 with_cost = has_cost and number == 0
-                recorded = RecordedStep("monitor", None, declared + ([COST] if with_cost else []),
-                                     GradientBatch(grads=grads, cost=np.full(cls.blocks, log.loss) if with_cost else None))
+                recorded = RecordedStep(
+                    "monitor",
+                    None,
+                    declared + ([COST] if with_cost else []),
+                    GradientBatch(grads=grads, cost=np.full(cls.blocks, log.loss) if with_cost else None),
+                )
                 frame = measure(recorded, cls.blocks, 0, scale_name="step", scale=log.step)
                 frame["n_params"] = np.where(frame["group"] == "cost", 1, cls.size)
                 frame.insert(frame.columns.get_loc("group"), "step", log.step)
@@ -201,10 +239,21 @@ class Monitor:
         """results.csv, summary.json and plot.png (headline: the first tensor's rel_update)."""
         from xvanish.training.outputs import write_outputs
 
-        config = {"every": self.every, "steps": self.t, "blocks": BLOCKS,
-                  "optimizer": None if self.optimizer is None else repr(self.optimizer).splitlines()[0]}
-        return write_outputs(self.rows(), out_dir, domain="monitor", group=f"rel_update/{self._names[0]}",
-                             config=config, wall_seconds=time.perf_counter() - self._started, plot=plot)
+        config = {
+            "every": self.every,
+            "steps": self.t,
+            "blocks": BLOCKS,
+            "optimizer": None if self.optimizer is None else repr(self.optimizer).splitlines()[0],
+        }
+        return write_outputs(
+            self.rows(),
+            out_dir,
+            domain="monitor",
+            group=f"rel_update/{self._names[0]}",
+            config=config,
+            wall_seconds=time.perf_counter() - self._started,
+            plot=plot,
+        )
 
 
 def monitor(model: torch.nn.Module, optimizer: Any = None, every: int = 10) -> Monitor:

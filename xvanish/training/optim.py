@@ -35,7 +35,9 @@ def _clip_value(grads: Mapping[str, Tensor], bound: float) -> dict[str, Tensor]:
 
 #: ``clip`` -> clipper(grads, bound): every run clipped on its own (a run is the leading dim).
 CLIPPERS: dict[str, Callable[[Mapping[str, Tensor], float], dict[str, Tensor]]] = {
-    "none": _clip_none, "norm": _clip_norm, "value": _clip_value,
+    "none": _clip_none,
+    "norm": _clip_norm,
+    "value": _clip_value,
 }
 
 
@@ -47,6 +49,7 @@ def clip_gradients(grads: Mapping[str, Tensor], clip: str, bound: float) -> dict
 # Each update changes ``param`` in place as torch.optim does for one tensor (same operation
 # order, so the two agree to rounding), given the step number t (1, 2, …) and its state.
 # Everything is elementwise, so stacking R runs along the first axis batches them for free.
+
 
 def _sgd(cfg: TrainConfig, param: Tensor, grad: Tensor, state: dict, t: int) -> None:
     if cfg.decay:
@@ -71,8 +74,8 @@ def _adam_step(cfg: TrainConfig, param: Tensor, grad: Tensor, state: dict, t: in
     m, v = state["m"], state["v"]
     m.lerp_(grad, 1 - cfg.beta1)
     v.mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
-    step_size = cfg.lr / (1 - cfg.beta1 ** t)
-    denom = (v.sqrt() / (1 - cfg.beta2 ** t) ** 0.5).add_(cfg.eps)
+    step_size = cfg.lr / (1 - cfg.beta1**t)
+    denom = (v.sqrt() / (1 - cfg.beta2**t) ** 0.5).add_(cfg.eps)
     param.addcdiv_(m, denom, value=-step_size)
 
 
@@ -98,7 +101,11 @@ def _rmsprop(cfg: TrainConfig, param: Tensor, grad: Tensor, state: dict, t: int)
 
 #: ``optimizer`` -> in-place update of one stacked tensor.
 UPDATES: dict[str, Callable[[TrainConfig, Tensor, Tensor, dict, int], None]] = {
-    "sgd": _sgd, "momentum": _momentum, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop,
+    "sgd": _sgd,
+    "momentum": _momentum,
+    "adam": _adam,
+    "adamw": _adamw,
+    "rmsprop": _rmsprop,
 }
 
 

@@ -17,16 +17,28 @@ from xvanish.report.outputs import PLOT_NAME, RESULTS_NAME, SUMMARY_NAME, replac
 __all__ = ["write_outputs"]
 
 
-def write_outputs(df: pd.DataFrame, out_dir: str | os.PathLike[str], *, domain: str, group: str,
-                  config: Mapping[str, Any], wall_seconds: float, plot: bool = True) -> dict[str, Any]:
+def write_outputs(
+    df: pd.DataFrame,
+    out_dir: str | os.PathLike[str],
+    *,
+    domain: str,
+    group: str,
+    config: Mapping[str, Any],
+    wall_seconds: float,
+    plot: bool = True,
+) -> dict[str, Any]:
     """Write the three files of a training run into ``out_dir``; returns the summary.
 
     The rows' scale is the step, so fits and the plot run over steps; the profile panel
     is the last logged step's. An existing results.csv is refused, never overwritten.
     """
     out_dir = Path(out_dir)
-    require(not (out_dir / RESULTS_NAME).exists(), "output directory", str(out_dir),
-            f"already holds {RESULTS_NAME}; choose another directory")
+    require(
+        not (out_dir / RESULTS_NAME).exists(),
+        "output directory",
+        str(out_dir),
+        f"already holds {RESULTS_NAME}; choose another directory",
+    )
     fits = fit_decay(df)
     series = build_series(df, fits, group)
     write_csv_atomic(df, out_dir / RESULTS_NAME)

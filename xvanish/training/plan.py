@@ -72,9 +72,14 @@ class TrainingPlan:
     def _problem(self, point: Point, runs: int):
         return build_problem(self.domain, point.keywords, self.config, runs, point.seed)
 
-    def run(self, out_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
-            on_point: Callable[[PointDone], None] | None = None,
-            progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None) -> pd.DataFrame:
+    def run(
+        self,
+        out_dir: str | os.PathLike[str] | None = None,
+        *,
+        resume: bool = False,
+        on_point: Callable[[PointDone], None] | None = None,
+        progress: Callable[[Iterable[Point]], Iterable[Point]] | None = None,
+    ) -> pd.DataFrame:
         """Train every point's R = n_samples runs; results.csv rewritten after each point."""
         if out_dir is None:
             return self._train_all(None, on_point, progress)
@@ -82,15 +87,26 @@ class TrainingPlan:
             prepare_out_dir(Path(out_dir), resume=False)
             return self._train_all(Path(out_dir) / RESULTS_NAME, on_point, progress)
 
-    def _train_all(self, csv_path: Path | None, on_point: Callable[[PointDone], None] | None,
-                   progress: Callable[[Iterable[Point]], Iterable[Point]] | None) -> pd.DataFrame:
+    def _train_all(
+        self,
+        csv_path: Path | None,
+        on_point: Callable[[PointDone], None] | None,
+        progress: Callable[[Iterable[Point]], Iterable[Point]] | None,
+    ) -> pd.DataFrame:
         frames = []
-        columns = {f"train_{key}": (repr(value) if isinstance(value, list) else value)
-                   for key, value in dataclasses.asdict(self.config).items()}
+        columns = {
+            f"train_{key}": (repr(value) if isinstance(value, list) else value)
+            for key, value in dataclasses.asdict(self.config).items()
+        }
         iterator: Iterable[Point] = self.points if progress is None else progress(self.points)
         for done, point in enumerate(iterator, start=1):
-            rows = train(self._problem(point, self.n_samples), self.config, seed=point.seed,
-                         scale_name=self.param, scale=point.value)
+            rows = train(
+                self._problem(point, self.n_samples),
+                self.config,
+                seed=point.seed,
+                scale_name=self.param,
+                scale=point.value,
+            )
             for key, value in columns.items():
                 rows[key] = value
             if point.variant is not None:
@@ -99,8 +115,9 @@ class TrainingPlan:
             if csv_path is not None:
                 write_csv_atomic(pd.concat(frames, ignore_index=True), csv_path)
             if on_point is not None:
-                on_point(PointDone(point, rows, False, {"task": task_name(self.domain, self.config)}, done,
-                                   len(self.points)))
+                on_point(
+                    PointDone(point, rows, False, {"task": task_name(self.domain, self.config)}, done, len(self.points))
+                )
         return pd.concat(frames, ignore_index=True)
 
 
@@ -112,8 +129,9 @@ def last_step_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["step"] == df["step"].max()].reset_index(drop=True)
 
 
-def plan_training(train_keys: Mapping[str, Any], domain: str, core: Plan, step_axis: bool,
-                  resume: bool) -> TrainingPlan:
+def plan_training(
+    train_keys: Mapping[str, Any], domain: str, core: Plan, step_axis: bool, resume: bool
+) -> TrainingPlan:
     """Check the ``train.*`` keys and the task, and wrap the core plan.
 
     Raises:

@@ -13,8 +13,9 @@ from xvanish.stats import CONFIDENCE, JACKKNIFE_COLUMNS
 __all__ = ["rms_ratio"]
 
 
-def rms_ratio(rows: pd.DataFrame, numerator: str, denominator: str,
-              confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def rms_ratio(
+    rows: pd.DataFrame, numerator: str, denominator: str, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """√(Var_a/Var_b) of two groups of one step of one run, and its confidence interval.
 
     Both groups come from the same R runs, so their errors are correlated; the interval
@@ -30,8 +31,9 @@ def rms_ratio(rows: pd.DataFrame, numerator: str, denominator: str,
     if a["var"] == 0:
         return 0.0, math.nan, math.nan
     d = 0.5 * (math.log(a["var"]) - math.log(b["var"]))
-    replicates = 0.5 * (a[list(JACKKNIFE_COLUMNS)].astype(float).to_numpy()
-                        - b[list(JACKKNIFE_COLUMNS)].astype(float).to_numpy())
+    replicates = 0.5 * (
+        a[list(JACKKNIFE_COLUMNS)].astype(float).to_numpy() - b[list(JACKKNIFE_COLUMNS)].astype(float).to_numpy()
+    )
     replicates = replicates[np.isfinite(replicates)]
     g = len(replicates)
     if g < 2:

@@ -90,10 +90,13 @@ def task_name(domain: str, cfg: TrainConfig) -> str:
     """The task a config trains (``default`` resolved), checked against :data:`TASKS`."""
     name = DEFAULT_TASKS.get(domain, "") if cfg.task == "default" else cfg.task
     known = [task for (owner, task) in TASKS if owner == domain]
-    require(bool(known), "train.optimizer", cfg.optimizer,
-            f"domain {domain} has no training task; domains that train: " + ", ".join(sorted(DEFAULT_TASKS)))
-    require(name in known, "train.task", cfg.task, f"must be default or a task of domain {domain}: "
-            + ", ".join(known))
+    require(
+        bool(known),
+        "train.optimizer",
+        cfg.optimizer,
+        f"domain {domain} has no training task; domains that train: " + ", ".join(sorted(DEFAULT_TASKS)),
+    )
+    require(name in known, "train.task", cfg.task, f"must be default or a task of domain {domain}: " + ", ".join(known))
     return name
 
 

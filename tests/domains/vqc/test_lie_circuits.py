@@ -31,7 +31,7 @@ def _var_se(values: np.ndarray) -> tuple[float, float]:
     values = np.asarray(values, dtype=float).ravel()
     centred = values - values.mean()
     var = float(centred @ centred) / (values.size - 1)
-    return var, math.sqrt(max(float(np.mean(centred ** 4)) - var ** 2, 0.0) / values.size)
+    return var, math.sqrt(max(float(np.mean(centred**4)) - var**2, 0.0) / values.size)
 
 
 # ------------------------------------------------------------------ circuits
@@ -49,8 +49,12 @@ CASES = {
 def test_methods_agree_on_chain_ansaetze(case, target):
     common = dict(n_qubits=3, n_layers=3, target=target, input_state="100", observable="X0 X1 + Y0 Y1", **CASES[case])
     reference = vqc.sampler(diff_method="default.qubit", gradient="all", **common).sample(5, 3)
-    for method, gradient in [(m, g) for m in ("batched", "lightning", "default.qubit") for g in ("target", "all")
-                             if (m, g) != ("default.qubit", "all")]:  # that one is the reference
+    for method, gradient in [
+        (m, g)
+        for m in ("batched", "lightning", "default.qubit")
+        for g in ("target", "all")
+        if (m, g) != ("default.qubit", "all")
+    ]:  # that one is the reference
         batch = vqc.sampler(diff_method=method, gradient=gradient, **common).sample(5, 3)
         assert np.allclose(batch.cost, reference.cost, atol=1e-10)
         assert np.allclose(batch.grads["grad/target"], reference.grads["grad/target"], atol=1e-10)
@@ -85,8 +89,15 @@ def _qnode_reference(ansatz, periodic, n, angles, bits, observable):
 @pytest.mark.parametrize("ansatz, boundary", [("tfim", "open"), ("tfim", "periodic"), ("xy", "open")])
 def test_matches_a_gate_by_gate_qnode(ansatz, boundary):
     n, layers = 3, 2
-    sampler = vqc.sampler(n_qubits=n, n_layers=layers, ansatz=ansatz, boundary=boundary, gradient="all",
-                          input_state="110", observable="Z0 Z1 + 0.5 X2")
+    sampler = vqc.sampler(
+        n_qubits=n,
+        n_layers=layers,
+        ansatz=ansatz,
+        boundary=boundary,
+        gradient="all",
+        input_state="110",
+        observable="Z0 Z1 + 0.5 X2",
+    )
     draws = sampler.draw(2, 11)
     batch = sampler.sample(2, 11)
     obs = qml.PauliZ(0) @ qml.PauliZ(1) + 0.5 * qml.PauliX(2)
@@ -106,8 +117,9 @@ def test_xy_gate_needs_the_exact_derivative():
     The error needs an observable that couples the gate's 0 and ±½ eigenspaces (a hop across
     the pair's edge): with a diagonal O on a number-conserving circuit the shift happens to hold.
     """
-    common = dict(n_qubits=3, n_layers=2, ansatz="xy", input_state="100", observable="X1 X2 + Y1 Y2",
-                  diff_method="batched")
+    common = dict(
+        n_qubits=3, n_layers=2, ansatz="xy", input_state="100", observable="X1 X2 + Y1 Y2", diff_method="batched"
+    )
     assert vqc.sampler(target=[1, 0, 1], **common).info()["gradient_rule"] == "adjoint"
     reference = {**common, "diff_method": "default.qubit"}
     assert vqc.sampler(target=[1, 0, 1], **reference).info()["gradient_rule"] == "backprop"
@@ -118,35 +130,48 @@ def test_xy_gate_needs_the_exact_derivative():
     plus.angles[:, 1, 0, 1] += math.pi / 2
     minus.angles[:, 1, 0, 1] -= math.pi / 2
     backend = vqc.METHODS["batched"]
-    two_term = (backend.values(sampler.plan.circuit, sampler.plan.observable, plus, "cpu")
-                - backend.values(sampler.plan.circuit, sampler.plan.observable, minus, "cpu")) / 2
+    two_term = (
+        backend.values(sampler.plan.circuit, sampler.plan.observable, plus, "cpu")
+        - backend.values(sampler.plan.circuit, sampler.plan.observable, minus, "cpu")
+    ) / 2
     exact = sampler.sample(50, 0).grads["grad/target"].ravel()
     assert np.max(np.abs(two_term - exact)) > 1e-2
 
 
-@pytest.mark.parametrize("state, observable, expected", [
-    ("100", "Z0", -1.0), ("100", "Z1", 1.0), ("plus", "X0 X2", 1.0), ("neel", "Z1", -1.0), ("neel", "Z0 Z2", 1.0),
-    ("zeros", "Z0 + Z1 - 0.5 Z2", 1.5),
-])
+@pytest.mark.parametrize(
+    "state, observable, expected",
+    [
+        ("100", "Z0", -1.0),
+        ("100", "Z1", 1.0),
+        ("plus", "X0 X2", 1.0),
+        ("neel", "Z1", -1.0),
+        ("neel", "Z0 Z2", 1.0),
+        ("zeros", "Z0 + Z1 - 0.5 Z2", 1.5),
+    ],
+)
 def test_input_states(state, observable, expected):
     """Angles ~ N(0, 1e−12²): the circuit is the identity, so C = ⟨input|O|input⟩."""
-    sampler = vqc.sampler(n_qubits=3, n_layers=2, ansatz="tfim", init="normal", init_scale=1e-12,
-                          input_state=state, observable=observable)
+    sampler = vqc.sampler(
+        n_qubits=3, n_layers=2, ansatz="tfim", init="normal", init_scale=1e-12, input_state=state, observable=observable
+    )
     assert np.allclose(sampler.sample(3, 0).cost, expected, atol=1e-9)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    (dict(ansatz="hea", boundary="periodic"), "boundary"),
-    (dict(boundary="ring"), "boundary"),
-    (dict(n_qubits=3, input_state="10"), "input_state"),
-    (dict(input_state="up"), "input_state"),
-    (dict(input_state=100), "input_state"),
-    (dict(ansatz="tfim", n_qubits=3, target=[0, 2, 1]), "target"),  # the open chain has no edge (2, 3)
-    (dict(ansatz="tfim", target=[0, 0, 2]), "target"),
-    (dict(ansatz="xy", target=[0, 0, 1], shots=100), "shots"),
-    (dict(observable="X0 X1 + Y0 Y1", shots=100), "shots"),
-    (dict(observable="X0 X1 +"), "observable"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(ansatz="hea", boundary="periodic"), "boundary"),
+        (dict(boundary="ring"), "boundary"),
+        (dict(n_qubits=3, input_state="10"), "input_state"),
+        (dict(input_state="up"), "input_state"),
+        (dict(input_state=100), "input_state"),
+        (dict(ansatz="tfim", n_qubits=3, target=[0, 2, 1]), "target"),  # the open chain has no edge (2, 3)
+        (dict(ansatz="tfim", target=[0, 0, 2]), "target"),
+        (dict(ansatz="xy", target=[0, 0, 1], shots=100), "shots"),
+        (dict(observable="X0 X1 + Y0 Y1", shots=100), "shots"),
+        (dict(observable="X0 X1 +"), "observable"),
+    ],
+)
 def test_bad_chain_input_raises_one_clear_line(kwargs, key):
     with pytest.raises(ConfigError) as error:
         vqc.sampler(**kwargs)
@@ -164,7 +189,7 @@ def test_algebra_is_built_lazily_and_reported_in_info():
     assert lie_info["centre_dim"] == 0 and not lie_info["universal"]
     xy = vqc.sampler(n_qubits=4, n_layers=20, ansatz="xy").info()["lie"]
     assert (xy["dim"], xy["centre_dim"], xy["ideals"]) == (16, 1, [{"dim": 15, "rank": 3}])
-    assert vqc.sampler(n_qubits=5, ansatz="hea").info()["lie"]["dim"] == 4 ** 5 - 1
+    assert vqc.sampler(n_qubits=5, ansatz="hea").info()["lie"]["dim"] == 4**5 - 1
 
 
 def test_folded_universal_ansaetze_are_su():
@@ -174,8 +199,10 @@ def test_folded_universal_ansaetze_are_su():
 
     for name in ("hea", "mcclean"):
         spec = vqc.ANSATZE[name]
-        layers = [([h for _, _, h in spec.lie_layer(layer, 3, False)[0]], spec.lie_layer(layer, 3, False)[1])
-                  for layer in range(6)]
+        layers = [
+            ([h for _, _, h in spec.lie_layer(layer, 3, False)[0]], spec.lie_layer(layer, 3, False)[1])
+            for layer in range(6)
+        ]
         folded, _ = lie.fold_layers(layers)
         assert lie.lie_algebra(lie.distinct([h for hs in folded for h in hs]), 3).universal
 
@@ -202,8 +229,10 @@ def test_pauli_sum_observable_scales_the_two_design_value():
     from xvanish.theory import lie
 
     n, spec = 3, vqc.ANSATZE["hea"]
-    layers = [([h for _, _, h in spec.lie_layer(layer, n, False)[0]], spec.lie_layer(layer, n, False)[1])
-              for layer in range(6)]
+    layers = [
+        ([h for _, _, h in spec.lie_layer(layer, n, False)[0]], spec.lie_layer(layer, n, False)[1])
+        for layer in range(6)
+    ]
     folded, _ = lie.fold_layers(layers)
     built = lie.lie_algebra(lie.distinct([h for hs in folded for h in hs]), n, universal=False)
     assert built.dim == 63
@@ -218,16 +247,40 @@ def test_pauli_sum_observable_scales_the_two_design_value():
 #: average of the gates' θ-twirls in the Pauli basis (Var[C] within 4e−4 of its limit in every
 #: tfim case; it reaches the limit to 1e−5 at 161 layers, so it checks lie.predict independently).
 #: None: not computed (xy's three-eigenvalue gate); its bias is taken as 0.
-@pytest.mark.parametrize("layers, kwargs, cost_theory, grad_ratio", [
-    (41, dict(ansatz="tfim", n_qubits=4, observable="Z0 Z1", target=[20, 1, 0]), 3 / 28, 1.01672),  # THEORY: 0.10714
-    (41, dict(ansatz="xy", n_qubits=4, observable="Z0", input_state="1000", target=[20, 1, 1]), 3 / 20, None),  # 0.15
-    # outside g, about twice as slow: at 41 layers the gradient is still 0.884 of its limit, at 81 0.995
-    (81, dict(ansatz="tfim", n_qubits=4, observable="Z0", target=[40, 2, 1]), 1 / 8, 0.99500),  # 1/(2n)
-    (41, dict(ansatz="tfim", boundary="periodic", n_qubits=4, observable="Z0 Z1 - Y0 Y1 X2 X3", input_state="plus",
-              target=[20, 0, 0]), 4 / 7, 1.00010),  # two ideals, summed apart
-    # cost=local, C = ½ − ⟨ΣZ_j⟩/(2n), ΣZ outside g: info's mean_cost is C's mean ½ (not ⟨ΣZ⟩'s 0)
-    (41, dict(ansatz="tfim", n_qubits=3, cost="local", target=[20, 1, 0]), 13 / 1080, None),
-])
+@pytest.mark.parametrize(
+    "layers, kwargs, cost_theory, grad_ratio",
+    [
+        (
+            41,
+            dict(ansatz="tfim", n_qubits=4, observable="Z0 Z1", target=[20, 1, 0]),
+            3 / 28,
+            1.01672,
+        ),  # THEORY: 0.10714
+        (
+            41,
+            dict(ansatz="xy", n_qubits=4, observable="Z0", input_state="1000", target=[20, 1, 1]),
+            3 / 20,
+            None,
+        ),  # 0.15
+        # outside g, about twice as slow: at 41 layers the gradient is still 0.884 of its limit, at 81 0.995
+        (81, dict(ansatz="tfim", n_qubits=4, observable="Z0", target=[40, 2, 1]), 1 / 8, 0.99500),  # 1/(2n)
+        (
+            41,
+            dict(
+                ansatz="tfim",
+                boundary="periodic",
+                n_qubits=4,
+                observable="Z0 Z1 - Y0 Y1 X2 X3",
+                input_state="plus",
+                target=[20, 0, 0],
+            ),
+            4 / 7,
+            1.00010,
+        ),  # two ideals, summed apart
+        # cost=local, C = ½ − ⟨ΣZ_j⟩/(2n), ΣZ outside g: info's mean_cost is C's mean ½ (not ⟨ΣZ⟩'s 0)
+        (41, dict(ansatz="tfim", n_qubits=3, cost="local", target=[20, 1, 0]), 13 / 1080, None),
+    ],
+)
 def test_deep_circuits_reach_the_lie_prediction(layers, kwargs, cost_theory, grad_ratio):
     """Monte Carlo of the sampler's own circuits at depth ``layers``, within 4 standard errors
     of the limit of depth plus the stated finite-depth bias of the gradient's variance

@@ -44,10 +44,10 @@ def angles(shape, seed, grad=False):
 # Each builder takes (n, params) and returns the operation list; params() draws the
 # tensors (leaves) the operations are computed from.
 
+
 def mcclean_params(n, layers=3, seed=0):
     axis = torch.randint(0, 3, (layers, n, B), generator=gen(seed + 1))
-    return {"theta": angles((layers, n, B), seed),
-            "mask": torch.nn.functional.one_hot(axis, 3).to(torch.float64)}
+    return {"theta": angles((layers, n, B), seed), "mask": torch.nn.functional.one_hot(axis, 3).to(torch.float64)}
 
 
 def mcclean(n, p):
@@ -55,8 +55,7 @@ def mcclean(n, p):
     ops = [qml.RY(math.pi / 4, wires=w) for w in range(n)]
     for row, mrow in zip(p["theta"].unbind(0), p["mask"].unbind(0)):
         for w, (t, m) in enumerate(zip(row.unbind(0), mrow.unbind(0))):
-            ops += [qml.RX(t * m[:, 0], wires=w), qml.RY(t * m[:, 1], wires=w),
-                    qml.RZ(t * m[:, 2], wires=w)]
+            ops += [qml.RX(t * m[:, 0], wires=w), qml.RY(t * m[:, 1], wires=w), qml.RZ(t * m[:, 2], wires=w)]
         ops += [qml.CZ(wires=[w, w + 1]) for w in range(n - 1)]
     return ops
 
@@ -87,8 +86,11 @@ def cerezo(n, p):
         t = layer.unbind(0)
         for start in (0, 1):
             for a in range(start, n - 1, 2):
-                ops += [qml.RY(t[a] * (1 + start), wires=a),
-                        qml.RY(t[a + 1] * (1 + start), wires=a + 1), qml.CZ(wires=[a, a + 1])]
+                ops += [
+                    qml.RY(t[a] * (1 + start), wires=a),
+                    qml.RY(t[a + 1] * (1 + start), wires=a + 1),
+                    qml.CZ(wires=[a, a + 1]),
+                ]
     return ops
 
 
@@ -96,8 +98,7 @@ def generic_params(n, seed=0):
     g = gen(seed + 7)
     z = torch.randn(B, 4, 4, generator=g, dtype=torch.complex128)
     q, r = torch.linalg.qr(z)  # Haar-like random unitaries, one per sample
-    q = q * (torch.diagonal(r, dim1=-2, dim2=-1) / torch.diagonal(r, dim1=-2, dim2=-1).abs()
-             ).unsqueeze(-2)
+    q = q * (torch.diagonal(r, dim1=-2, dim2=-1) / torch.diagonal(r, dim1=-2, dim2=-1).abs()).unsqueeze(-2)
     return {"theta": angles((6, B), seed), "shared": angles((), seed + 3), "unitary": q}
 
 
@@ -108,17 +109,28 @@ def generic(n, p):
     a parameter shared by all samples mixed with broadcast ones."""
     t = p["theta"].unbind(0)
     return [
-        qml.Hadamard(wires=0), qml.RX(t[0], wires=1), qml.S(wires=2), qml.T(wires=n - 1),
+        qml.Hadamard(wires=0),
+        qml.RX(t[0], wires=1),
+        qml.S(wires=2),
+        qml.T(wires=n - 1),
         qml.RY(p["shared"] * 1.3, wires=n - 1),  # a one-qubit factor shared by all samples
         qml.BasicEntanglerLayers(np.full((1, n), 0.3), wires=range(n)),
-        qml.CRX(t[1], wires=[n - 1, 0]), qml.IsingXX(p["shared"], wires=[1, 2]),
+        qml.CRX(t[1], wires=[n - 1, 0]),
+        qml.IsingXX(p["shared"], wires=[1, 2]),
         qml.QubitUnitary(p["unitary"], wires=[2, 0]),
-        qml.CRZ(t[2], wires=[0, 2]), qml.MultiRZ(t[3], wires=list(range(n))),
-        qml.IsingZZ(p["shared"] * 0.7, wires=[1, n - 1]), qml.RZ(t[4], wires=1),
-        qml.Toffoli(wires=[0, 1, 2]), qml.SWAP(wires=[0, n - 1]), qml.CY(wires=[2, 1]),
-        qml.ISWAP(wires=[1, 0]), qml.ECR(wires=[0, 2]),
-        qml.Rot(t[5], 0.4, p["shared"], wires=1), qml.PhaseShift(t[0], wires=0),
-        qml.RY(t[5], wires=2), qml.CNOT(wires=[2, 0]),
+        qml.CRZ(t[2], wires=[0, 2]),
+        qml.MultiRZ(t[3], wires=list(range(n))),
+        qml.IsingZZ(p["shared"] * 0.7, wires=[1, n - 1]),
+        qml.RZ(t[4], wires=1),
+        qml.Toffoli(wires=[0, 1, 2]),
+        qml.SWAP(wires=[0, n - 1]),
+        qml.CY(wires=[2, 1]),
+        qml.ISWAP(wires=[1, 0]),
+        qml.ECR(wires=[0, 2]),
+        qml.Rot(t[5], 0.4, p["shared"], wires=1),
+        qml.PhaseShift(t[0], wires=0),
+        qml.RY(t[5], wires=2),
+        qml.CNOT(wires=[2, 0]),
     ]
 
 
@@ -135,20 +147,20 @@ def observables(n):
     return {
         "Z0Z1": qml.Z(0) @ qml.Z(1),
         "X0Y2": qml.X(0) @ qml.Y(2),
-        "hamiltonian": qml.Hamiltonian([0.5, -0.3, 0.2, 1.1],
-                                       [qml.Z(0) @ qml.Z(1), qml.X(1), qml.Y(0) @ qml.Y(2),
-                                        qml.Identity(0)]),
+        "hamiltonian": qml.Hamiltonian(
+            [0.5, -0.3, 0.2, 1.1], [qml.Z(0) @ qml.Z(1), qml.X(1), qml.Y(0) @ qml.Y(2), qml.Identity(0)]
+        ),
         "global_projector": qml.Projector([0] * n, wires=range(n)),
-        "local_cost": qml.s_prod(1 / n, qml.sum(*[qml.Projector([0], wires=[j])
-                                                 for j in range(n)])),
-        "hermitian_2q": qml.Hermitian(np.array([[1, 0.5j, 0, 0], [-0.5j, -1, 0, 0.2],
-                                                [0, 0, 0.3, 0], [0, 0.2, 0, 2]]),
-                                      wires=[2, 0]),
+        "local_cost": qml.s_prod(1 / n, qml.sum(*[qml.Projector([0], wires=[j]) for j in range(n)])),
+        "hermitian_2q": qml.Hermitian(
+            np.array([[1, 0.5j, 0, 0], [-0.5j, -1, 0, 0.2], [0, 0, 0.3, 0], [0, 0.2, 0, 2]]), wires=[2, 0]
+        ),
         "mixed_sum": qml.sum(qml.Projector([1, 0], wires=[0, 2]), qml.s_prod(0.5, qml.X(1))),
     }
 
 
 # ---------------------------------------------------------------- reference -------
+
 
 def reference(ops, n, obs):
     dev = qml.device("default.qubit", wires=n)
@@ -177,6 +189,7 @@ def close(a, b, tol=TOL):
 
 
 # -------------------------------------------------------------------- values -------
+
 
 @pytest.mark.parametrize("name", sorted(CIRCUITS))
 @pytest.mark.parametrize("obs_name", sorted(observables(3)))
@@ -224,8 +237,7 @@ def _grad_case(name, n, obs_name, names):
 def test_adjoint_gradient_matches_default_qubit(name, n, obs_name, names, checkpoint_bytes):
     """Both adjoint modes: uncomputing ψ (checkpoint_bytes=0) and stored states."""
     build, p, obs, ref, ref_grads = _grad_case(name, n, obs_name, names)
-    values, grads = sv.expval_and_grad(build(n, p), n, obs, leaves(p),
-                                       checkpoint_bytes=checkpoint_bytes)
+    values, grads = sv.expval_and_grad(build(n, p), n, obs, leaves(p), checkpoint_bytes=checkpoint_bytes)
     close(values, ref)
     for g, r in zip(grads, ref_grads):
         close(g, r)
@@ -253,8 +265,7 @@ def test_single_angle_gradient_equals_parameter_shift():
     obs = qml.Z(0) @ qml.Z(1)
     values, (grad,) = sv.expval_and_grad(ops_with(first, theta, p["mask"]), n, obs, [first])
     shifted = torch.cat([first.detach() + math.pi / 2, first.detach() - math.pi / 2])
-    both = sv.expval(ops_with(shifted, theta.repeat(1, 1, 2), p["mask"].repeat(1, 1, 2, 1)),
-                     n, obs)
+    both = sv.expval(ops_with(shifted, theta.repeat(1, 1, 2), p["mask"].repeat(1, 1, 2, 1)), n, obs)
     close(grad, (both[:B] - both[B:]) / 2)
     close(values, sv.expval(mcclean(n, p), n, obs))
 
@@ -276,21 +287,21 @@ def test_narrow_chunks_agree(max_chunk_wires):
     obs = qml.X(0) @ qml.Y(3) + qml.Z(5)
     ref = reference(hea(n, p), n, obs)
     (ref_grad,) = torch.autograd.grad(ref.sum(), [p["theta"]])
-    values, (grad,) = sv.expval_and_grad(hea(n, p), n, obs, [p["theta"]],
-                                         max_chunk_wires=max_chunk_wires)
+    values, (grad,) = sv.expval_and_grad(hea(n, p), n, obs, [p["theta"]], max_chunk_wires=max_chunk_wires)
     close(values, ref)
     close(grad, ref_grad)
 
 
 # ------------------------------------------------------------ edge cases -------
 
-@pytest.mark.parametrize("obs", [qml.Z(0), qml.X(0), qml.Y(0), qml.Projector([1], wires=0),
-                                 qml.Hadamard(0)], ids=str)
+
+@pytest.mark.parametrize("obs", [qml.Z(0), qml.X(0), qml.Y(0), qml.Projector([1], wires=0), qml.Hadamard(0)], ids=str)
 def test_one_wire(obs):
     th = angles((B,), 3, grad=True)
 
     def ops():
         return [qml.RX(th, wires=0), qml.RY(0.3, wires=0), qml.RZ(th * 2, wires=0)]
+
     ref = reference(ops(), 1, obs)
     (ref_grad,) = torch.autograd.grad(ref.sum(), [th])
     values, (grad,) = sv.expval_and_grad(ops(), 1, obs, [th])
@@ -339,10 +350,13 @@ def test_state_bytes():
         sv.state_bytes(2, True)
 
 
-@pytest.mark.parametrize("ops,n,match", [
-    ([qml.RX(0.1, wires=3)], 2, "wires"),
-    ([qml.RX(torch.zeros(3), wires=0), qml.RY(torch.zeros(4), wires=1)], 2, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "ops,n,match",
+    [
+        ([qml.RX(0.1, wires=3)], 2, "wires"),
+        ([qml.RX(torch.zeros(3), wires=0), qml.RY(torch.zeros(4), wires=1)], 2, "batch_size"),
+    ],
+)
 def test_bad_arguments_raise_plain_errors(ops, n, match):
     """The engine is called by code after the user's config was validated: a bad argument is
     a bug, reported as ValueError, never as ConfigError (which the CLI turns into exit 2)."""
@@ -365,9 +379,12 @@ def test_templates_controlled_and_adjoint_ops():
     th = angles((B,), 22, grad=True)
 
     def ops():
-        return [qml.StronglyEntanglingLayers(weights, wires=range(n)),
-                qml.ctrl(qml.RY(th, wires=2), control=0),
-                qml.adjoint(qml.RX(th * 0.5, wires=1)), qml.QFT(wires=range(n))]
+        return [
+            qml.StronglyEntanglingLayers(weights, wires=range(n)),
+            qml.ctrl(qml.RY(th, wires=2), control=0),
+            qml.adjoint(qml.RX(th * 0.5, wires=1)),
+            qml.QFT(wires=range(n)),
+        ]
 
     obs = qml.Projector(np.array([1, 1j, 0, 0, 0, 0, 0, 1]) / math.sqrt(3), wires=range(n))
     ref = reference(ops(), n, obs)
@@ -394,6 +411,7 @@ def test_probs_match_default_qubit():
 
 # ----------------------------------------------------------------- schedule ---------
 
+
 @pytest.mark.parametrize("rows", [1, 2, B])
 def test_row_groups_change_nothing(rows):
     """Running the batch in row groups of any size gives the whole-batch numbers: each
@@ -407,8 +425,7 @@ def test_row_groups_change_nothing(rows):
     assert torch.allclose(val, ref_val, atol=1e-12) and torch.allclose(grad, ref_grad, atol=1e-12)
     with torch.no_grad():
         assert torch.allclose(sv.expval(mcclean(n, p), n, obs, rows=rows), ref_val, atol=1e-12)
-        assert torch.allclose(sv.probs(mcclean(n, p), n, rows=rows), sv.probs(mcclean(n, p), n, rows=B),
-                              atol=1e-12)
+        assert torch.allclose(sv.probs(mcclean(n, p), n, rows=rows), sv.probs(mcclean(n, p), n, rows=B), atol=1e-12)
 
 
 def test_schedule_follows_the_sizes():

@@ -79,18 +79,27 @@ class SharedAngleTemplate:
 # --------------------------------------------------------------------------- 2-design limits
 
 
-@pytest.mark.parametrize("n_qubits, n_layers, target, ansatz, cost, expected", [
-    # McClean's θ₁,₁ (F3, E⟨P⟩² = 1/3): THEORY's table shows the ratio ≈ 1 at 100 layers for n ≤ 6.
-    (2, 100, [0, 0], "mcclean", "observable", lambda n: haar.mcclean_first_layer_variance(n)),
-    (4, 100, [0, 0], "mcclean", "observable", lambda n: haar.mcclean_first_layer_variance(n)),
-    # a middle angle, 50 layers on each side (n = 3 converges by ~30 layers): F2.
-    (3, 100, [50, 1], "mcclean", "observable", lambda n: haar.gradient_variance_pauli(n)),
-    # hardware-efficient ansatz, global cost, first RY on |0⟩ (F3 with ⟨Y⟩ = 0).
-    (3, 60, [0, 1], "hea", "global", lambda n: haar.gradient_variance_fixed_start(
-        haar.cost_weight("global", n), 2.0**n, 0.0)),
-    # local cost, deep: locality does not help a 2-design (F2, Cerezo et al. 2021).
-    (3, 60, [30, 2], "hea", "local", lambda n: haar.gradient_variance_local(n)),
-])
+@pytest.mark.parametrize(
+    "n_qubits, n_layers, target, ansatz, cost, expected",
+    [
+        # McClean's θ₁,₁ (F3, E⟨P⟩² = 1/3): THEORY's table shows the ratio ≈ 1 at 100 layers for n ≤ 6.
+        (2, 100, [0, 0], "mcclean", "observable", lambda n: haar.mcclean_first_layer_variance(n)),
+        (4, 100, [0, 0], "mcclean", "observable", lambda n: haar.mcclean_first_layer_variance(n)),
+        # a middle angle, 50 layers on each side (n = 3 converges by ~30 layers): F2.
+        (3, 100, [50, 1], "mcclean", "observable", lambda n: haar.gradient_variance_pauli(n)),
+        # hardware-efficient ansatz, global cost, first RY on |0⟩ (F3 with ⟨Y⟩ = 0).
+        (
+            3,
+            60,
+            [0, 1],
+            "hea",
+            "global",
+            lambda n: haar.gradient_variance_fixed_start(haar.cost_weight("global", n), 2.0**n, 0.0),
+        ),
+        # local cost, deep: locality does not help a 2-design (F2, Cerezo et al. 2021).
+        (3, 60, [30, 2], "hea", "local", lambda n: haar.gradient_variance_local(n)),
+    ],
+)
 def test_gradient_variance_reaches_the_two_design_value(n_qubits, n_layers, target, ansatz, cost, expected):
     sampler = vqc.sampler(n_qubits=n_qubits, n_layers=n_layers, target=target, ansatz=ansatz, cost=cost)
     batch = sampler.sample(2000, seed=7)
@@ -291,9 +300,12 @@ def test_methods_agree(case: str, gradient: str) -> None:
     broadcast Rot vs native RX/RY/RZ per draw); round-off of ~100 complex128 gate products
     is ~1e−14, so 1e−10 leaves room without hiding any wrong gate.
     """
-    batches = {method: vqc.sampler(n_qubits=3, n_layers=3, gradient=gradient, diff_method=method,
-                                   **CASES[case]).sample(5, seed=3)
-               for method in ("batched", "default.qubit", "lightning")}
+    batches = {
+        method: vqc.sampler(n_qubits=3, n_layers=3, gradient=gradient, diff_method=method, **CASES[case]).sample(
+            5, seed=3
+        )
+        for method in ("batched", "default.qubit", "lightning")
+    }
     reference = batches["default.qubit"]
     for method in ("batched", "lightning"):
         assert set(batches[method].grads) == set(reference.grads)
@@ -302,8 +314,9 @@ def test_methods_agree(case: str, gradient: str) -> None:
         np.testing.assert_allclose(batches[method].cost, reference.cost, atol=1e-10, rtol=0)
 
 
-def _reference_qnode_gradient(ansatz: str, draws: vqc.Draws, index: int, n: int, n_layers: int,
-                              target: tuple[int, int], identity: bool) -> float:
+def _reference_qnode_gradient(
+    ansatz: str, draws: vqc.Draws, index: int, n: int, n_layers: int, target: tuple[int, int], identity: bool
+) -> float:
     """Demo-style reference: one QNode per draw, written gate by gate here, parameter shift."""
     angles = np.array(draws.angles[index], dtype=float)
     inverse = None if draws.inverse is None else np.array(draws.inverse[index], dtype=float)
@@ -334,14 +347,17 @@ def _reference_qnode_gradient(ansatz: str, draws: vqc.Draws, index: int, n: int,
         return qml.expval(qml.PauliZ(0) @ qml.PauliZ(1))
 
     from pennylane import numpy as pnp
+
     flat = pnp.array(angles.ravel(), requires_grad=True)
     flat_inverse = pnp.array((angles if inverse is None else inverse).ravel(), requires_grad=False)
     gradient = qml.grad(circuit, argnums=0)(flat, flat_inverse).reshape(angles.shape)
     return float(gradient[target[0], target[1], 0])
 
 
-@pytest.mark.parametrize("ansatz, init, target", [("mcclean", "uniform", (0, 0)), ("mcclean", "identity", (1, 1)),
-                                                  ("hea", "uniform", (2, 3))])
+@pytest.mark.parametrize(
+    "ansatz, init, target",
+    [("mcclean", "uniform", (0, 0)), ("mcclean", "identity", (1, 1)), ("hea", "uniform", (2, 3))],
+)
 def test_matches_a_demo_style_qnode(ansatz: str, init: str, target: tuple[int, int]) -> None:
     """The circuit semantics (McClean layout, target index, identity blocks) against QNodes built here."""
     n, n_layers = 4, 3
@@ -373,7 +389,9 @@ def test_template_with_a_shared_angle_uses_autodiff() -> None:
     for sign in (1, -1):
         shifted = vqc.Draws(draws.angles.copy(), None, None)
         shifted.angles[:, 1, 0] += sign * step
-        values.append(vqc.METHODS["default.qubit"].values(sampler.plan.circuit, sampler.plan.observable, shifted, "cpu"))
+        values.append(
+            vqc.METHODS["default.qubit"].values(sampler.plan.circuit, sampler.plan.observable, shifted, "cpu")
+        )
     finite_difference = -(values[0] - values[1]) / (2 * step)  # C = 1 − ⟨Π⟩
     np.testing.assert_allclose(_grad(batch), finite_difference, atol=1e-8)  # central difference: O(step²) + 1e−16/step
 
@@ -419,31 +437,34 @@ def test_draw_i_does_not_depend_on_n_and_chunking_changes_nothing() -> None:
     np.testing.assert_allclose(chunked.grads["grad/target"], whole.grads["grad/target"], atol=1e-14)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    (dict(n_qubits=0), "n_qubits"),
-    (dict(n_qubits=True), "n_qubits"),
-    (dict(n_layers=0), "n_layers"),
-    (dict(ansatz="nope"), "ansatz"),
-    (dict(ansatz="no_such_module_xyz:f"), "ansatz"),
-    (dict(cost="medium"), "cost"),
-    (dict(n_qubits=3, observable="Z0 Z5"), "observable"),
-    (dict(observable="Q0 Z1"), "observable"),
-    (dict(observable="Z0 Z0"), "observable"),
-    (dict(observable=""), "observable"),
-    (dict(init="zeros"), "init"),
-    (dict(init_scale=-1.0), "init_scale"),
-    (dict(gradient="some"), "gradient"),
-    (dict(target=[0, 9]), "target"),
-    (dict(target=[10, 0], n_layers=10), "target"),
-    (dict(target=[0]), "target"),
-    (dict(shots=0), "shots"),
-    (dict(shots=100, gradient="all"), "shots"),
-    (dict(diff_method="magic"), "diff_method"),
-    (dict(device="no_such_device"), "device"),
-    (dict(memory_limit_gb=0), "memory_limit_gb"),
-    (dict(n_qubits=30, memory_limit_gb=4.0), "n_qubits"),
-    (dict(n_typo=3), "n_typo"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(n_qubits=0), "n_qubits"),
+        (dict(n_qubits=True), "n_qubits"),
+        (dict(n_layers=0), "n_layers"),
+        (dict(ansatz="nope"), "ansatz"),
+        (dict(ansatz="no_such_module_xyz:f"), "ansatz"),
+        (dict(cost="medium"), "cost"),
+        (dict(n_qubits=3, observable="Z0 Z5"), "observable"),
+        (dict(observable="Q0 Z1"), "observable"),
+        (dict(observable="Z0 Z0"), "observable"),
+        (dict(observable=""), "observable"),
+        (dict(init="zeros"), "init"),
+        (dict(init_scale=-1.0), "init_scale"),
+        (dict(gradient="some"), "gradient"),
+        (dict(target=[0, 9]), "target"),
+        (dict(target=[10, 0], n_layers=10), "target"),
+        (dict(target=[0]), "target"),
+        (dict(shots=0), "shots"),
+        (dict(shots=100, gradient="all"), "shots"),
+        (dict(diff_method="magic"), "diff_method"),
+        (dict(device="no_such_device"), "device"),
+        (dict(memory_limit_gb=0), "memory_limit_gb"),
+        (dict(n_qubits=30, memory_limit_gb=4.0), "n_qubits"),
+        (dict(n_typo=3), "n_typo"),
+    ],
+)
 def test_bad_input_raises_one_clear_line(kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError) as error:
         vqc.sampler(**kwargs)
@@ -466,11 +487,17 @@ def test_depth_one_shots_theory_is_exact() -> None:
     """
     sampler = vqc.sampler(n_qubits=3, n_layers=1, cost="global", shots=20, target=[0, 1])
     theory = sampler.theory_var()
-    assert {g: p.kind for g, p in theory.items()} == {"cost": "exact", "grad/target": "exact",
-                                                       "grad/target_exact": "exact"}
+    assert {g: p.kind for g, p in theory.items()} == {
+        "cost": "exact",
+        "grad/target": "exact",
+        "grad/target_exact": "exact",
+    }
     batch = sampler.sample(6000, seed=5)
-    for group, values in (("grad/target", _grad(batch)), ("grad/target_exact", _grad(batch, "grad/target_exact")),
-                          ("cost", batch.cost)):
+    for group, values in (
+        ("grad/target", _grad(batch)),
+        ("grad/target_exact", _grad(batch, "grad/target_exact")),
+        ("cost", batch.cost),
+    ):
         var, se = _var_se(values)
         assert abs(var - theory[group].value) < 4 * se, (group, var, theory[group].value, se)
 
@@ -486,13 +513,17 @@ def test_declared_groups_are_what_sample_returns(kwargs: dict) -> None:
 
 def test_building_a_sampler_runs_no_circuit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The factory only validates and derives: groups, theory and info need no simulation."""
+
     class Refuse:
         def __getattr__(self, name):
             raise AssertionError(f"simulation ({name}) while building a sampler")
 
     monkeypatch.setattr(vqc.sampling, "METHODS", {name: Refuse() for name in vqc.METHODS})
-    for kwargs in (dict(n_qubits=12, n_layers=100), dict(n_qubits=4, gradient="all", shots=None),
-                   dict(n_qubits=3, n_layers=1, cost="global", shots=5)):
+    for kwargs in (
+        dict(n_qubits=12, n_layers=100),
+        dict(n_qubits=4, gradient="all", shots=None),
+        dict(n_qubits=3, n_layers=1, cost="global", shots=5),
+    ):
         built = vqc.sampler(**kwargs)
         built.groups(), built.theory_var(), built.info()
 
@@ -512,10 +543,15 @@ def test_observable_wires_are_checked_per_point() -> None:
         plan("vqc", "n_qubits", [8, 4], n_samples=4, seed=0, fixed={"observable": "Z0 Z5"})
 
 
-@pytest.mark.parametrize("n_qubits, gradient, device, expected", [
-    (12, "target", "cpu", "batched"), (14, "all", "cpu", "batched"),
-    (15, "target", "cpu", "lightning"), (16, "all", "cpu", "lightning"),
-])
+@pytest.mark.parametrize(
+    "n_qubits, gradient, device, expected",
+    [
+        (12, "target", "cpu", "batched"),
+        (14, "all", "cpu", "batched"),
+        (15, "target", "cpu", "lightning"),
+        (16, "all", "cpu", "lightning"),
+    ],
+)
 def test_auto_chooses_from_the_measured_crossover(n_qubits: int, gradient: str, device: str, expected: str) -> None:
     info = vqc.sampler(n_qubits=n_qubits, n_layers=2, gradient=gradient, device=device).info()
     assert info["diff_method"] == expected and info["diff_method_requested"] == "auto"
@@ -544,8 +580,10 @@ def test_yaml_defaults_are_the_dataclass_defaults() -> None:
 
     path = Path(__file__).resolve().parents[3] / "conf" / "domain" / "vqc.yaml"
     values = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "defaults"}
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(vqc.VQCConfig)}
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(vqc.VQCConfig)
+    }
     assert values == defaults
 
 

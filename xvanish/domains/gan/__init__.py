@@ -28,8 +28,20 @@ from .data import DATASETS, load_digits
 from .sampling import DOMAIN_NAME, GANSampler, Networks, checkpoints, sampler, theorem_2_4_bound
 
 __all__ = [
-    "DATA", "DATASETS", "DOMAIN", "DTYPES", "GANConfig", "GANSampler", "LOSSES", "Networks", "OBJECTIVES",
-    "OBJECTIVE_LOSSES", "checkpoints", "load_digits", "sampler", "theorem_2_4_bound",
+    "DATA",
+    "DATASETS",
+    "DOMAIN",
+    "DTYPES",
+    "GANConfig",
+    "GANSampler",
+    "LOSSES",
+    "Networks",
+    "OBJECTIVES",
+    "OBJECTIVE_LOSSES",
+    "checkpoints",
+    "load_digits",
+    "sampler",
+    "theorem_2_4_bound",
 ]
 
 DOMAIN = Domain(
@@ -39,7 +51,7 @@ DOMAIN = Domain(
     natural_axis="gap",
     headline_group="saturating/1000",
     description="GAN: the generator's gradient vs discriminator steps, saturating / -log D / WGAN-GP "
-                "(Arjovsky & Bottou 2017)",
+    "(Arjovsky & Bottou 2017)",
     small={"d_steps": 3, "d_hidden": 8, "g_hidden": 4, "batch": 4},
     oversized={"d_hidden": 1 << 20},
 )

@@ -120,27 +120,41 @@ class GANConfig:
         require_choice("g_activation", self.g_activation, ACTIVATIONS)
         require_int("z_dim", self.z_dim, minimum=1)
         require_int("g_pretrain", self.g_pretrain, minimum=0)
-        require(self.data != "toy" or self.g_pretrain == 0, "g_pretrain", self.g_pretrain,
-                "data=toy keeps G on the line y = gap (disjoint supports, D* known): must be 0")
+        require(
+            self.data != "toy" or self.g_pretrain == 0,
+            "g_pretrain",
+            self.g_pretrain,
+            "data=toy keeps G on the line y = gap (disjoint supports, D* known): must be 0",
+        )
         require_choice("objective", self.objective, OBJECTIVES)
         require_number("gp_lambda", self.gp_lambda, 0)
         if self.losses is not None:
             losses = list(self.losses)
-            require(len(losses) > 0 and all(isinstance(loss, str) for loss in losses)
-                    and len(set(losses)) == len(losses), "losses", self.losses,
-                    "must be null or a non-empty list of distinct names from " + ", ".join(LOSSES))
+            require(
+                len(losses) > 0 and all(isinstance(loss, str) for loss in losses) and len(set(losses)) == len(losses),
+                "losses",
+                self.losses,
+                "must be null or a non-empty list of distinct names from " + ", ".join(LOSSES),
+            )
             for loss in losses:
                 require_choice("losses", loss, LOSSES)
-                require(LOSSES[loss] == self.objective, "losses", self.losses,
-                        f"{loss} groups need objective={LOSSES[loss]} (objective={self.objective}); "
-                        f"with objective={self.objective} use {OBJECTIVE_LOSSES[self.objective]} or null")
+                require(
+                    LOSSES[loss] == self.objective,
+                    "losses",
+                    self.losses,
+                    f"{loss} groups need objective={LOSSES[loss]} (objective={self.objective}); "
+                    f"with objective={self.objective} use {OBJECTIVE_LOSSES[self.objective]} or null",
+                )
         require_int("batch", self.batch, minimum=1)
         require_choice("dtype", self.dtype, DTYPES)
         require_device("device", self.device)
         require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
-        require_memory(self.memory_need(1), self.memory_limit_gb,
-                       f"one draw (D {self.d_depth} x {self.d_hidden}, G {self.g_depth} x {self.g_hidden}, "
-                       f"z_dim={self.z_dim}, batch={self.batch}, d_steps={self.d_steps})")
+        require_memory(
+            self.memory_need(1),
+            self.memory_limit_gb,
+            f"one draw (D {self.d_depth} x {self.d_hidden}, G {self.g_depth} x {self.g_hidden}, "
+            f"z_dim={self.z_dim}, batch={self.batch}, d_steps={self.d_steps})",
+        )
 
     def memory_need(self, n: int) -> int:
         """Bytes ``sample(n)`` needs, from the sizes (a model with a safety factor of 1.5).
@@ -160,10 +174,12 @@ class GANConfig:
             return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
         checkpoints = 2 * len(str(self.d_steps)) + 2
-        per_draw = (4 * (n_params(d_sizes) + n_params(g_sizes))
-                    + self.batch * 12 * (2 * sum(d_sizes) + sum(g_sizes))
-                    + self.batch * dim * max(g_sizes)
-                    + checkpoints * (len(self.measured_losses) * n_params(g_sizes) + 4))
+        per_draw = (
+            4 * (n_params(d_sizes) + n_params(g_sizes))
+            + self.batch * 12 * (2 * sum(d_sizes) + sum(g_sizes))
+            + self.batch * dim * max(g_sizes)
+            + checkpoints * (len(self.measured_losses) * n_params(g_sizes) + 4)
+        )
         return int(1.5 * item * n * per_draw)
 
     @property

@@ -21,8 +21,19 @@ import torch.nn.functional as F
 
 from xvanish.draws import DrawStream
 
-__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "MLP", "Activation", "Backprop", "affine", "flat", "init_mlp",
-           "jacobian_sq_norms", "pack", "views"]
+__all__ = [
+    "ACTIVATIONS",
+    "LEAKY_SLOPE",
+    "MLP",
+    "Activation",
+    "Backprop",
+    "affine",
+    "flat",
+    "init_mlp",
+    "jacobian_sq_norms",
+    "pack",
+    "views",
+]
 
 Tensor = torch.Tensor
 aten = torch.ops.aten
@@ -54,15 +65,24 @@ def _identity(h: Tensor) -> Tensor:
 
 #: Hidden (and output) activations.
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(torch.relu, lambda h: (h > 0).to(h.dtype), torch.relu_,
-                       lambda grad, out: aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)),
+    "relu": Activation(
+        torch.relu,
+        lambda h: (h > 0).to(h.dtype),
+        torch.relu_,
+        lambda grad, out: aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad),
+    ),
     "leaky_relu": Activation(
         lambda h: F.leaky_relu(h, LEAKY_SLOPE),
         lambda h: torch.where(h > 0, torch.ones_like(h), torch.full_like(h, LEAKY_SLOPE)),
         lambda h: F.leaky_relu_(h, LEAKY_SLOPE),
-        lambda grad, out: aten.leaky_relu_backward.grad_input(grad, out, LEAKY_SLOPE, True, grad_input=grad)),
-    "tanh": Activation(torch.tanh, lambda h: 1 - torch.tanh(h).square(), torch.tanh_,
-                       lambda grad, out: aten.tanh_backward.grad_input(grad, out, grad_input=grad)),
+        lambda grad, out: aten.leaky_relu_backward.grad_input(grad, out, LEAKY_SLOPE, True, grad_input=grad),
+    ),
+    "tanh": Activation(
+        torch.tanh,
+        lambda h: 1 - torch.tanh(h).square(),
+        torch.tanh_,
+        lambda grad, out: aten.tanh_backward.grad_input(grad, out, grad_input=grad),
+    ),
     "linear": Activation(_identity, torch.ones_like, _identity, lambda grad, out: grad),
 }
 
@@ -131,7 +151,7 @@ def views(buffer: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
     """Consecutive slices of the 1-D ``buffer`` shaped like ``like`` (views: writing one writes the buffer)."""
     out, start = [], 0
     for t in like:
-        out.append(buffer[start:start + t.numel()].view(t.shape))
+        out.append(buffer[start : start + t.numel()].view(t.shape))
         start += t.numel()
     return out
 

@@ -170,8 +170,9 @@ class GANSampler:
         self.device = torch.device(config.device)
         cfg = config
         self.d_net = MLP([self.dataset.dim] + [cfg.d_hidden] * cfg.d_depth + [1], cfg.d_activation)
-        self.g_net = MLP([cfg.z_dim] + [cfg.g_hidden] * cfg.g_depth + [self.dataset.dim], cfg.g_activation,
-                         self.dataset.output)
+        self.g_net = MLP(
+            [cfg.z_dim] + [cfg.g_hidden] * cfg.g_depth + [self.dataset.dim], cfg.g_activation, self.dataset.output
+        )
         self.losses = cfg.measured_losses
         self.checkpoints = checkpoints(cfg.d_steps)
         self._run: _Run | None = None
@@ -244,7 +245,7 @@ class GANSampler:
         """
         real, fake = self.noisy(fake, inputs)
         f = self.d_net.logits(d, torch.cat([real, fake], dim=1))
-        f_real, f_fake = f[:, : real.shape[1]], f[:, real.shape[1]:]
+        f_real, f_fake = f[:, : real.shape[1]], f[:, real.shape[1] :]
         alpha = inputs["alpha"]
         mixed = (alpha * real + (1 - alpha) * fake).detach().requires_grad_()
         critic = self.d_net.forward(d, mixed).sum()
@@ -280,8 +281,12 @@ class GANSampler:
         backprop, targets = None, None
         if self.config.objective == "gan":
             backprop = Backprop(self.d_net, params, grads, 2 * batch)
-            targets = torch.cat([torch.ones(batch, 1, dtype=self.dtype, device=self.device),
-                                 torch.zeros(batch, 1, dtype=self.dtype, device=self.device)])
+            targets = torch.cat(
+                [
+                    torch.ones(batch, 1, dtype=self.dtype, device=self.device),
+                    torch.zeros(batch, 1, dtype=self.dtype, device=self.device),
+                ]
+            )
         return DTraining(params, grads, self.optimizer([buffer], self.config.d_lr), backprop, targets)
 
     def d_step(self, g: list[Tensor], training: DTraining, inputs: dict[str, Tensor]) -> None:
@@ -392,8 +397,14 @@ class GANSampler:
         require_int("n", n, minimum=1)
         require_int("start", start, minimum=0)
         cfg = self.config
-        require_memory(cfg.memory_need(n), cfg.memory_limit_gb, f"{n} draws", key="measure.n_samples", value=n,
-                       lower="use fewer draws or smaller networks")
+        require_memory(
+            cfg.memory_need(n),
+            cfg.memory_limit_gb,
+            f"{n} draws",
+            key="measure.n_samples",
+            value=n,
+            lower="use fewer draws or smaller networks",
+        )
         gens = self.generators(seed, n, start)
         measure_stream = streams(seed, N_STREAMS)[MEASURE]
         begin = self.pretrain(gens)
@@ -457,16 +468,22 @@ class GANSampler:
         """The last :meth:`sample`: checkpoints, divergence, and Theorem 2.4 per checkpoint
         (draws where it is vacuous, the median and largest ratio measured ‖∇‖ / bound)."""
         cfg = self.config
-        out: dict = {"checkpoints": list(self.checkpoints), "generator_params": self.n_generator_params,
-                     "losses": list(self.losses)}
+        out: dict = {
+            "checkpoints": list(self.checkpoints),
+            "generator_params": self.n_generator_params,
+            "losses": list(self.losses),
+        }
         run = self._run
         if run is None:
             return out
-        out.update(draws=run.n, diverged=run.diverged > 0, diverged_draws=run.diverged,
-                   diverged_by_step=run.diverged_at)
+        out.update(
+            draws=run.n, diverged=run.diverged > 0, diverged_draws=run.diverged, diverged_by_step=run.diverged_at
+        )
         if run.diverged:
-            out["warning"] = (f"training diverged in {run.diverged} of {run.n} draws (non-finite D outputs by "
-                              f"step {run.diverged_at}; d_lr={cfg.d_lr:g}): counted in nonfinite_frac")
+            out["warning"] = (
+                f"training diverged in {run.diverged} of {run.n} draws (non-finite D outputs by "
+                f"step {run.diverged_at}; d_lr={cfg.d_lr:g}): counted in nonfinite_frac"
+            )
         theorem = {}
         for k, limit in run.bounds.items():
             entry = {"vacuous_draws": int((~limit.isfinite()).sum())}
@@ -474,8 +491,11 @@ class GANSampler:
                 ok = limit.isfinite() & run.norms[k].isfinite()
                 if bool(ok.any()):
                     ratio = (run.norms[k][ok] / limit[ok]).double()
-                    entry.update(ratio_median=float(ratio.median()), ratio_max=float(ratio.max()),
-                                 bound_median=float(limit[ok].double().median()))
+                    entry.update(
+                        ratio_median=float(ratio.median()),
+                        ratio_max=float(ratio.max()),
+                        bound_median=float(limit[ok].double().median()),
+                    )
             theorem[str(k)] = entry
         if theorem:
             out["theorem_2_4"] = theorem

@@ -10,8 +10,11 @@ from torch import nn
 
 def _block_container(model: nn.Module) -> Optional[Tuple[str, nn.Module]]:
     """The model's blocks: its largest ModuleList/Sequential (the first of equal ones), if any."""
-    containers = [(name, module) for name, module in model.named_modules()
-                  if isinstance(module, (nn.ModuleList, nn.Sequential)) and len(module) >= 1]
+    containers = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.ModuleList, nn.Sequential)) and len(module) >= 1
+    ]
     return max(containers, key=lambda item: len(item[1])) if containers else None
 
 
@@ -49,7 +52,9 @@ def _chosen_modules(model: nn.Module, acts: Optional[List[str]]) -> List[str]:
     if acts is None:
         return _default_blocks(model)
     wanted = set(acts)
-    return [name for name, module in model.named_modules() if name and (type(module).__name__ in wanted or name in wanted)]
+    return [
+        name for name, module in model.named_modules() if name and (type(module).__name__ in wanted or name in wanted)
+    ]
 
 
 def _weight_of(layer: str) -> str:

@@ -19,7 +19,6 @@ Tensor = torch.Tensor
 DTYPES: Dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
-
 @contextlib.contextmanager
 def _cpu_rng_restored() -> Iterator[None]:
     """Run a block that reseeds torch's CPU default generator, then put its state back.
@@ -41,10 +40,15 @@ def _call_factory(factory: Callable[..., Any], config: ModuleConfig) -> nn.Modul
     try:
         model = factory(**keywords)
     except Exception as error:  # the user's factory: one line naming what it was called with
-        raise ConfigError("model", config.model, f"the factory raised {type(error).__name__}: {error} "
-                          f"(called with {keywords})") from None
-    require(isinstance(model, nn.Module), "model", config.model,
-            f"the factory returned {type(model).__name__}, not a torch.nn.Module")
+        raise ConfigError(
+            "model", config.model, f"the factory raised {type(error).__name__}: {error} (called with {keywords})"
+        ) from None
+    require(
+        isinstance(model, nn.Module),
+        "model",
+        config.model,
+        f"the factory returned {type(model).__name__}, not a torch.nn.Module",
+    )
     return model
 
 
@@ -118,7 +122,8 @@ class _Replay:
                 row.copy_(_unlike(self._own[name]))
             self.run(seed, first)
             same = torch.equal(torch.get_rng_state(), after_factory) and all(
-                torch.equal(first[name], self._own[name]) for name in first)
+                torch.equal(first[name], self._own[name]) for name in first
+            )
         except Exception:  # noqa: BLE001 - any failure of user code means: do not replay
             same = False
         if not same:

@@ -21,7 +21,6 @@ COUNT_FROM = ("input", "output")
 SCALE_KEYS = ("depth", "width")
 
 
-
 @dataclass
 class ModuleConfig:
     """Keys of the module domain (= ``conf/domain/module.yaml`` = keywords of :func:`sampler`).
@@ -74,29 +73,46 @@ class ModuleConfig:
 
     def __post_init__(self) -> None:
         factory = _resolve("model", self.model)
-        require(isinstance(self.kwargs, dict) and all(isinstance(k, str) for k in self.kwargs), "kwargs",
-                self.kwargs, "must be a mapping of keyword names to values")
+        require(
+            isinstance(self.kwargs, dict) and all(isinstance(k, str) for k in self.kwargs),
+            "kwargs",
+            self.kwargs,
+            "must be a mapping of keyword names to values",
+        )
         for key in SCALE_KEYS:
             value = getattr(self, key)
             if value is not None:
                 require_int(key, value, minimum=1)
-                require(key not in self.kwargs, f"kwargs.{key}", self.kwargs.get(key),
-                        f"{key} is also set as the top-level key {key}={value}; give it once")
+                require(
+                    key not in self.kwargs,
+                    f"kwargs.{key}",
+                    self.kwargs.get(key),
+                    f"{key} is also set as the top-level key {key}={value}; give it once",
+                )
         # Each import path is resolved here once; the sampler reuses what it names.
         resolved: Dict[str, Optional[Callable[..., Any]]] = {"model": factory, "inputs": None, "loss": None}
         if isinstance(self.inputs, str):
             resolved["inputs"] = _resolve("inputs", self.inputs)
         else:
             shape = list(self.inputs) if isinstance(self.inputs, (list, tuple)) else None
-            require(shape is not None and len(shape) > 0 and all(is_int(s) and s >= 1 for s in shape), "inputs",
-                    self.inputs, "must be a shape (list of integers >= 1) or an import path package.module:callable")
+            require(
+                shape is not None and len(shape) > 0 and all(is_int(s) and s >= 1 for s in shape),
+                "inputs",
+                self.inputs,
+                "must be a shape (list of integers >= 1) or an import path package.module:callable",
+            )
         if self.loss is not None:
             resolved["loss"] = _resolve("loss", self.loss)
         object.__setattr__(self, "_callables", resolved)
         if self.acts is not None:
-            require(isinstance(self.acts, (list, tuple)) and len(self.acts) > 0
-                    and all(isinstance(a, str) and a for a in self.acts), "acts", self.acts,
-                    "must be null or a list of module type names or module paths")
+            require(
+                isinstance(self.acts, (list, tuple))
+                and len(self.acts) > 0
+                and all(isinstance(a, str) and a for a in self.acts),
+                "acts",
+                self.acts,
+                "must be null or a list of module type names or module paths",
+            )
         require_choice("vary", self.vary, VARY)
         require_int("init_seed", self.init_seed, minimum=0)
         require_choice("dtype", self.dtype, DTYPES)
@@ -109,13 +125,19 @@ class ModuleConfig:
         # model too large for the limit is refused before the probe builds a real one.
         entries = _meta_entries(factory, self)
         if entries is not None:
-            require_memory(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * 3 * entries, self.memory_limit_gb,
-                           f"one draw's model ({entries} parameter and buffer entries, {self.factory_keywords()})")
+            require_memory(
+                MEMORY_SAFETY * DTYPES[self.dtype].itemsize * 3 * entries,
+                self.memory_limit_gb,
+                f"one draw's model ({entries} parameter and buffer entries, {self.factory_keywords()})",
+            )
         # One instance and one draw through the forward pass and the loss: cheap at the sizes one probes,
         # and it turns every model-level mistake into one line before any work.
         object.__setattr__(self, "_probe", _probe(factory, self))
-        require_memory(self.memory_need(1), self.memory_limit_gb,
-                       f"one draw ({self._probe.n_params} parameters, {self._probe.activation_entries} activations)")
+        require_memory(
+            self.memory_need(1),
+            self.memory_limit_gb,
+            f"one draw ({self._probe.n_params} parameters, {self._probe.activation_entries} activations)",
+        )
 
     def memory_need(self, n: int) -> int:
         """Bytes ``sample(n)`` needs, from what the probe measured (a model, safety factor 1.5).
@@ -126,7 +148,9 @@ class ModuleConfig:
         8 covers a residual block's few intermediate tensors and their gradients).
         """
         probe = self._probe
-        return int(MEMORY_SAFETY * DTYPES[self.dtype].itemsize * n * (3 * probe.n_params + 8 * probe.activation_entries))
+        return int(
+            MEMORY_SAFETY * DTYPES[self.dtype].itemsize * n * (3 * probe.n_params + 8 * probe.activation_entries)
+        )
 
     def factory_keywords(self) -> Dict[str, Any]:
         """What the factory is called with: ``kwargs`` plus the scale keys that are set."""
@@ -146,12 +170,19 @@ def _check_signature(factory: Callable[..., Any], config: ModuleConfig) -> None:
         return
     parameters = signature.parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    accepted = [name for name, p in parameters.items()
-                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    accepted = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
     keywords = config.factory_keywords()
     for key, value in keywords.items():
-        require(takes_any or key in accepted, _shown(key), value,
-                f"{config.model} does not accept keyword {key}; it takes: " + (", ".join(accepted) or "nothing"))
+        require(
+            takes_any or key in accepted,
+            _shown(key),
+            value,
+            f"{config.model} does not accept keyword {key}; it takes: " + (", ".join(accepted) or "nothing"),
+        )
     try:
         signature.bind(**keywords)
     except TypeError as error:

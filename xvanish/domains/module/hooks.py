@@ -68,6 +68,7 @@ class _Taps:
             if self.values is not None and name in self.values:
                 return output + self.values[name]
             return None
+
         return hook
 
     def remove(self) -> None:

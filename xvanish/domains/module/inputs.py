@@ -30,8 +30,12 @@ def _draw_inputs(config: ModuleConfig, n: int, seed: int, start: int = 0) -> Any
     except Exception as error:  # the user's callable
         raise ConfigError("inputs", config.inputs, f"raised {type(error).__name__}: {error}") from None
     parts = batch if isinstance(batch, (tuple, list)) else (batch,)
-    require(len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == start + n for p in parts),
-            "inputs", config.inputs, f"must return a tensor [n, ...] or a tuple of them (n={start + n} here)")
+    require(
+        len(parts) > 0 and all(isinstance(p, Tensor) and p.dim() >= 1 and p.shape[0] == start + n for p in parts),
+        "inputs",
+        config.inputs,
+        f"must return a tensor [n, ...] or a tuple of them (n={start + n} here)",
+    )
     parts = tuple((p.to(dtype) if p.is_floating_point() else p)[start:] for p in parts)
     return parts if isinstance(batch, (tuple, list)) else parts[0]
 

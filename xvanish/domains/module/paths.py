@@ -13,8 +13,12 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 def _resolve(key: str, path: Any) -> Callable[..., Any]:
     """The callable ``package.module:attribute`` names; ConfigError naming ``key`` otherwise."""
-    require(isinstance(path, str) and _IMPORT_PATH.fullmatch(path) is not None, key, path,
-            "must be an import path package.module:callable")
+    require(
+        isinstance(path, str) and _IMPORT_PATH.fullmatch(path) is not None,
+        key,
+        path,
+        "must be an import path package.module:callable",
+    )
     module_name, _, attribute = path.partition(":")
     try:
         target: Any = importlib.import_module(module_name)

@@ -25,7 +25,6 @@ Tensor = torch.Tensor
 PROBE_SEED = 0
 
 
-
 @dataclass(frozen=True)
 class _Probe:
     """What one instance and one draw revealed (see :func:`_probe`).
@@ -61,60 +60,86 @@ def _probe(factory: Callable[..., Any], config: ModuleConfig) -> _Probe:
         torch.default_generator.manual_seed(PROBE_SEED)
         model = _build(factory, config)
         params = _trainable(model)
-        require(len(params) > 0, "model", config.model,
-                "the model has no trainable parameters: nothing to measure")
+        require(len(params) > 0, "model", config.model, "the model has no trainable parameters: nothing to measure")
         batch = _index(_draw_inputs(config, 2, PROBE_SEED), 0)
         taps = _Taps(model, _chosen_modules(model, config.acts))
-        linears = {name: m for name, m in model.named_modules()
-                   if isinstance(m, nn.Linear) and type(m).forward is nn.Linear.forward}
+        linears = {
+            name: m
+            for name, m in model.named_modules()
+            if isinstance(m, nn.Linear) and type(m).forward is nn.Linear.forward
+        }
         linear_calls = _Taps(model, list(linears), keep_inputs=tuple(linears))
         recorder = _FirstUse({id(p): name for name, p in params.items()})
         try:
             with recorder:
                 output = model(_model_input(batch))
         except Exception as error:  # the model rejected the inputs
-            raise ConfigError("inputs", config.inputs, f"the model's forward failed on one draw's inputs: "
-                              f"{type(error).__name__}: {error}") from None
+            raise ConfigError(
+                "inputs",
+                config.inputs,
+                f"the model's forward failed on one draw's inputs: {type(error).__name__}: {error}",
+            ) from None
         finally:
             taps.remove()
             linear_calls.remove()
         if config.loss is None:
-            require(isinstance(output, Tensor) and output.is_floating_point(), "loss", None,
-                    f"the model returns {type(output).__name__}, not a floating tensor: give "
-                    "loss=package.module:function mapping (output, batch) to one value per draw")
+            require(
+                isinstance(output, Tensor) and output.is_floating_point(),
+                "loss",
+                None,
+                f"the model returns {type(output).__name__}, not a floating tensor: give "
+                "loss=package.module:function mapping (output, batch) to one value per draw",
+            )
             value = (output * torch.randn_like(output)).sum()
         else:
             try:
                 value = config._callables["loss"](output, batch)
             except Exception as error:  # the user's loss
                 raise ConfigError("loss", config.loss, f"raised {type(error).__name__}: {error}") from None
-            require(isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point(), "loss",
-                    config.loss, "must return one floating value per draw (a scalar tensor); returned "
-                    + (f"shape {list(value.shape)}" if isinstance(value, Tensor) else type(value).__name__))
+            require(
+                isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point(),
+                "loss",
+                config.loss,
+                "must return one floating value per draw (a scalar tensor); returned "
+                + (f"shape {list(value.shape)}" if isinstance(value, Tensor) else type(value).__name__),
+            )
         require(value.requires_grad, "loss", config.loss, "does not depend on the model's parameters")
     if config.acts is not None:
-        require(len(taps.seen) > 0, "acts", config.acts,
-                "no module of these types or paths returns a tensor in the forward pass; types in the model: "
-                + ", ".join(sorted({type(m).__name__ for m in model.modules()})))
+        require(
+            len(taps.seen) > 0,
+            "acts",
+            config.acts,
+            "no module of these types or paths returns a tensor in the forward pass; types in the model: "
+            + ", ".join(sorted({type(m).__name__ for m in model.modules()})),
+        )
     order = list(recorder.order) + [name for name in params if name not in recorder.order]
     factored = {}
     for name, linear in linears.items():
         weight = _weight_of(name)
         # A forward hook of the model's own could change the output after F.linear, and the
         # gradient at the changed output would no longer be the weight's.
-        if (weight in params and params[weight] is linear.weight and recorder.uses.get(weight) == 1
-                and linear_calls.calls.get(name) == 1 and name in linear_calls.inputs
-                and linear_calls.inputs[name].numel() == linear.in_features
-                and not linear._forward_hooks):
+        if (
+            weight in params
+            and params[weight] is linear.weight
+            and recorder.uses.get(weight) == 1
+            and linear_calls.calls.get(name) == 1
+            and name in linear_calls.inputs
+            and linear_calls.inputs[name].numel() == linear.in_features
+            and not linear._forward_hooks
+        ):
             factored[name] = linear_calls.shapes[name]
     x = _model_input(batch)
     container = _block_container(model)
-    return _Probe(params=tuple(order), acts=tuple(taps.seen), act_shapes=dict(taps.shapes),
-                  output_shape=tuple(output.shape) if isinstance(output, Tensor) else (),
-                  input_grad=isinstance(x, Tensor) and x.is_floating_point(),
-                  n_params=sum(p.numel() for p in params.values()),
-                  blocks=None if container is None else (container[0], len(container[1])),
-                  factored=factored,
-                  activation_entries=sum(math.prod(shape) for shape in taps.shapes.values())
-                  + (output.numel() if isinstance(output, Tensor) else 0)
-                  + sum(p.numel() for p in (batch if isinstance(batch, tuple) else (batch,)) if isinstance(p, Tensor)))
+    return _Probe(
+        params=tuple(order),
+        acts=tuple(taps.seen),
+        act_shapes=dict(taps.shapes),
+        output_shape=tuple(output.shape) if isinstance(output, Tensor) else (),
+        input_grad=isinstance(x, Tensor) and x.is_floating_point(),
+        n_params=sum(p.numel() for p in params.values()),
+        blocks=None if container is None else (container[0], len(container[1])),
+        factored=factored,
+        activation_entries=sum(math.prod(shape) for shape in taps.shapes.values())
+        + (output.numel() if isinstance(output, Tensor) else 0)
+        + sum(p.numel() for p in (batch if isinstance(batch, tuple) else (batch,)) if isinstance(p, Tensor)),
+    )

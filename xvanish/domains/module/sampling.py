@@ -12,7 +12,19 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from xvanish.core import COST, ConfigError, GradientBatch, Group, OuterProduct, Theory, group, make_config, require_int, require_memory, streams
+from xvanish.core import (
+    COST,
+    ConfigError,
+    GradientBatch,
+    Group,
+    OuterProduct,
+    Theory,
+    group,
+    make_config,
+    require_int,
+    require_memory,
+    streams,
+)
 
 from xvanish.draws import stream_rows
 
@@ -92,8 +104,11 @@ class ModuleSampler:
 
     def info(self) -> Dict[str, Any]:
         """Which path computed the draws (``vmap`` or ``loop``; why the loop, after a fallback)."""
-        info: Dict[str, Any] = {"batching": self.config.batching, "path": self._path or "not run yet",
-                                "n_params": self._probe.n_params}
+        info: Dict[str, Any] = {
+            "batching": self.config.batching,
+            "path": self._path or "not run yet",
+            "n_params": self._probe.n_params,
+        }
         if self._fallback:
             info["vmap_failed"] = self._fallback
         return info
@@ -126,10 +141,14 @@ class ModuleSampler:
         if self.config.loss is None:
             shape = self._probe.output_shape
             generator = torch.Generator().manual_seed(readout_seed)
-            readout = stream_rows(lambda out: out.normal_(generator=generator), list(shape), start, n,
-                                  self._dtype) / math.sqrt(shape[-1] if shape else 1)
-        return {"inputs": _draw_inputs(self.config, n, data_seed, start), "readout": readout,
-                "init_seeds": self.draw_seeds(n, seed, start)}
+            readout = stream_rows(
+                lambda out: out.normal_(generator=generator), list(shape), start, n, self._dtype
+            ) / math.sqrt(shape[-1] if shape else 1)
+        return {
+            "inputs": _draw_inputs(self.config, n, data_seed, start),
+            "readout": readout,
+            "init_seeds": self.draw_seeds(n, seed, start),
+        }
 
     def _loss(self, output: Tensor, batch: Any, readout: Optional[Tensor]) -> Tensor:
         if readout is not None:
@@ -154,8 +173,14 @@ class ModuleSampler:
             ConfigError: ``batching=vmap`` and the model cannot run under ``torch.func.vmap``.
         """
         require_int("n", n, minimum=1)
-        require_memory(self.config.memory_need(n), self.config.memory_limit_gb, f"{n} draws", key="measure.n_samples",
-                       value=n, lower="use fewer draws or a smaller model")
+        require_memory(
+            self.config.memory_need(n),
+            self.config.memory_limit_gb,
+            f"{n} draws",
+            key="measure.n_samples",
+            value=n,
+            lower="use fewer draws or a smaller model",
+        )
         drawn = self.draw(n, seed, start)
         forward_seeds = streams(streams(seed, 4)[3], start + n)[start:]
         if self._path in (None, "vmap"):
@@ -167,8 +192,12 @@ class ModuleSampler:
                 raise
             except Exception as error:  # the model does not run under vmap: say so, use the loop
                 if self.config.batching == "vmap":
-                    raise ConfigError("batching", "vmap", "the model does not run under torch.func.vmap "
-                                      f"({type(error).__name__}: {_first_line(error)}); use auto or loop") from None
+                    raise ConfigError(
+                        "batching",
+                        "vmap",
+                        "the model does not run under torch.func.vmap "
+                        f"({type(error).__name__}: {_first_line(error)}); use auto or loop",
+                    ) from None
                 self._fallback = f"{type(error).__name__}: {_first_line(error)}"
                 self._path = "loop"
         return self._labelled(self.loop_gradients(drawn, forward_seeds))
@@ -211,12 +240,15 @@ class ModuleSampler:
         template = _prepare(template, self.config)
         trainable = _trainable(template)
         stacked = {name: rows.to(self._dtype) if rows.is_floating_point() else rows for name, rows in stacked.items()}
-        return (template, {name: rows for name, rows in stacked.items() if name in trainable},
-                {name: rows for name, rows in stacked.items() if name not in trainable})
+        return (
+            template,
+            {name: rows for name, rows in stacked.items() if name in trainable},
+            {name: rows for name, rows in stacked.items() if name not in trainable},
+        )
 
-    def vmap_gradients(self, drawn: Dict[str, Any],
-                       stacked: Optional[Tuple[nn.Module, Dict[str, Tensor], Dict[str, Tensor]]] = None
-                       ) -> GradientBatch:
+    def vmap_gradients(
+        self, drawn: Dict[str, Any], stacked: Optional[Tuple[nn.Module, Dict[str, Tensor], Dict[str, Tensor]]] = None
+    ) -> GradientBatch:
         """Every draw in one ``vmap(grad(functional_call))`` (see the module docstring).
 
         Args:
@@ -268,12 +300,18 @@ class ModuleSampler:
                 # correct, slower, and not something a user can act on.
                 warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
                 g_params, g_taps, g_input, cost, layer_inputs = vmap(one_draw, in_dims=in_dims, randomness="error")(
-                    params, buffers, inputs, readout)
+                    params, buffers, inputs, readout
+                )
         finally:
             taps.remove()
-        out: Dict[str, Any] = {f"param/{name}": OuterProduct(g_taps[factored[name]].reshape(n, -1),
-                                                             layer_inputs[factored[name]].reshape(n, -1))
-                               if name in factored else g_params[name].reshape(n, -1) for name in probe.params}
+        out: Dict[str, Any] = {
+            f"param/{name}": OuterProduct(
+                g_taps[factored[name]].reshape(n, -1), layer_inputs[factored[name]].reshape(n, -1)
+            )
+            if name in factored
+            else g_params[name].reshape(n, -1)
+            for name in probe.params
+        }
         out.update({f"act/{name}": g_taps[name].reshape(n, -1) for name in probe.acts})
         if probe.input_grad:
             out["input"] = g_input.reshape(n, -1)
@@ -307,8 +345,10 @@ class ModuleSampler:
                 if probe.input_grad:
                     x = x.detach().clone().requires_grad_()
                 taps = _Taps(model, list(probe.acts))
-                taps.values = {name: torch.zeros(probe.act_shapes[name], dtype=self._dtype, requires_grad=True)
-                               for name in probe.acts}
+                taps.values = {
+                    name: torch.zeros(probe.act_shapes[name], dtype=self._dtype, requires_grad=True)
+                    for name in probe.acts
+                }
                 torch.default_generator.manual_seed(forward_seeds[i])
                 try:
                     with _attention_kernel():
@@ -324,8 +364,11 @@ class ModuleSampler:
                     rows["input"] = x.grad
                 for key, g in rows.items():
                     if key not in grads:
-                        like = params[key[6:]] if key.startswith("param/") else (
-                            taps.values[key[4:]] if key.startswith("act/") else x)
+                        like = (
+                            params[key[6:]]
+                            if key.startswith("param/")
+                            else (taps.values[key[4:]] if key.startswith("act/") else x)
+                        )
                         grads[key] = torch.zeros((n, like.numel()), dtype=self._dtype)
                     if g is not None:  # None: unused in the forward pass, the gradient is zero
                         grads[key][i] = g.reshape(-1)

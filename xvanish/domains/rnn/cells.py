@@ -71,8 +71,9 @@ class _PerDraw:
         if base is None:
             result = torch.mm(rows, self.matrix, out=flat_out)
         else:
-            result = torch.addmm(base.expand(*x.shape[:-1], -1).reshape(rows.shape[0], -1), rows, self.matrix,
-                                 out=flat_out)
+            result = torch.addmm(
+                base.expand(*x.shape[:-1], -1).reshape(rows.shape[0], -1), rows, self.matrix, out=flat_out
+            )
         return result.view(*x.shape[:-1], -1) if out is None else out
 
 
@@ -108,6 +109,7 @@ class Workspace:
 # writes ∂L/∂h_{t−1} into out_dh (and LSTM's total ∂L/∂c_t into out_dc), the
 # recurrent-projection gradient δr_t into d_rec[t − 1], and returns the cell-state gradient
 # carried to t − 1 (LSTM; else None); input_grads() gives δp [T, n, B, G·H] after the loop.
+
 
 class _SummedCell:
     """A cell whose gates see p_t + r_t only as a sum (rnn, lstm): δp_t = δr_t."""
@@ -147,9 +149,20 @@ class _LSTMCell(_SummedCell):
         tanh_c = work.take("tanh_c", self.h[1:].shape, self.h)
         i, f, g, o = act.split(hidden, dim=-1)
         # every step's views made at once by unbind, not by slicing inside the loop
-        per_step = zip(act.unbind(0), act[..., :2 * hidden].unbind(0), g.unbind(0), o.unbind(0), i.unbind(0),
-                       f.unbind(0), self.p.unbind(0), self.h.unbind(0), self.h[1:].unbind(0), c.unbind(0),
-                       c[1:].unbind(0), tanh_c.unbind(0))
+        per_step = zip(
+            act.unbind(0),
+            act[..., : 2 * hidden].unbind(0),
+            g.unbind(0),
+            o.unbind(0),
+            i.unbind(0),
+            f.unbind(0),
+            self.p.unbind(0),
+            self.h.unbind(0),
+            self.h[1:].unbind(0),
+            c.unbind(0),
+            c[1:].unbind(0),
+            tanh_c.unbind(0),
+        )
         for gates, i_f, g_t, o_t, i_t, f_t, p, h, h_next, c_prev, c_next, tanh_next in per_step:
             recurrent_t(h, base=p, out=gates)  # pre-activations, then activated in place
             torch.sigmoid(i_f, out=i_f)
@@ -170,10 +183,17 @@ class _LSTMCell(_SummedCell):
         h_to_c = work.take("h_to_c", tanh_c.shape, tanh_c)
         torch.mul(tanh_c, tanh_c, out=h_to_c).neg_().add_(1).mul_(o)
         blocks = (*self.p.shape[:-1], 4, hidden)
-        self._backward_views = list(zip(h_to_c.unbind(0), f.unbind(0), coef.view(blocks)[..., :3, :].unbind(0),
-                                        coef_o.unbind(0), self.d_rec.unbind(0),
-                                        self.d_rec.view(blocks)[..., :3, :].unbind(0),
-                                        self.d_rec[..., 3 * hidden:].unbind(0)))
+        self._backward_views = list(
+            zip(
+                h_to_c.unbind(0),
+                f.unbind(0),
+                coef.view(blocks)[..., :3, :].unbind(0),
+                coef_o.unbind(0),
+                self.d_rec.unbind(0),
+                self.d_rec.view(blocks)[..., :3, :].unbind(0),
+                self.d_rec[..., 3 * hidden :].unbind(0),
+            )
+        )
 
     def backward_step(self, t, dh, dc, recurrent: _PerDraw, out_dh, out_dc) -> Tensor:
         h_to_c, forget, c_coef, o_coef, d_rec, d_c_gates, d_o = self._backward_views[t - 1]
@@ -198,14 +218,14 @@ class _GRUCell:
     def forward(self, recurrent_t: _PerDraw) -> None:
         steps, hidden, work = self.p.shape[0], self.h.shape[-1], self.work
         rec = work.take("rec", self.p.shape, self.p)  # W_hh h_{t−1} + b_hh
-        gates = work.take("gates", self.p[..., :2 * hidden].shape, self.p)  # reset, keep
+        gates = work.take("gates", self.p[..., : 2 * hidden].shape, self.p)  # reset, keep
         n = work.take("n", self.h[1:].shape, self.h)
         base = self.bias_hh.expand(self.p.shape[1:])
         for t in range(steps):
             r = recurrent_t(self.h[t], base=base, out=rec[t])
-            torch.sigmoid(torch.add(self.p[t][..., :2 * hidden], r[..., :2 * hidden], out=gates[t]), out=gates[t])
+            torch.sigmoid(torch.add(self.p[t][..., : 2 * hidden], r[..., : 2 * hidden], out=gates[t]), out=gates[t])
             reset, keep = gates[t][..., :hidden], gates[t][..., hidden:]
-            torch.tanh(torch.addcmul(self.p[t][..., 2 * hidden:], reset, r[..., 2 * hidden:], out=n[t]), out=n[t])
+            torch.tanh(torch.addcmul(self.p[t][..., 2 * hidden :], reset, r[..., 2 * hidden :], out=n[t]), out=n[t])
             torch.addcmul(n[t], keep, self.h[t] - n[t], out=self.h[t + 1])
         reset, keep = gates.split(hidden, dim=-1)
         # per unit of δh_t: δ(pre-n) = (1 − z)(1 − n²), δ(pre-r) = δ(pre-n) r_n r(1 − r),
@@ -218,7 +238,7 @@ class _GRUCell:
         torch.neg(keep, out=to_rec_n).add_(1)  # 1 − z
         torch.mul(n, n, out=to_n).neg_().add_(1).mul_(to_rec_n)
         torch.neg(reset, out=to_keep).add_(1)  # 1 − r
-        torch.mul(to_n, rec[..., 2 * hidden:], out=to_reset).mul_(reset).mul_(to_keep)
+        torch.mul(to_n, rec[..., 2 * hidden :], out=to_reset).mul_(reset).mul_(to_keep)
         torch.sub(self.h[:-1], n, out=to_keep).mul_(keep).mul_(to_rec_n)
         torch.mul(to_n, reset, out=to_rec_n)
         self.rec_coef, self.to_n, self.keep = coef, to_n, keep
@@ -233,8 +253,8 @@ class _GRUCell:
         # δp = δr but for the last block: δpre-n, not δpre-n ⊙ r
         hidden = self.h.shape[-1]
         d_proj = self.work.take("d_proj", self.d_rec.shape, self.d_rec)
-        d_proj[..., :2 * hidden].copy_(self.d_rec[..., :2 * hidden])
-        torch.mul(self.to_n, state_grads[1:], out=d_proj[..., 2 * hidden:])  # δh_t for t = 1 … T
+        d_proj[..., : 2 * hidden].copy_(self.d_rec[..., : 2 * hidden])
+        torch.mul(self.to_n, state_grads[1:], out=d_proj[..., 2 * hidden :])  # δh_t for t = 1 … T
         return d_proj
 
 
@@ -271,21 +291,40 @@ class BPTT:
         def new(*shape: int) -> Tensor:
             return inputs.new_empty(shape)
 
-        return BPTT(cost=new(n), states=new(steps + 1, n, windows, hidden),
-                    cells=new(steps + 1, n, windows, hidden) if cell == "lstm" else None,
-                    inputs=new(n, kept, windows, size).transpose(0, 1),
-                    weight_hh=new(n, rows, hidden), weight_ih=new(n, rows, size))
+        return BPTT(
+            cost=new(n),
+            states=new(steps + 1, n, windows, hidden),
+            cells=new(steps + 1, n, windows, hidden) if cell == "lstm" else None,
+            inputs=new(n, kept, windows, size).transpose(0, 1),
+            weight_hh=new(n, rows, hidden),
+            weight_ih=new(n, rows, size),
+        )
 
     def draws(self, part: slice) -> "BPTT":
         """The views of draws ``part``."""
-        return BPTT(cost=self.cost[part], states=self.states[:, part],
-                    cells=None if self.cells is None else self.cells[:, part], inputs=self.inputs[:, part],
-                    weight_hh=self.weight_hh[part], weight_ih=self.weight_ih[part])
+        return BPTT(
+            cost=self.cost[part],
+            states=self.states[:, part],
+            cells=None if self.cells is None else self.cells[:, part],
+            inputs=self.inputs[:, part],
+            weight_hh=self.weight_hh[part],
+            weight_ih=self.weight_ih[part],
+        )
 
 
-def bptt(cell: str, inputs: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor,
-         readout: Tensor, input_steps: Sequence[int], activation: str = "tanh",
-         out: Optional[BPTT] = None, workspace: Optional[Workspace] = None) -> BPTT:
+def bptt(
+    cell: str,
+    inputs: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor,
+    bias_hh: Tensor,
+    readout: Tensor,
+    input_steps: Sequence[int],
+    activation: str = "tanh",
+    out: Optional[BPTT] = None,
+    workspace: Optional[Workspace] = None,
+) -> BPTT:
     """Run ``cell`` over all steps from zero states, then backpropagate L = Σ_b readout·h_T.
 
     Args:
@@ -336,8 +375,9 @@ def bptt(cell: str, inputs: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_i
         state_grads[steps] = readout.unsqueeze(1)
         dc: Optional[Tensor] = None
         for t in range(steps, 0, -1):
-            dc = model.backward_step(t, state_grads[t], dc, recurrent, state_grads[t - 1],
-                                     None if cell_grads is None else cell_grads[t])
+            dc = model.backward_step(
+                t, state_grads[t], dc, recurrent, state_grads[t - 1], None if cell_grads is None else cell_grads[t]
+            )
         if cell_grads is not None:
             cell_grads[0] = dc
 

@@ -93,26 +93,50 @@ class RNNConfig:
     def __post_init__(self) -> None:
         require_choice("cell", self.cell, CELL_GATES)
         require_choice("activation", self.activation, ACTIVATIONS)
-        require(self.cell == "rnn" or self.activation == "tanh", "activation", self.activation,
-                f"applies to cell=rnn only; cell={self.cell} has torch's fixed sigmoid/tanh gates (leave tanh)")
+        require(
+            self.cell == "rnn" or self.activation == "tanh",
+            "activation",
+            self.activation,
+            f"applies to cell=rnn only; cell={self.cell} has torch's fixed sigmoid/tanh gates (leave tanh)",
+        )
         require_int("hidden", self.hidden, minimum=1)
         require_int("kmer", self.kmer, minimum=1, maximum=3)
         require_int("seq_len", self.seq_len, minimum=self.kmer)
-        require(self.seq_len % self.kmer == 0, "seq_len", self.seq_len,
-                f"must be a multiple of kmer={self.kmer} (non-overlapping {self.kmer}-mer tokens)")
+        require(
+            self.seq_len % self.kmer == 0,
+            "seq_len",
+            self.seq_len,
+            f"must be a multiple of kmer={self.kmer} (non-overlapping {self.kmer}-mer tokens)",
+        )
         require_int("embed", self.embed, minimum=0)
         require_choice("init", self.init, INITS)
-        require(self.init != "chrono" or self.cell != "rnn", "init", self.init,
-                "chrono sets gate biases: needs cell=lstm or gru")
+        require(
+            self.init != "chrono" or self.cell != "rnn",
+            "init",
+            self.init,
+            "chrono sets gate biases: needs cell=lstm or gru",
+        )
         require_number("rho", self.rho, 0, strict=True, allow_none=True)
-        require(self.rho is None or INITS[self.init][1], "rho", self.rho,
-                f"init={self.init} fixes the recurrent scale; leave rho null or use init=orthogonal/normal/identity")
+        require(
+            self.rho is None or INITS[self.init][1],
+            "rho",
+            self.rho,
+            f"init={self.init} fixes the recurrent scale; leave rho null or use init=orthogonal/normal/identity",
+        )
         require_number("forget_bias", self.forget_bias)
-        require(self.forget_bias == 0 or self.cell == "lstm", "forget_bias", self.forget_bias,
-                f"only an LSTM has a forget gate (cell={self.cell}); leave 0")
+        require(
+            self.forget_bias == 0 or self.cell == "lstm",
+            "forget_bias",
+            self.forget_bias,
+            f"only an LSTM has a forget gate (cell={self.cell}); leave 0",
+        )
         require_number("input_scale", self.input_scale, 0)
-        require(isinstance(self.data, str) and bool(self.data), "data", self.data,
-                "must be proteome, uniform or a path to a protein FASTA file")
+        require(
+            isinstance(self.data, str) and bool(self.data),
+            "data",
+            self.data,
+            "must be proteome, uniform or a path to a protein FASTA file",
+        )
         require_choice("vary", self.vary, VARY)
         require_int("init_seed", self.init_seed, minimum=0)
         require_int("batch", self.batch, minimum=1)
@@ -121,14 +145,22 @@ class RNNConfig:
         require_device("device", self.device)
         require_number("memory_limit_gb", self.memory_limit_gb, 0, strict=True)
         need = draw_bytes(self)
-        require(need <= self.memory_limit_gb * 1e9, "memory_limit_gb", self.memory_limit_gb,
-                f"one draw needs {need / 1e9:.3g} GB (seq_len={self.seq_len} x hidden={self.hidden} x "
-                f"batch={self.batch}, vocabulary {self.vocabulary}); lower them or raise memory_limit_gb")
+        require(
+            need <= self.memory_limit_gb * 1e9,
+            "memory_limit_gb",
+            self.memory_limit_gb,
+            f"one draw needs {need / 1e9:.3g} GB (seq_len={self.seq_len} x hidden={self.hidden} x "
+            f"batch={self.batch}, vocabulary {self.vocabulary}); lower them or raise memory_limit_gb",
+        )
         if self.data != "uniform":  # reads the FASTA's lengths once (cached per file version)
             sequences = seqdata.load(self.data)
             name, longest = sequences.longest()
-            require(self.seq_len <= longest, "seq_len", self.seq_len,
-                    f"longer than every sequence in data={self.data}: the longest is {name} with {longest} residues")
+            require(
+                self.seq_len <= longest,
+                "seq_len",
+                self.seq_len,
+                f"longer than every sequence in data={self.data}: the longest is {name} with {longest} residues",
+            )
 
     @property
     def tokens(self) -> int:
@@ -163,9 +195,12 @@ class RNNConfig:
         dense = {j for j in range(last + 1) if self.kmer * j <= DENSE_RECORD}
         far = self.kmer * last
         if far > DENSE_RECORD:
-            spaced = [round(d / self.kmer) for d in
-                      torch.logspace(math.log10(DENSE_RECORD), math.log10(far), LOG_RECORD_POINTS,
-                                     dtype=torch.float64).tolist()]
+            spaced = [
+                round(d / self.kmer)
+                for d in torch.logspace(
+                    math.log10(DENSE_RECORD), math.log10(far), LOG_RECORD_POINTS, dtype=torch.float64
+                ).tolist()
+            ]
             dense.update(j for j in spaced if 0 <= j <= last)
         return tuple(sorted(dense))
 

@@ -119,10 +119,18 @@ def _read(path: Path, key: str, value: str) -> SequenceSet:
         raise ConfigError(key, value, f"is not a FASTA file ({first_line})") from None
     require(records > 0, key, value, "is empty: no FASTA records (a FASTA record starts with '>')")
     strange = sorted(letters - set(ALPHABET) - OTHER_PROTEIN)
-    require(not strange, key, value, "is not a protein FASTA file: letters " + "".join(strange[:10])
-            + " are no amino-acid codes")
-    require(not letters or not letters <= NUCLEOTIDE, key, value,
-            "is not protein: only nucleotide letters " + "".join(sorted(letters)) + " (translate it first)")
+    require(
+        not strange,
+        key,
+        value,
+        "is not a protein FASTA file: letters " + "".join(strange[:10]) + " are no amino-acid codes",
+    )
+    require(
+        not letters or not letters <= NUCLEOTIDE,
+        key,
+        value,
+        "is not protein: only nucleotide letters " + "".join(sorted(letters)) + " (translate it first)",
+    )
     require(bool(segments), key, value, "holds no stretch of standard amino acids")
     return SequenceSet(str(value), tuple(names), tuple(segments), records)
 
@@ -168,7 +176,7 @@ def windows(sequences: SequenceSet, seq_len: int, count: int, rng: np.random.Gen
     # the choice's table on every call
     segment = cdf.searchsorted(rng.random(count), side="right")
     offset = (rng.random(count) * starts[segment]).astype(np.int64)
-    return np.stack([sequences.segments[s][o:o + seq_len] for s, o in zip(segment, offset)])
+    return np.stack([sequences.segments[s][o : o + seq_len] for s, o in zip(segment, offset)])
 
 
 def uniform_windows(frequencies: np.ndarray, seq_len: int, count: int, rng: np.random.Generator) -> np.ndarray:

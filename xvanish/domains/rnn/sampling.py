@@ -29,7 +29,8 @@ CACHE_BYTES = 4 << 20
 #: Memory of one group's per-draw sums: :class:`~xvanish.stats.DrawSums`'s array fields,
 #: float64 each (the scalar fields are per group, not per draw).
 SUMS_BYTES_PER_GROUP = np.dtype(np.float64).itemsize * sum(
-    1 for f in fields(DrawSums) if typing.get_type_hints(DrawSums)[f.name] is np.ndarray)
+    1 for f in fields(DrawSums) if typing.get_type_hints(DrawSums)[f.name] is np.ndarray
+)
 
 Tensor = torch.Tensor
 
@@ -98,12 +99,12 @@ class RNNSampler:
             keep = torch.log1p(torch.rand(hidden, generator=gen, dtype=w_hh.dtype, device=w_hh.device) * span)
             b_ih, b_hh = params["bias_ih"][i], params["bias_hh"][i]
             if cfg.cell == "lstm":  # gates i, f, g, o: b_f = keep, b_i = −keep
-                b_ih[hidden:2 * hidden], b_hh[hidden:2 * hidden] = keep, 0.0
+                b_ih[hidden : 2 * hidden], b_hh[hidden : 2 * hidden] = keep, 0.0
                 b_ih[:hidden], b_hh[:hidden] = -keep, 0.0
             else:  # gru gates r, z, n; torch's z keeps the old state
-                b_ih[hidden:2 * hidden], b_hh[hidden:2 * hidden] = keep, 0.0
+                b_ih[hidden : 2 * hidden], b_hh[hidden : 2 * hidden] = keep, 0.0
         if cfg.cell == "lstm" and cfg.forget_bias:
-            params["bias_ih"][i][hidden:2 * hidden] += cfg.forget_bias
+            params["bias_ih"][i][hidden : 2 * hidden] += cfg.forget_bias
         if cfg.embed > 0:
             params["embedding"][i].normal_(generator=gen)  # nn.Embedding's N(0, 1)
         params["readout"][i].normal_(0.0, math.sqrt(1.0 / hidden), generator=gen)
@@ -117,11 +118,15 @@ class RNNSampler:
         cfg = self.config
         gh, m = cfg.gates * cfg.hidden, len(seeds)
         options = dict(dtype=self._draw_dtype(), device=self._device)
-        params = {"weight_ih": torch.empty((m, gh, cfg.input_size), **options),
-                  "weight_hh": torch.empty((m, gh, cfg.hidden), **options),
-                  "bias_ih": torch.zeros((m, gh), **options), "bias_hh": torch.zeros((m, gh), **options),
-                  "embedding": torch.empty((m, cfg.vocabulary if cfg.embed else 0, cfg.embed), **options),
-                  "readout": torch.empty((m, cfg.hidden), **options)}
+        params = {
+            "weight_ih": torch.empty((m, gh, cfg.input_size), **options),
+            "weight_hh": torch.empty((m, gh, cfg.hidden), **options),
+            "bias_ih": torch.zeros((m, gh), **options),
+            "bias_hh": torch.zeros((m, gh), **options),
+            "embedding": torch.empty((m, cfg.vocabulary if cfg.embed else 0, cfg.embed), **options),
+            "readout": torch.empty((m, cfg.hidden), **options),
+        }
+
         def fill(part: slice) -> None:
             for i in range(part.start, part.stop):
                 self._fill_draw(torch.Generator(device=self._device).manual_seed(seeds[i]), params, i)
@@ -167,8 +172,7 @@ class RNNSampler:
             return None
         return self.draw_parameters([streams(self.config.init_seed, 1)[0]])
 
-    def _draw_seeded(self, per_draw: List[List[int]],
-                     shared: Optional[Dict[str, Tensor]] = None) -> Dict[str, object]:
+    def _draw_seeded(self, per_draw: List[List[int]], shared: Optional[Dict[str, Tensor]] = None) -> Dict[str, object]:
         """Parameters and windows of the draws ``per_draw``; ``shared``: ``vary=data``'s
         model when the caller has drawn it already (drawn here when None)."""
         if self.config.vary == "init":
@@ -217,8 +221,16 @@ class RNNSampler:
                 workspaces.work = Workspace()
             names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             weights = (params[k] if shared else params[k][part] for k in names)
-            bptt(cfg.cell, x[part], *weights, readout[part], input_steps, cfg.activation,
-                 out=results.draws(part), workspace=workspaces.work)
+            bptt(
+                cfg.cell,
+                x[part],
+                *weights,
+                readout[part],
+                input_steps,
+                cfg.activation,
+                out=results.draws(part),
+                workspace=workspaces.work,
+            )
 
         # Blocks are independent models: run them on torch's threads in parallel (per-step
         # products are too small to split).
@@ -267,10 +279,14 @@ class RNNSampler:
         cfg = self.config
         parts = draw_slices(n, cfg.memory_limit_gb * 1e9 // draw_bytes(cfg))
         sums_bytes = n * len(self.groups()) * SUMS_BYTES_PER_GROUP
-        require(len(parts) == 1 or sums_bytes <= cfg.memory_limit_gb * 1e9, "measure.n_samples", n,
-                f"even the per-draw sums of {n} draws take {sums_bytes / 1e9:.3g} GB "
-                f"({len(self.groups())} groups), more than memory_limit_gb={cfg.memory_limit_gb}; "
-                f"use fewer draws, record=log or raise the limit")
+        require(
+            len(parts) == 1 or sums_bytes <= cfg.memory_limit_gb * 1e9,
+            "measure.n_samples",
+            n,
+            f"even the per-draw sums of {n} draws take {sums_bytes / 1e9:.3g} GB "
+            f"({len(self.groups())} groups), more than memory_limit_gb={cfg.memory_limit_gb}; "
+            f"use fewer draws, record=log or raise the limit",
+        )
         self._chunks = len(parts)
         per_draw = self._draw_seeds(n, seed, start)
         shared = self._shared_parameters()  # vary=data: one model for every chunk, drawn once
@@ -300,13 +316,22 @@ class RNNSampler:
     def info(self) -> Dict[str, object]:
         """What the sampler resolved: tokens, recorded positions, data size, memory, chunks."""
         cfg = self.config
-        info: Dict[str, object] = {"tokens": cfg.tokens, "input_size": cfg.input_size, "recorded": len(self._steps),
-                                   "memory_bytes_per_draw": draw_bytes(cfg), "chunks": self._chunks}
+        info: Dict[str, object] = {
+            "tokens": cfg.tokens,
+            "input_size": cfg.input_size,
+            "recorded": len(self._steps),
+            "memory_bytes_per_draw": draw_bytes(cfg),
+            "chunks": self._chunks,
+        }
         if self._sequences is not None:
-            info.update(data_records=self._sequences.records, data_segments=len(self._sequences.segments),
-                        data_residues=int(self._sequences.lengths.sum()))
+            info.update(
+                data_records=self._sequences.records,
+                data_segments=len(self._sequences.segments),
+                data_residues=int(self._sequences.lengths.sum()),
+            )
         if cfg.cell == "rnn" and cfg.init != "identity":
-            chis = rnn_theory.chi_trajectory(cfg.tokens, rnn_theory.weight_var(cfg.init, cfg.rho_value),
-                                             rnn_theory.input_drive(cfg), cfg.activation)
+            chis = rnn_theory.chi_trajectory(
+                cfg.tokens, rnn_theory.weight_var(cfg.init, cfg.rho_value), rnn_theory.input_drive(cfg), cfg.activation
+            )
             info["meanfield_rate_per_residue"] = float(np.log(chis[-1]) / cfg.kmer)
         return info

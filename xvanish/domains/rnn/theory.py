@@ -44,8 +44,7 @@ INPUT_WEIGHT_VAR = 1.0 / 3.0
 
 def weight_var(init: str, rho: float) -> float:
     """σw² = H·Var(W_ij) of the recurrent matrix."""
-    return {"pytorch": 1.0 / 3.0, "chrono": 1.0 / 3.0, "normal": rho, "orthogonal": rho ** 2,
-            "identity": rho ** 2}[init]
+    return {"pytorch": 1.0 / 3.0, "chrono": 1.0 / 3.0, "normal": rho, "orthogonal": rho**2, "identity": rho**2}[init]
 
 
 def input_drive(config) -> float:

@@ -38,8 +38,21 @@ from .preprocess import resolve
 from .sampling import DOMAIN_NAME, VQCSampler, sampler
 
 __all__ = [
-    "ANSATZE", "COSTS", "DIFF_METHODS", "DOMAIN", "Draws", "GRADIENTS", "INITS", "METHODS", "VQCConfig",
-    "VQCSampler", "choose_method", "parse_pauli_string", "resolve", "sampler", "sampling",
+    "ANSATZE",
+    "COSTS",
+    "DIFF_METHODS",
+    "DOMAIN",
+    "Draws",
+    "GRADIENTS",
+    "INITS",
+    "METHODS",
+    "VQCConfig",
+    "VQCSampler",
+    "choose_method",
+    "parse_pauli_string",
+    "resolve",
+    "sampler",
+    "sampling",
 ]
 
 DOMAIN = Domain(

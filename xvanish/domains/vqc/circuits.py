@@ -47,8 +47,19 @@ from xvanish.theory import haar
 from xvanish.theory.pauli import pauli_masks
 
 __all__ = [
-    "ANSATZE", "AnsatzSpec", "BOUNDARIES", "Circuit", "Draws", "INITS", "INPUT_STATES", "InitSpec",
-    "MCCLEAN_START_BLOCH", "TWO_PI", "input_ops", "input_state_error", "resolve_template",
+    "ANSATZE",
+    "AnsatzSpec",
+    "BOUNDARIES",
+    "Circuit",
+    "Draws",
+    "INITS",
+    "INPUT_STATES",
+    "InitSpec",
+    "MCCLEAN_START_BLOCH",
+    "TWO_PI",
+    "input_ops",
+    "input_state_error",
+    "resolve_template",
 ]
 
 TWO_PI = 2.0 * math.pi
@@ -63,14 +74,18 @@ INPUT_STATES = ("zeros", "plus", "neel")
 def input_state_error(state: Any, n: int | None) -> str | None:
     """Why ``state`` is not an input state on ``n`` qubits (``None`` checks the syntax only), or None."""
     if not isinstance(state, str):
-        return ("must be zeros, plus, neel or a bitstring such as '100000' (quote a bitstring in YAML "
-                "or on the command line, or its leading zeros are lost)")
+        return (
+            "must be zeros, plus, neel or a bitstring such as '100000' (quote a bitstring in YAML "
+            "or on the command line, or its leading zeros are lost)"
+        )
     if state in INPUT_STATES:
         return None
     if not state or set(state) - {"0", "1"}:
         return "must be zeros, plus, neel or a bitstring of 0s and 1s such as '100000'"
     if n is not None and len(state) != n:
-        return f"a bitstring needs one bit per wire: {len(state)} bits for n_qubits={n} (quote it to keep leading zeros)"
+        return (
+            f"a bitstring needs one bit per wire: {len(state)} bits for n_qubits={n} (quote it to keep leading zeros)"
+        )
     return None
 
 
@@ -134,8 +149,9 @@ class AnsatzSpec:
 _AXIS_GATES = (qml.RX, qml.RY, qml.RZ)  # McClean's axes, coded 0, 1, 2
 
 
-def _random_pauli_rotation(slot: int, angle: Any, axis: Any, wire: int, n: int = 0,
-                           periodic: bool = False) -> qml.operation.Operation:
+def _random_pauli_rotation(
+    slot: int, angle: Any, axis: Any, wire: int, n: int = 0, periodic: bool = False
+) -> qml.operation.Operation:
     """exp(−iθP/2) with P = X, Y, Z for axis 0, 1, 2.
 
     One draw: the native gate. A broadcast batch (axis a tensor [B]): one ``Rot`` with
@@ -189,6 +205,7 @@ def _chain_rotation(single: Callable, pair: Callable) -> Callable:
             return single(angle, wires=wire)
         partner = _edge(wire, n, periodic)
         return None if partner is None else pair(angle, wires=[wire, partner])
+
     return rotation
 
 
@@ -201,6 +218,7 @@ def _chain_lie(single: str, pair: Callable[[int, int], dict]) -> Callable:
             if partner is not None:
                 gens.append((1, wire, pair(wire, partner)))
         return gens, []
+
     return layer
 
 
@@ -216,8 +234,9 @@ class IsingXYTorch(qml.IsingXY):
         c, s = qml.math.cos(phi / 2), qml.math.sin(phi / 2)
         one, zero = qml.math.ones_like(c), qml.math.zeros_like(c)
         rows = [[one, zero, zero, zero], [zero, c, 1j * s, zero], [zero, 1j * s, c, zero], [zero, zero, zero, one]]
-        return qml.math.stack([qml.math.stack([qml.math.cast(v, "complex128") for v in row], axis=-1)
-                               for row in rows], axis=-2)
+        return qml.math.stack(
+            [qml.math.stack([qml.math.cast(v, "complex128") for v in row], axis=-1) for row in rows], axis=-2
+        )
 
 
 def _xy_pair(angle: Any, wires: list[int]) -> qml.operation.Operation:
@@ -232,12 +251,14 @@ def _xy_generator(a: int, b: int) -> dict[tuple[int, int], float]:
 def _layered_lie(generators: Callable[[int, int], list], fixed: Callable[[int, int], list]) -> Callable:
     def layer(index: int, n: int, periodic: bool) -> tuple[list, list]:
         return generators(index, n), fixed(index, n)
+
     return layer
 
 
 def _fixed_gates(name: str, entangler: Callable) -> Callable:
     """``(layer, n) -> [(name, a, b)]``: an entangler's two-qubit gates in :mod:`xvanish.theory.lie`'s form."""
     return lambda layer, n: [(name, op.wires[0], op.wires[1]) for op in entangler(layer, n)]
+
 
 #: McClean's start state RY(π/4)|0⟩ on every wire, as a Bloch vector.
 MCCLEAN_START_BLOCH = (math.sqrt(0.5), 0.0, math.sqrt(0.5))
@@ -253,8 +274,9 @@ ANSATZE: dict[str, AnsatzSpec] = {
         layer0_mean_p_squared=(haar.mean_pauli_square_random_axis(list(MCCLEAN_START_BLOCH)),),
         unitary_design=True,
         # the drawn axis varies per draw: the algebra of the union {X, Y, Z}/2 per wire (+ CZ ladder)
-        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half((p, w))) for w in range(n) for p in "XYZ"],
-                               _fixed_gates("CZ", _cz_ladder)),
+        lie_layer=_layered_lie(
+            lambda layer, n: [(0, w, _half((p, w))) for w in range(n) for p in "XYZ"], _fixed_gates("CZ", _cz_ladder)
+        ),
     ),
     # RY on |0⟩: ⟨Y⟩ = 0; RZ after RY(a)|0⟩ with a ~ U[0, 2π): E⟨Z⟩² = E cos²a = ½.
     "hea": AnsatzSpec(
@@ -265,8 +287,10 @@ ANSATZE: dict[str, AnsatzSpec] = {
         draws_axes=False,
         layer0_mean_p_squared=(0.0, 0.5),
         unitary_design=True,
-        lie_layer=_layered_lie(lambda layer, n: [(s, w, _half(("YZ"[s], w))) for w in range(n) for s in range(2)],
-                               _fixed_gates("CNOT", _cnot_ring)),
+        lie_layer=_layered_lie(
+            lambda layer, n: [(s, w, _half(("YZ"[s], w))) for w in range(n) for s in range(2)],
+            _fixed_gates("CNOT", _cnot_ring),
+        ),
     ),
     "alternating": AnsatzSpec(
         slots=1,
@@ -276,7 +300,9 @@ ANSATZE: dict[str, AnsatzSpec] = {
         draws_axes=False,
         layer0_mean_p_squared=(0.0,),
         unitary_design=False,
-        lie_layer=_layered_lie(lambda layer, n: [(0, w, _half(("Y", w))) for w in range(n)], _fixed_gates("CZ", _cz_bricks)),
+        lie_layer=_layered_lie(
+            lambda layer, n: [(0, w, _half(("Y", w))) for w in range(n)], _fixed_gates("CZ", _cz_bricks)
+        ),
     ),
     "tfim": AnsatzSpec(
         slots=2,
@@ -312,8 +338,12 @@ def resolve_template(ansatz: Any) -> Callable[..., Any] | None:
     if isinstance(ansatz, str) and ansatz in ANSATZE:
         return None
     if isinstance(ansatz, str):
-        require(":" in ansatz, "ansatz", ansatz,
-                "must be one of " + ", ".join(ANSATZE) + " or an import path 'package.module:callable'")
+        require(
+            ":" in ansatz,
+            "ansatz",
+            ansatz,
+            "must be one of " + ", ".join(ANSATZE) + " or an import path 'package.module:callable'",
+        )
         module_name, _, attribute = ansatz.partition(":")
         try:
             target: Any = importlib.import_module(module_name)
@@ -322,8 +352,12 @@ def resolve_template(ansatz: Any) -> Callable[..., Any] | None:
         except (ImportError, AttributeError, ValueError) as error:
             raise ConfigError("ansatz", ansatz, f"cannot import it: {type(error).__name__}: {error}") from None
         ansatz = target
-    require(callable(ansatz) and callable(getattr(ansatz, "param_shape", None)), "ansatz", ansatz,
-            "a template must be callable as f(params, wires) and declare f.param_shape(n_layers, n_wires)")
+    require(
+        callable(ansatz) and callable(getattr(ansatz, "param_shape", None)),
+        "ansatz",
+        ansatz,
+        "a template must be callable as f(params, wires) and declare f.param_shape(n_layers, n_wires)",
+    )
     return ansatz
 
 
@@ -348,7 +382,6 @@ INITS: dict[str, InitSpec] = {
 }
 
 
-
 def param_shape(n_qubits: int, n_layers: int, ansatz: Any, template: Callable[..., Any] | None) -> tuple[int, ...]:
     """Shape of one draw's forward angles: ``(n_layers, n_qubits, slots)`` or the template's.
 
@@ -362,9 +395,13 @@ def param_shape(n_qubits: int, n_layers: int, ansatz: Any, template: Callable[..
         shape = tuple(int(s) for s in template.param_shape(n_layers, n_qubits))
     except Exception as error:  # the user's code: report whatever it raised, on one line
         raise ConfigError("ansatz", ansatz, f"param_shape(n_layers, n_wires) failed: {error}") from None
-    require(len(shape) >= 2 and shape[0] == n_layers and all(s >= 1 for s in shape), "ansatz", ansatz,
-            f"param_shape({n_layers}, {n_qubits}) = {shape}: must start with n_layers={n_layers}, then the "
-            "per-wire axis, all entries >= 1")
+    require(
+        len(shape) >= 2 and shape[0] == n_layers and all(s >= 1 for s in shape),
+        "ansatz",
+        ansatz,
+        f"param_shape({n_layers}, {n_qubits}) = {shape}: must start with n_layers={n_layers}, then the "
+        "per-wire axis, all entries >= 1",
+    )
     return shape
 
 
@@ -415,8 +452,17 @@ class Circuit:
         input_state: ``zeros``, ``plus``, ``neel`` or a bitstring, prepared by fixed gates first.
     """
 
-    def __init__(self, n_qubits: int, n_layers: int, spec: AnsatzSpec | None, template: Callable[..., Any] | None,
-                 identity: bool, shape: tuple[int, ...], periodic: bool = False, input_state: str = "zeros") -> None:
+    def __init__(
+        self,
+        n_qubits: int,
+        n_layers: int,
+        spec: AnsatzSpec | None,
+        template: Callable[..., Any] | None,
+        identity: bool,
+        shape: tuple[int, ...],
+        periodic: bool = False,
+        input_state: str = "zeros",
+    ) -> None:
         self.n, self.n_layers = int(n_qubits), int(n_layers)
         self.spec, self.template = spec, template
         self.identity = identity
@@ -452,7 +498,7 @@ class Circuit:
 
     def _template_layer(self, params: Any, layer: int) -> list[qml.operation.Operation]:
         with qml.queuing.AnnotatedQueue() as queue:
-            self.template(params[layer:layer + 1], self.wires)
+            self.template(params[layer : layer + 1], self.wires)
         return list(qml.tape.QuantumScript.from_queue(queue).operations)
 
     def _builtin_layer(self, angles: Any, axes: Any, layer: int) -> list:
@@ -481,8 +527,9 @@ class Circuit:
             ops += block + _inverse_ops(inverse_block)
         return ops
 
-    def broadcast_ops(self, draws: Draws, device: str, requires_grad: bool = False
-                      ) -> tuple[list[qml.operation.Operation], list[torch.Tensor]]:
+    def broadcast_ops(
+        self, draws: Draws, device: str, requires_grad: bool = False
+    ) -> tuple[list[qml.operation.Operation], list[torch.Tensor]]:
         """Gates with per-draw parameters as tensors [B]; returns (ops, leaf tensors)."""
         leaves = [torch.as_tensor(draws.angles, device=device)]
         if draws.inverse is not None:
@@ -498,8 +545,9 @@ class Circuit:
         ops = self.ops(views[0], views[1] if len(views) > 1 else None, axes)
         return ops, leaves
 
-    def broadcast_target_ops(self, draws: Draws, device: str, target: tuple[int, ...]
-                             ) -> tuple[list[qml.operation.Operation], torch.Tensor]:
+    def broadcast_target_ops(
+        self, draws: Draws, device: str, target: tuple[int, ...]
+    ) -> tuple[list[qml.operation.Operation], torch.Tensor]:
         """As :meth:`broadcast_ops` (built-in ansatz) with one leaf, the ``target`` angle [B]:
         every other gate's parameters are constants, so a gradient sweep differentiates that
         gate alone."""
@@ -536,7 +584,8 @@ class Circuit:
         per_layer = int(mask.sum())
         stride = per_layer * (2 if self.identity else 1)
         within = np.cumsum(mask) - 1
-        return tuple(start + layer * stride + int(within[k]) if mask[k] else None
-                     for layer in range(self.n_layers) for k in range(len(mask)))
-
-
+        return tuple(
+            start + layer * stride + int(within[k]) if mask[k] else None
+            for layer in range(self.n_layers)
+            for k in range(len(mask))
+        )

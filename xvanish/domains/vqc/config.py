@@ -97,8 +97,12 @@ class VQCConfig:
         require_int("n_qubits", self.n_qubits, minimum=1)
         require_int("n_layers", self.n_layers, minimum=1)
         if isinstance(self.ansatz, str):
-            require(self.ansatz in ANSATZE or ":" in self.ansatz, "ansatz", self.ansatz,
-                    "must be one of " + ", ".join(ANSATZE) + " or an import path 'package.module:callable'")
+            require(
+                self.ansatz in ANSATZE or ":" in self.ansatz,
+                "ansatz",
+                self.ansatz,
+                "must be one of " + ", ".join(ANSATZE) + " or an import path 'package.module:callable'",
+            )
         else:
             require(callable(self.ansatz), "ansatz", self.ansatz, "must be a name, an import path or a template")
         require_choice("cost", self.cost, COSTS)
@@ -107,14 +111,24 @@ class VQCConfig:
         require_choice("init", self.init, INITS)
         require_number("init_scale", self.init_scale, 0.0, strict=True)
         require_choice("gradient", self.gradient, GRADIENTS)
-        require(isinstance(self.target, Sequence) and not isinstance(self.target, str) and len(self.target) in (2, 3)
-                and all(is_int(i) for i in self.target), "target", self.target,
-                "must be [layer, wire] or [layer, wire, slot], integers")
+        require(
+            isinstance(self.target, Sequence)
+            and not isinstance(self.target, str)
+            and len(self.target) in (2, 3)
+            and all(is_int(i) for i in self.target),
+            "target",
+            self.target,
+            "must be [layer, wire] or [layer, wire, slot], integers",
+        )
         if self.shots is not None:
             require_int("shots", self.shots, minimum=1)
-            require(self.gradient == "target", "shots", self.shots,
-                    "finite shots need gradient=target (a shot-based gradient of every angle needs two "
-                    "shifted circuits per angle); use shots=null with gradient=all")
+            require(
+                self.gradient == "target",
+                "shots",
+                self.shots,
+                "finite shots need gradient=target (a shot-based gradient of every angle needs two "
+                "shifted circuits per angle); use shots=null with gradient=all",
+            )
         require_device("device", self.device)
         require_choice("diff_method", self.diff_method, DIFF_METHODS)
         require_number("memory_limit_gb", self.memory_limit_gb, 0.0, strict=True)

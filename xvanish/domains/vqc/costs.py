@@ -14,11 +14,19 @@ import pennylane as qml
 
 from xvanish.theory.pauli import PAULI_LETTERS, parse_pauli_string, parse_pauli_sum, pauli_masks
 
-__all__ = ["COSTS", "CostSpec", "SHOT_DRAWS", "parse_pauli_string", "parse_pauli_sum", "pauli_masks",
-           "zeros_per_basis_state"]
+__all__ = [
+    "COSTS",
+    "CostSpec",
+    "SHOT_DRAWS",
+    "parse_pauli_string",
+    "parse_pauli_sum",
+    "pauli_masks",
+    "zeros_per_basis_state",
+]
 
 _PAULI_OPS: dict[str, Callable[..., qml.operation.Operator]] = {
-    letter: getattr(qml, f"Pauli{letter}") for letter in PAULI_LETTERS}
+    letter: getattr(qml, f"Pauli{letter}") for letter in PAULI_LETTERS
+}
 
 
 def _pauli_observable(n_qubits: int, text: str) -> qml.operation.Operator:
@@ -51,10 +59,16 @@ class CostSpec:
 #: cost name -> spec. global: 1 − ⟨|0…0⟩⟨0…0|⟩; local: 1 − (1/n)Σ_j ⟨(1+Z_j)/2⟩ = ½ − ⟨ΣZ_j⟩/(2n).
 COSTS: dict[str, CostSpec] = {
     "observable": CostSpec(_pauli_observable, lambda n: 0.0, lambda n: 1.0, "pauli", "pm1"),
-    "global": CostSpec(lambda n, text: qml.Projector([0] * n, wires=range(n)),
-                       lambda n: 1.0, lambda n: -1.0, "global", "projector"),
-    "local": CostSpec(lambda n, text: qml.sum(*[qml.PauliZ(w) for w in range(n)]),
-                      lambda n: 0.5, lambda n: -0.5 / n, "local", "zeros_count"),
+    "global": CostSpec(
+        lambda n, text: qml.Projector([0] * n, wires=range(n)), lambda n: 1.0, lambda n: -1.0, "global", "projector"
+    ),
+    "local": CostSpec(
+        lambda n, text: qml.sum(*[qml.PauliZ(w) for w in range(n)]),
+        lambda n: 0.5,
+        lambda n: -0.5 / n,
+        "local",
+        "zeros_count",
+    ),
 }
 
 

@@ -61,8 +61,12 @@ class LieModel:
         out = self.algebra.summary()
         if self.reason is None and not self.algebra.universal:
             pred = self.prediction()
-            out.update(mean_cost=self.offset + self.scale * pred.mean_cost, var_cost=self.scale ** 2 * pred.var_cost,
-                       observable_outside_g=pred.outside, kind="asymptotic")
+            out.update(
+                mean_cost=self.offset + self.scale * pred.mean_cost,
+                var_cost=self.scale**2 * pred.var_cost,
+                observable_outside_g=pred.outside,
+                kind="asymptotic",
+            )
         return out
 
     def prediction(self, gates: tuple[tuple[int, int, int], ...] = ()) -> lie.Prediction:
@@ -87,8 +91,9 @@ def build(config: Any, plan: Any) -> LieModel:
     if spec is None or spec.lie_layer is None:
         return LieModel("templates: their generators are not extracted")
     if spec.unitary_design and n >= 2:
-        return LieModel("universal: the 2-design closed forms (xvanish.theory.haar)",
-                        lie.lie_algebra([], n, universal=True))
+        return LieModel(
+            "universal: the 2-design closed forms (xvanish.theory.haar)", lie.lie_algebra([], n, universal=True)
+        )
     if config.init != "uniform":
         return LieModel(f"init={config.init}: the theorem needs uniform angles over a full period")
     if config.shots is not None:
@@ -98,8 +103,10 @@ def build(config: Any, plan: Any) -> LieModel:
     periodic = plan.circuit.periodic
     per_layer = [spec.lie_layer(layer, n, periodic) for layer in range(config.n_layers)]
     folded, observable_gates = lie.fold_layers([([h for _, _, h in gens], fixed) for gens, fixed in per_layer])
-    generators = [{(wire, slot): h for (slot, wire, _), h in zip(gens, folded[layer])}
-                  for layer, (gens, _) in enumerate(per_layer)]
+    generators = [
+        {(wire, slot): h for (slot, wire, _), h in zip(gens, folded[layer])}
+        for layer, (gens, _) in enumerate(per_layer)
+    ]
     try:
         algebra = lie.lie_algebra(lie.distinct([h for hs in folded for h in hs]), n)
     except lie.LieTooLarge as error:
@@ -109,8 +116,9 @@ def build(config: Any, plan: Any) -> LieModel:
     else:  # local: C = ½ − ⟨ΣZ_j⟩/(2n)
         observable = {(0, 1 << w): 1.0 for w in range(n)}
     bloch = lie.product_state(config.input_state, n)
-    model = LieModel(None, algebra, lie.conjugate(observable, observable_gates), bloch, plan.scale, plan.offset,
-                     generators)
+    model = LieModel(
+        None, algebra, lie.conjugate(observable, observable_gates), bloch, plan.scale, plan.offset, generators
+    )
     try:
         model.prediction()  # an observable outside g builds its invariant subspace here: may be refused
     except lie.LieTooLarge as error:

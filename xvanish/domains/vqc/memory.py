@@ -56,8 +56,14 @@ class Memory:
         return draw_slices(n, (limit_bytes - self.fixed) // self.per_draw)
 
 
-def estimate(n_qubits: int, gate_count: int, method: str, rule: str, dtype: torch.dtype = torch.complex128,
-             one_gate: bool = False) -> Memory:
+def estimate(
+    n_qubits: int,
+    gate_count: int,
+    method: str,
+    rule: str,
+    dtype: torch.dtype = torch.complex128,
+    one_gate: bool = False,
+) -> Memory:
     """The memory model of ``method`` computing gradients by ``rule`` (:data:`NEEDS`).
 
     Args:

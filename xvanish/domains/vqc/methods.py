@@ -100,8 +100,9 @@ class Batched:
         """⟨O⟩ per draw, [B]."""
         with torch.no_grad():
             ops, _ = circuit.broadcast_ops(draws, device)
-            out = _statevector.expval(ops, circuit.n, observable, batch_size=len(draws.angles), device=device,
-                                      dtype=PRECISIONS[precision])
+            out = _statevector.expval(
+                ops, circuit.n, observable, batch_size=len(draws.angles), device=device, dtype=PRECISIONS[precision]
+            )
         return _numpy(out)
 
     @staticmethod
@@ -109,14 +110,20 @@ class Batched:
         """Computational-basis probabilities per draw, [B, 2^n] (wire 0 most significant)."""
         with torch.no_grad():
             ops, _ = circuit.broadcast_ops(draws, device)
-            out = _statevector.probs(ops, circuit.n, batch_size=len(draws.angles), device=device,
-                                     dtype=PRECISIONS[precision])
+            out = _statevector.probs(
+                ops, circuit.n, batch_size=len(draws.angles), device=device, dtype=PRECISIONS[precision]
+            )
         return _numpy(out)
 
     @staticmethod
-    def values_and_grads(circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None, precision: str = "double",
-                         ) -> tuple[np.ndarray, np.ndarray]:
+    def values_and_grads(
+        circuit: Circuit,
+        observable: Any,
+        draws: Draws,
+        device: str,
+        target: tuple[int, ...] | None = None,
+        precision: str = "double",
+    ) -> tuple[np.ndarray, np.ndarray]:
         """⟨O⟩ [B] and ∂⟨O⟩ with respect to every forward angle, [B, *shape].
 
         The adjoint sweep pulls the gate derivatives back to the drawn angles itself
@@ -128,14 +135,16 @@ class Batched:
         batch, dtype = len(draws.angles), PRECISIONS[precision]
         if target is not None and circuit.spec is not None:
             ops, leaf = circuit.broadcast_target_ops(draws, device, target)
-            values, (grad,) = _statevector.expval_and_grad(ops, circuit.n, observable, [leaf], batch_size=batch,
-                                                           device=device, dtype=dtype)
+            values, (grad,) = _statevector.expval_and_grad(
+                ops, circuit.n, observable, [leaf], batch_size=batch, device=device, dtype=dtype
+            )
             full = np.zeros((batch, *circuit.shape))
             full[(slice(None),) + tuple(target)] = _numpy(grad)
             return _numpy(values), full
         ops, leaves = circuit.broadcast_ops(draws, device, requires_grad=True)
-        values, (grad,) = _statevector.expval_and_grad(ops, circuit.n, observable, [leaves[0]], batch_size=batch,
-                                                       device=device, dtype=dtype)
+        values, (grad,) = _statevector.expval_and_grad(
+            ops, circuit.n, observable, [leaves[0]], batch_size=batch, device=device, dtype=dtype
+        )
         return _numpy(values), _numpy(grad)
 
 
@@ -154,8 +163,9 @@ class DefaultQubit:
         return out, leaves
 
     @classmethod
-    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
-               ) -> np.ndarray:
+    def values(
+        cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
+    ) -> np.ndarray:
         with torch.no_grad():
             out, _ = cls._run(circuit, draws, qml.expval(observable), device)
         return _numpy(out).reshape(len(draws.angles))
@@ -167,9 +177,15 @@ class DefaultQubit:
         return _numpy(out).reshape(len(draws.angles), -1)
 
     @classmethod
-    def values_and_grads(cls, circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None, precision: str = "double",
-                         ) -> tuple[np.ndarray, np.ndarray]:
+    def values_and_grads(
+        cls,
+        circuit: Circuit,
+        observable: Any,
+        draws: Draws,
+        device: str,
+        target: tuple[int, ...] | None = None,
+        precision: str = "double",
+    ) -> tuple[np.ndarray, np.ndarray]:
         out, leaves = cls._run(circuit, draws, qml.expval(observable), device, requires_grad=True)
         out = out.reshape(len(draws.angles))
         (grad,) = torch.autograd.grad(out.sum(), leaves[0])  # draws are independent: Σ gives each gradient
@@ -177,11 +193,36 @@ class DefaultQubit:
 
 
 #: Gates lightning.qubit applies and differentiates natively (templates are decomposed to these).
-_LIGHTNING_NATIVE = frozenset({
-    "RX", "RY", "RZ", "Rot", "PhaseShift", "Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX",
-    "CNOT", "CZ", "CY", "SWAP", "Toffoli", "CRX", "CRY", "CRZ", "CRot", "IsingXX", "IsingYY", "IsingZZ",
-    "MultiRZ", "ControlledPhaseShift",
-})
+_LIGHTNING_NATIVE = frozenset(
+    {
+        "RX",
+        "RY",
+        "RZ",
+        "Rot",
+        "PhaseShift",
+        "Hadamard",
+        "PauliX",
+        "PauliY",
+        "PauliZ",
+        "S",
+        "T",
+        "SX",
+        "CNOT",
+        "CZ",
+        "CY",
+        "SWAP",
+        "Toffoli",
+        "CRX",
+        "CRY",
+        "CRZ",
+        "CRot",
+        "IsingXX",
+        "IsingYY",
+        "IsingZZ",
+        "MultiRZ",
+        "ControlledPhaseShift",
+    }
+)
 
 
 class Lightning:
@@ -205,8 +246,9 @@ class Lightning:
         tapes = []
         for index in range(len(draws.angles)):
             ops, forward = circuit.draw_ops(draws, index)
-            tapes.append(qml.tape.QuantumScript(ops, [measurement],
-                                                trainable_params=trainable(forward) if trainable else []))
+            tapes.append(
+                qml.tape.QuantumScript(ops, [measurement], trainable_params=trainable(forward) if trainable else [])
+            )
         program = device.preprocess_transforms(config)
         count = len(tapes)
         tapes, post = program(tapes)
@@ -219,8 +261,9 @@ class Lightning:
         return post(results), jacobians
 
     @classmethod
-    def values(cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
-               ) -> np.ndarray:
+    def values(
+        cls, circuit: Circuit, observable: Any, draws: Draws, device: str, precision: str = "double"
+    ) -> np.ndarray:
         if circuit.template is not None:
             return cls._template(circuit, observable, draws, grad=False)[0]
         out, _ = cls._execute(circuit, draws, qml.expval(observable))
@@ -232,9 +275,15 @@ class Lightning:
         return np.asarray(out, dtype=np.float64).reshape(len(draws.angles), -1)
 
     @classmethod
-    def values_and_grads(cls, circuit: Circuit, observable: Any, draws: Draws, device: str,
-                         target: tuple[int, ...] | None = None, precision: str = "double",
-                         ) -> tuple[np.ndarray, np.ndarray]:
+    def values_and_grads(
+        cls,
+        circuit: Circuit,
+        observable: Any,
+        draws: Draws,
+        device: str,
+        target: tuple[int, ...] | None = None,
+        precision: str = "double",
+    ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`Batched.values_and_grads`; with ``target`` only that angle is trainable
         (the other entries of the returned gradient are 0)."""
         if circuit.template is not None:
@@ -247,8 +296,9 @@ class Lightning:
             grads = np.zeros((batch, int(np.prod(shape))))
             grads[:, flat] = np.asarray(jac, dtype=np.float64).reshape(batch)
         else:
-            out, jac = cls._execute(circuit, draws, qml.expval(observable),
-                                    trainable=lambda forward: [i for i in forward if i is not None])
+            out, jac = cls._execute(
+                circuit, draws, qml.expval(observable), trainable=lambda forward: [i for i in forward if i is not None]
+            )
             # slots without a gate (the open chain's missing edge) have gradient 0
             present = [k for k, i in enumerate(circuit.forward_indices()) if i is not None]
             grads = np.zeros((batch, int(np.prod(shape))))

@@ -34,8 +34,6 @@ SHIFT = math.pi / 2  # two-term parameter shift of exp(−iθP/2): ∂C = [C(θ+
 _ANGLES, _AXES, _SHOTS = range(3)
 
 
-
-
 class VQCSampler:
     """Gradients of a variational circuit over random parameter draws.
 
@@ -105,8 +103,9 @@ class VQCSampler:
         circuit = self.plan.circuit
         init = INITS[self.config.init]
         total = int(start) + int(n)
-        angles = init.draw(np.random.default_rng(seeds[_ANGLES]), (total, *circuit.shape),
-                           float(self.config.init_scale))[start:]
+        angles = init.draw(
+            np.random.default_rng(seeds[_ANGLES]), (total, *circuit.shape), float(self.config.init_scale)
+        )[start:]
         inverse = angles.copy() if init.identity_blocks else None
         axes = None
         if circuit.draws_axes:
@@ -154,8 +153,9 @@ class VQCSampler:
         target = None if config.gradient == "all" else plan.target_index
         values, grads = [], []
         for part in chunks:
-            value, grad = backend.values_and_grads(plan.circuit, plan.observable, draws.rows(part), config.device,
-                                                   target, config.precision)
+            value, grad = backend.values_and_grads(
+                plan.circuit, plan.observable, draws.rows(part), config.device, target, config.precision
+            )
             values.append(value)
             grads.append(grad)
         grad = plan.scale * np.concatenate(grads, axis=0)
@@ -184,17 +184,22 @@ class VQCSampler:
         # so a shared one would make draw i depend on the draws before it).
         rngs = [np.random.default_rng(s) for s in core.streams(core.streams(seed, 3)[_SHOTS], start + n)[start:]]
         estimate = self._shot_estimates(rngs, triple, None if probs[0] is None else np.concatenate(probs, axis=1))
-        grads = {"grad/target": (plan.scale * (estimate[1] - estimate[2]) / 2.0).reshape(n, 1),
-                 "grad/target_exact": exact_grad}
+        grads = {
+            "grad/target": (plan.scale * (estimate[1] - estimate[2]) / 2.0).reshape(n, 1),
+            "grad/target_exact": exact_grad,
+        }
         return GradientBatch(grads=grads, cost=plan.offset + plan.scale * estimate[0])
 
-    def _shot_estimates(self, rngs: list[np.random.Generator], exact: np.ndarray,
-                        probs: np.ndarray | None) -> np.ndarray:
+    def _shot_estimates(
+        self, rngs: list[np.random.Generator], exact: np.ndarray, probs: np.ndarray | None
+    ) -> np.ndarray:
         """Shot estimates of ⟨O⟩ for the [3, B] exact values, draw i's three from ``rngs[i]``."""
         draw = SHOT_DRAWS[self.plan.cost.outcomes]
         shots, n_qubits = int(self.config.shots), self.config.n_qubits
-        estimate = [draw(rng, shots, exact[:, i], None if probs is None else probs[:, i], n_qubits)
-                    for i, rng in enumerate(rngs)]
+        estimate = [
+            draw(rng, shots, exact[:, i], None if probs is None else probs[:, i], n_qubits)
+            for i, rng in enumerate(rngs)
+        ]
         return np.stack(estimate, axis=1)
 
     # ------------------------------------------------------------------ theory
@@ -234,8 +239,12 @@ class VQCSampler:
         if not spec.unitary_design:
             return self._lie_theory()
         n, shots = config.n_qubits, config.shots
-        if (config.ansatz == "mcclean" and config.n_layers == 1 and plan.cost.haar_kind == "global"
-                and config.input_state == "zeros"):
+        if (
+            config.ansatz == "mcclean"
+            and config.n_layers == 1
+            and plan.cost.haar_kind == "global"
+            and config.input_state == "zeros"
+        ):
             return self._depth_one_theory()
         w = haar.cost_weight(plan.cost.haar_kind, n)
         if config.cost == "observable":  # a sum of strings: Tr H² = d·Σc²
@@ -245,8 +254,9 @@ class VQCSampler:
         cost = haar.layered_cost_variance(n, config.n_layers, w)
         if cost is not None:
             out["cost"] = core.asymptotic(cost + shot_cost)
-        target = haar.layered_gradient_variance(n, config.n_layers, plan.target_index[0], w,
-                                                spec.layer0_mean_p_squared[plan.target_index[2]])
+        target = haar.layered_gradient_variance(
+            n, config.n_layers, plan.target_index[0], w, spec.layer0_mean_p_squared[plan.target_index[2]]
+        )
         if target is not None:
             out["grad/target"] = core.asymptotic(target + shot_grad)
             if shots is not None:
@@ -272,7 +282,7 @@ class VQCSampler:
             return {}
         config, plan = self.config, self.plan
         n, depth = config.n_qubits, config.n_layers
-        scale2 = model.scale ** 2
+        scale2 = model.scale**2
         deep = lambda layer: layer >= n and depth - 1 - layer >= n  # noqa: E731 - haar's premise
         out: dict[str, core.Theory] = {}
         if depth >= n:
@@ -296,9 +306,11 @@ class VQCSampler:
         out = {"cost": core.exact(cost_var), "grad/target": core.exact(grad_var)}
         if shots is not None:
             single = haar.depth_one_global_shot_variance(n, MCCLEAN_START_BLOCH)
-            out = {"cost": core.exact(cost_var + single / shots),
-                   "grad/target": core.exact(grad_var + 2.0 * single / (4.0 * shots)),
-                   "grad/target_exact": core.exact(grad_var)}
+            out = {
+                "cost": core.exact(cost_var + single / shots),
+                "grad/target": core.exact(grad_var + 2.0 * single / (4.0 * shots)),
+                "grad/target_exact": core.exact(grad_var),
+            }
         if self.config.gradient == "all":
             out["grad/layer/0"] = core.exact(grad_var)
         return out

@@ -51,7 +51,22 @@ from .paulis import pauli_sum, product_state
 from .predict import Prediction, adjoint_norm_squared, predict, purity
 
 __all__ = [
-    "Ideal", "LieAlgebra", "LieTooLarge", "MAX_BYTES", "MAX_DIM", "Prediction", "adjoint_norm_squared", "conjugate",
-    "distinct", "fold_layers", "lie_algebra", "pauli_sum", "predict", "product_state", "purity", "sum_key",
-    "tfim_generators", "xy_generators",
+    "Ideal",
+    "LieAlgebra",
+    "LieTooLarge",
+    "MAX_BYTES",
+    "MAX_DIM",
+    "Prediction",
+    "adjoint_norm_squared",
+    "conjugate",
+    "distinct",
+    "fold_layers",
+    "lie_algebra",
+    "pauli_sum",
+    "predict",
+    "product_state",
+    "purity",
+    "sum_key",
+    "tfim_generators",
+    "xy_generators",
 ]

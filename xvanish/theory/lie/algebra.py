@@ -19,7 +19,6 @@ MAX_DIM = 4000
 MAX_BYTES = 5e8
 
 
-
 class LieTooLarge(ValueError):
     """The algebra (or an invariant subspace) is larger than the memory this module allows."""
 
@@ -28,9 +27,10 @@ def _check_memory(n_matrices: int, size: int, what: str) -> None:
     """Refuse ``n_matrices + 3`` dense ``size × size`` float64 matrices past :data:`MAX_BYTES`, in one line."""
     need = (n_matrices + 3) * float(size) ** 2 * 8
     if need > MAX_BYTES:
-        raise LieTooLarge(f"{what} of dim {size} with {n_matrices} generators needs {need / 1e9:.2g} GB of dense "
-                          f"adjoint matrices (limit lie.MAX_BYTES = {MAX_BYTES / 1e9:.2g} GB); not built")
-
+        raise LieTooLarge(
+            f"{what} of dim {size} with {n_matrices} generators needs {need / 1e9:.2g} GB of dense "
+            f"adjoint matrices (limit lie.MAX_BYTES = {MAX_BYTES / 1e9:.2g} GB); not built"
+        )
 
 
 @dataclass
@@ -85,12 +85,17 @@ class LieAlgebra:
     def summary(self) -> dict[str, Any]:
         """``dim``, ``ideals`` (``[{dim, rank}]``), ``centre_dim``, ``universal`` — for summary.json."""
         if self.universal:
-            d = 2 ** self.n
+            d = 2**self.n
             ideals = [{"dim": d * d - 1, "rank": d - 1}]
         else:
             ideals = [{"dim": i.dim, "rank": i.rank} for i in self.ideals]
-        return {"dim": self.dim, "ideals": ideals, "centre_dim": self.centre_dim, "universal": self.universal,
-                "seconds": round(self.seconds, 4)}
+        return {
+            "dim": self.dim,
+            "ideals": ideals,
+            "centre_dim": self.centre_dim,
+            "universal": self.universal,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 def _key_index(keys: np.ndarray, x: np.ndarray, z: np.ndarray, n: int) -> np.ndarray:
@@ -145,8 +150,9 @@ def _pauli_closure(strings: set[tuple[int, int]], n: int, cap: int) -> set[tuple
     return found
 
 
-def lie_algebra(generators: list[PauliSum], n: int, *, universal: bool | None = None, max_dim: int = MAX_DIM,
-                seed: int = 0) -> LieAlgebra:
+def lie_algebra(
+    generators: list[PauliSum], n: int, *, universal: bool | None = None, max_dim: int = MAX_DIM, seed: int = 0
+) -> LieAlgebra:
     """The DLA of ``{iH_k}``, its orthonormal basis, centre and simple ideals.
 
     The closure itself is PennyLane's ``qml.lie_closure`` (Pauli representation); before it
@@ -170,7 +176,7 @@ def lie_algebra(generators: list[PauliSum], n: int, *, universal: bool | None = 
     import time
 
     t0 = time.perf_counter()
-    full = 4 ** n - 1
+    full = 4**n - 1
     empty = np.zeros((0, 0))
     if universal:
         return LieAlgebra(n, generators, full, True, np.zeros((0, 2), np.int64), empty, empty, [], 0.0)
@@ -182,12 +188,15 @@ def lie_algebra(generators: list[PauliSum], n: int, *, universal: bool | None = 
     cap = full if single and n <= 8 else max_dim
     closure = _pauli_closure(strings, n, cap=cap)
     if closure is not None and single and len(closure) == full and universal is None:
-        return LieAlgebra(n, generators, full, True, np.zeros((0, 2), np.int64), empty, empty, [],
-                          time.perf_counter() - t0)
+        return LieAlgebra(
+            n, generators, full, True, np.zeros((0, 2), np.int64), empty, empty, [], time.perf_counter() - t0
+        )
     if closure is None or len(closure) > max_dim:
         what = "has dim" if single else "is bounded only by dim"
-        raise LieTooLarge(f"dynamical Lie algebra on {n} qubits {what} > {max_dim} (max_dim): not built, its dense "
-                          "adjoint matrices would not fit; a universal gate set needs universal=True")
+        raise LieTooLarge(
+            f"dynamical Lie algebra on {n} qubits {what} > {max_dim} (max_dim): not built, its dense "
+            "adjoint matrices would not fit; a universal gate set needs universal=True"
+        )
     _check_memory(len(generators), len(closure), f"dynamical Lie algebra on {n} qubits (support)")
     basis_sums = _closure_sums(generators, n)
     keys = np.array(sorted(closure, key=lambda k: k[0] << n | k[1]), dtype=np.int64)

@@ -33,8 +33,9 @@ def conjugate(p: PauliSum, gates: list[tuple[str, int, int]]) -> PauliSum:
     return out
 
 
-def fold_layers(layers: list[tuple[list[PauliSum], list[tuple[str, int, int]]]]
-                ) -> tuple[list[list[PauliSum]], list[tuple[str, int, int]]]:
+def fold_layers(
+    layers: list[tuple[list[PauliSum], list[tuple[str, int, int]]]],
+) -> tuple[list[list[PauliSum]], list[tuple[str, int, int]]]:
     """Fold the fixed gates of a layered circuit into its generators.
 
     ``U = E_{L−1}R_{L−1} ⋯ E_0R_0`` with rotations ``R_l`` (generators ``H``) and fixed Clifford

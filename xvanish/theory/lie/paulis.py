@@ -63,8 +63,10 @@ def _commutator(a: PauliSum, b: PauliSum) -> PauliSum:
 
 def _arrays(s: PauliSum) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     keys = list(s)
-    return ((np.array([k[0] for k in keys], dtype=np.int64), np.array([k[1] for k in keys], dtype=np.int64)),
-            np.array([s[k] for k in keys], dtype=float))
+    return (
+        (np.array([k[0] for k in keys], dtype=np.int64), np.array([k[1] for k in keys], dtype=np.int64)),
+        np.array([s[k] for k in keys], dtype=float),
+    )
 
 
 def product_state(spec: str | list[tuple[float, float, float]], n: int) -> np.ndarray:

@@ -27,17 +27,18 @@ def _overlaps_operator(rows: np.ndarray, keys: np.ndarray, op: PauliSum, n: int)
     idx = _key_index(keys, x, z, n)
     vec = np.zeros(len(keys))
     vec[idx[idx >= 0]] = v[idx >= 0]
-    return np.sqrt(2.0 ** n) * rows @ vec
+    return np.sqrt(2.0**n) * rows @ vec
 
 
 def _overlaps_state(rows: np.ndarray, keys: np.ndarray, bloch: np.ndarray) -> np.ndarray:
     """``Tr(B_a ρ)`` for a product state: ``Σ_s c_s ⟨P_s⟩ / √d``."""
     n = len(bloch)
-    return rows @ _state_expectations(bloch, keys[:, 0], keys[:, 1]) / np.sqrt(2.0 ** n)
+    return rows @ _state_expectations(bloch, keys[:, 0], keys[:, 1]) / np.sqrt(2.0**n)
 
 
-def purity(rows: np.ndarray, keys: np.ndarray, n: int, *, op: PauliSum | None = None,
-           bloch: np.ndarray | None = None) -> float:
+def purity(
+    rows: np.ndarray, keys: np.ndarray, n: int, *, op: PauliSum | None = None, bloch: np.ndarray | None = None
+) -> float:
     """g-purity ``Σ_a Tr(B_a X)²`` of an operator (Pauli sum) or a product state over basis rows.
 
     Args:
@@ -89,8 +90,9 @@ class Prediction:
     outside: bool
 
 
-def predict(alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, PauliSum] | None = None,
-            max_dim: int = MAX_DIM) -> Prediction:
+def predict(
+    alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, PauliSum] | None = None, max_dim: int = MAX_DIM
+) -> Prediction:
     """Predicted mean and variance of ``C`` and ``Var[∂θC]`` for each gate in ``gates``.
 
     Args:
@@ -113,7 +115,7 @@ def predict(alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, 
         0.08333
     """
     n = alg.n
-    d = 2.0 ** n
+    d = 2.0**n
     bloch = product_state(state, n) if isinstance(state, str) else np.asarray(state, float)
     gates = gates or {}
     identity = observable.get((0, 0), 0.0)
@@ -122,13 +124,21 @@ def predict(alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, 
         p_rho = _purity_product(bloch) - 1.0 / d
         p_obs = d * sum(v * v for v in traceless.values())
         dim = d * d - 1
-        grads = {label: p_rho * p_obs * (2 * d * d * sum(v * v for k, v in h.items() if k != (0, 0))) / dim ** 2
-                 for label, h in gates.items()}
-        return Prediction(identity, p_rho * p_obs / dim, grads,
-                          [{"dim": dim, "purity_state": p_rho, "purity_observable": p_obs}], False)
+        grads = {
+            label: p_rho * p_obs * (2 * d * d * sum(v * v for k, v in h.items() if k != (0, 0))) / dim**2
+            for label, h in gates.items()
+        }
+        return Prediction(
+            identity,
+            p_rho * p_obs / dim,
+            grads,
+            [{"dim": dim, "purity_state": p_rho, "purity_observable": p_obs}],
+            False,
+        )
     parts, rows_list = [], []
-    mean = identity + float(_overlaps_state(alg.centre, alg.keys, bloch) @ _overlaps_operator(alg.centre, alg.keys,
-                                                                                                traceless, n))
+    mean = identity + float(
+        _overlaps_state(alg.centre, alg.keys, bloch) @ _overlaps_operator(alg.centre, alg.keys, traceless, n)
+    )
     for ideal in alg.ideals:
         rows_list.append((ideal.basis, alg.keys))
     # the part of O outside g: its own invariant subspace, not its projection (pitfall 1)
@@ -157,17 +167,18 @@ def predict(alg: LieAlgebra, state: Any, observable: PauliSum, gates: dict[str, 
         parts.append({"dim": dim, "purity_state": p_rho, "purity_observable": p_obs})
         var_cost += p_rho * p_obs / dim
         for label, h in gates.items():
-            grads[label] += p_rho * p_obs * adjoint_norm_squared(h, rows, keys, n) / dim ** 2
+            grads[label] += p_rho * p_obs * adjoint_norm_squared(h, rows, keys, n) / dim**2
     return Prediction(mean, var_cost, grads, parts, outside)
 
 
 def _purity_product(bloch: np.ndarray) -> float:
     """``Tr ρ²`` of a product state: ``Π (1 + |r_i|²)/2``."""
-    return float(np.prod((1.0 + np.sum(bloch ** 2, axis=1)) / 2.0))
+    return float(np.prod((1.0 + np.sum(bloch**2, axis=1)) / 2.0))
 
 
-def _irreducible_parts(alg: LieAlgebra, rows: np.ndarray, keys: np.ndarray, seed: int = 1
-                       ) -> tuple[list[np.ndarray], np.ndarray]:
+def _irreducible_parts(
+    alg: LieAlgebra, rows: np.ndarray, keys: np.ndarray, seed: int = 1
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Split an invariant subspace (orthonormal ``rows`` over ``keys``) into irreducible parts.
 
     As for the ideals (:func:`_split`): a weight vector of a random ``x ∈ g`` (an eigenvector
@@ -191,8 +202,9 @@ def _irreducible_parts(alg: LieAlgebra, rows: np.ndarray, keys: np.ndarray, seed
     while len(remaining):
         values, vectors = np.linalg.eigh(1j * (remaining @ ad_x @ remaining.T))
         scale = max(1.0, float(np.abs(values).max()))
-        gaps = np.array([np.min(np.abs(np.delete(values, k) - values[k])) if len(values) > 1 else scale
-                         for k in range(len(values))])
+        gaps = np.array(
+            [np.min(np.abs(np.delete(values, k) - values[k])) if len(values) > 1 else scale for k in range(len(values))]
+        )
         candidates = np.flatnonzero(values > 1e-8 * scale)
         if len(candidates) == 0:
             break  # g acts as 0 on what is left (ad_x = 0 for a generic x)

@@ -49,6 +49,14 @@ from .observables import MAX_DENSE_OBSERVABLE_WIRES
 from .schedule import Schedule, cache_bytes, chunk_wires_for, plan
 
 __all__ = [
-    "DEFAULT_CHECKPOINT_BYTES", "MAX_DENSE_OBSERVABLE_WIRES", "expval", "expval_and_grad",
-    "Schedule", "cache_bytes", "chunk_wires_for", "plan", "probs", "state_bytes",
+    "DEFAULT_CHECKPOINT_BYTES",
+    "MAX_DENSE_OBSERVABLE_WIRES",
+    "expval",
+    "expval_and_grad",
+    "Schedule",
+    "cache_bytes",
+    "chunk_wires_for",
+    "plan",
+    "probs",
+    "state_bytes",
 ]

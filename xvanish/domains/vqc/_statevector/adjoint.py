@@ -18,13 +18,20 @@ from .schedule import plan, row_groups, select_rows
 #: sweeps when few gates carry a gradient, e.g. a single angle's derivative).
 DEFAULT_CHECKPOINT_BYTES = 256 * 2**20
 
-def expval_and_grad(ops: Sequence[qml.operation.Operator], n_wires: int,
-                    observable: qml.operation.Operator, params: Sequence[torch.Tensor], *,
-                    batch_size: int | None = None, dtype: torch.dtype = torch.complex128,
-                    device: str | torch.device = "cpu",
-                    max_chunk_wires: int | None = None, rows: int | None = None,
-                    checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
-                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+
+def expval_and_grad(
+    ops: Sequence[qml.operation.Operator],
+    n_wires: int,
+    observable: qml.operation.Operator,
+    params: Sequence[torch.Tensor],
+    *,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.complex128,
+    device: str | torch.device = "cpu",
+    max_chunk_wires: int | None = None,
+    rows: int | None = None,
+    checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Values ``[B]`` and d(Σ_b value_b)/dp for each tensor p in ``params`` by the adjoint method.
 
     Each circuit's value depends only on its own slice of a broadcast parameter, so for a
@@ -98,8 +105,12 @@ def expval_and_grad(ops: Sequence[qml.operation.Operator], n_wires: int,
             for i in range(len(program.blocks) - 1, first - 1, -1):
                 block = program.blocks[i]
                 psi, lam, local = block.backward(
-                    psi if not checkpoint else None, lam, block.build(detached), tensors,
-                    snapshots.get(i) if checkpoint else None)
+                    psi if not checkpoint else None,
+                    lam,
+                    block.build(detached),
+                    tensors,
+                    snapshots.get(i) if checkpoint else None,
+                )
                 for slot, g in local.items():
                     pieces.setdefault(slot, []).append(g)
 
@@ -112,9 +123,7 @@ def expval_and_grad(ops: Sequence[qml.operation.Operator], n_wires: int,
         cotangents.append(torch.stack(parts).sum(0) if shared else torch.cat(parts))
     if outputs:
         # retain_graph: the same operations may be evaluated again (another observable)
-        grads = torch.autograd.grad(outputs, params, cotangents, allow_unused=True,
-                                    retain_graph=True)
+        grads = torch.autograd.grad(outputs, params, cotangents, allow_unused=True, retain_graph=True)
     else:
         grads = (None,) * len(params)
-    return torch.cat(values).contiguous(), [torch.zeros_like(p) if g is None else g
-                                            for p, g in zip(params, grads)]
+    return torch.cat(values).contiguous(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]

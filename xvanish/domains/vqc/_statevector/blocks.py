@@ -12,12 +12,15 @@ from typing import Any
 import torch
 
 from .gates import compose
-from .kernels import (apply_dense, apply_range, dense_cotangent, kron, kron_cotangents, local_index,
-                      range_cotangent)
+from .kernels import apply_dense, apply_range, dense_cotangent, kron, kron_cotangents, local_index, range_cotangent
 
-def local_autograd(build: Callable[[Any], list[torch.Tensor]],
-                    tensors: list[torch.Tensor], slots: Iterable[int],
-                    cotangents: list[torch.Tensor | None]) -> dict[int, torch.Tensor]:
+
+def local_autograd(
+    build: Callable[[Any], list[torch.Tensor]],
+    tensors: list[torch.Tensor],
+    slots: Iterable[int],
+    cotangents: list[torch.Tensor | None],
+) -> dict[int, torch.Tensor]:
     """Pull gate-matrix cotangents back to a block's input tensors (fused one-qubit
     matrices, gate diagonals) by autograd through the block's small build graph."""
     slots = list(slots)
@@ -25,8 +28,9 @@ def local_autograd(build: Callable[[Any], list[torch.Tensor]],
     with torch.enable_grad():
         built = build(Overlay(tensors, leaves))
         pairs = [(o, g) for o, g in zip(built, cotangents) if g is not None and o.requires_grad]
-        grads = torch.autograd.grad([o for o, _ in pairs], [leaves[s] for s in slots],
-                                    [g for _, g in pairs], allow_unused=True)
+        grads = torch.autograd.grad(
+            [o for o, _ in pairs], [leaves[s] for s in slots], [g for _, g in pairs], allow_unused=True
+        )
     return {s: g for s, g in zip(slots, grads) if g is not None}
 
 
@@ -57,8 +61,9 @@ class Block:
     def build(self, tensors: Any) -> Any:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, mats: Any, keep: list | None = None,
-                grad_of: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mats: Any, keep: list | None = None, grad_of: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def backward(self, psi, lam, mats, tensors, kept):
@@ -67,9 +72,9 @@ class Block:
 
 @dataclass
 class Chunk:
-    a: int                       # first wire
-    m: int                       # number of wires
-    slots: list[int | None]      # fused one-qubit matrix per wire (None = identity)
+    a: int  # first wire
+    m: int  # number of wires
+    slots: list[int | None]  # fused one-qubit matrix per wire (None = identity)
 
 
 class Layer(Block):
@@ -86,8 +91,7 @@ class Layer(Block):
         return sum(self._chunk_grad(c, tensors) for c in self.chunks)
 
     def build(self, tensors: Any) -> list[torch.Tensor]:
-        return [kron([self.eye if s is None else tensors[s] for s in c.slots])
-                for c in self.chunks]
+        return [kron([self.eye if s is None else tensors[s] for s in c.slots]) for c in self.chunks]
 
     def forward(self, x, mats, keep=None, grad_of=None):
         for c, k in zip(self.chunks, mats):
@@ -117,8 +121,8 @@ class Layer(Block):
 @dataclass
 class MonoItem:
     wires: tuple[int, ...]
-    slot: int | None = None                 # gate diagonal [B|1, 2^k] (parametrised)
-    const: tuple | None = None              # full-space (perm, phase) (parameter-free run)
+    slot: int | None = None  # gate diagonal [B|1, 2^k] (parametrised)
+    const: tuple | None = None  # full-space (perm, phase) (parameter-free run)
 
 
 class Mono(Block):
@@ -193,4 +197,3 @@ class Dense(Block):
             before = psi if kept is None else kept.pop()
             local[slot] = dense_cotangent(lam, before, self.wires, self.n, mat.shape[0] == 1)
         return psi, apply_dense(lam, mat, self.wires, self.n, adjoint=True), local
-

@@ -15,13 +15,25 @@ import torch
 from pennylane.ops.qubit.attributes import diagonal_in_z_basis, supports_broadcasting
 
 from .blocks import Block, Chunk, Dense, Layer, Mono, MonoItem
-from .gates import (DIAGONAL_FROM_EIGVALS, FAST_MATRICES, LOCAL_CACHE, analyse_constant, as_param, compose,
-                    embed_monomial, has_grad, op_batch, simple_hyper_key, to_tensor)
+from .gates import (
+    DIAGONAL_FROM_EIGVALS,
+    FAST_MATRICES,
+    LOCAL_CACHE,
+    analyse_constant,
+    as_param,
+    compose,
+    embed_monomial,
+    has_grad,
+    op_batch,
+    simple_hyper_key,
+    to_tensor,
+)
 from .kernels import CACHE_SIZE, LRU, real_dtype, require_positive_int
 from .schedule import chunk_wires_for
 
 #: Operations that act as the identity on the state (no work to do).
 SKIPPED_OPS = frozenset({"Identity", "Barrier", "Snapshot", "WireCut"})
+
 
 @dataclass
 class Program:
@@ -45,7 +57,7 @@ class Program:
 
 @dataclass
 class LayerSpec:
-    seqs: dict[int, list[int]] = field(default_factory=dict)   # wire -> raw slots in order
+    seqs: dict[int, list[int]] = field(default_factory=dict)  # wire -> raw slots in order
 
 
 @dataclass
@@ -71,19 +83,17 @@ def flatten(ops: Iterable[qml.operation.Operator]) -> Iterable[qml.operation.Ope
         try:
             decomposition = op.decomposition()
         except qml.operation.DecompositionUndefinedError as err:
-            raise ValueError(f"operation {op.name} has neither a matrix nor a "
-                             "decomposition") from err
+            raise ValueError(f"operation {op.name} has neither a matrix nor a decomposition") from err
         yield from flatten(decomposition)
 
 
 class Compiler:
     """Turns an operation list into blocks and the tensors they are built from."""
 
-    def __init__(self, n: int, batch: int, dtype: torch.dtype, device: torch.device,
-                 max_chunk_wires: int) -> None:
+    def __init__(self, n: int, batch: int, dtype: torch.dtype, device: torch.device, max_chunk_wires: int) -> None:
         self.n, self.batch, self.dtype, self.device = n, batch, dtype, device
         self.max_chunk = max_chunk_wires
-        self.requests: list[tuple[qml.operation.Operator, str]] = []   # (op, "matrix"|"diag")
+        self.requests: list[tuple[qml.operation.Operator, str]] = []  # (op, "matrix"|"diag")
         self.specs: list[Any] = []
 
     # -- classification ---------------------------------------------------------------
@@ -162,8 +172,7 @@ class Compiler:
             col = torch.stack(vals)
             columns.append(col.reshape(len(ops) * b, *col.shape[2:]))
         fast = FAST_MATRICES.get(cls.__name__)
-        if fast is not None and len(columns) == 1 and columns[0].ndim == 1 \
-                and not columns[0].is_complex():
+        if fast is not None and len(columns) == 1 and columns[0].ndim == 1 and not columns[0].is_complex():
             res = fast(columns[0])
             if what == "diag":
                 res = torch.diagonal(res, dim1=-2, dim2=-1)
@@ -174,12 +183,11 @@ class Compiler:
             if what == "diag":
                 res = torch.diagonal(res, dim1=-2, dim2=-1)
         res = to_tensor(res, self.dtype, self.device)
-        return res.reshape(len(ops), b, *res.shape[-(2 if what == "matrix" else 1):])
+        return res.reshape(len(ops), b, *res.shape[-(2 if what == "matrix" else 1) :])
 
     def _single(self, op: qml.operation.Operator, what: str) -> torch.Tensor:
         if not op.data:  # parameter-free gates recur (Hadamard layers, CNOTs): cache them
-            key = ("single", type(op).__name__, what, repr(op.hyperparameters), self.dtype,
-                   str(self.device))
+            key = ("single", type(op).__name__, what, repr(op.hyperparameters), self.dtype, str(self.device))
             return LOCAL_CACHE.get_or(key, lambda: self._single_uncached(op, what))
         return self._single_uncached(op, what)
 
@@ -214,9 +222,9 @@ class Compiler:
             with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
                 acc = None
                 for pos in range(length):
-                    step = torch.stack([
-                        raw[seqs[i][pos]].expand(b, 2, 2) if pos < len(seqs[i])
-                        else eye.expand(b, 2, 2) for i in idx])
+                    step = torch.stack(
+                        [raw[seqs[i][pos]].expand(b, 2, 2) if pos < len(seqs[i]) else eye.expand(b, 2, 2) for i in idx]
+                    )
                     acc = step if acc is None else torch.matmul(step, acc)
             for i, t in zip(idx, acc.unbind(0)):
                 fused[i] = t
@@ -253,8 +261,9 @@ class Compiler:
         li = 0
         for spec in self.specs:
             if isinstance(spec, LayerSpec):
-                chunks = [Chunk(a, m, [fused_slot.get((li, w)) for w in range(a, a + m)])
-                          for a, m in self._chunks(spec.seqs)]
+                chunks = [
+                    Chunk(a, m, [fused_slot.get((li, w)) for w in range(a, a + m)]) for a, m in self._chunks(spec.seqs)
+                ]
                 blocks.append(Layer(self.n, chunks, eye))
                 li += 1
             elif isinstance(spec, DenseSpec):
@@ -277,9 +286,9 @@ class Compiler:
             def make() -> tuple:
                 acc: tuple = (None, None)
                 for _, _, local, w in run:
-                    acc = compose(acc, embed_monomial(local, w, self.n, self.dtype,
-                                                        self.device))
+                    acc = compose(acc, embed_monomial(local, w, self.n, self.dtype, self.device))
                 return acc
+
             items.append(MonoItem(run[-1][3], const=MONO_CACHE.get_or(key, make)))
             run.clear()
 
@@ -312,15 +321,20 @@ def infer_batch(ops: list[qml.operation.Operator], batch_size: int | None) -> in
 
 def wires_of(op: qml.operation.Operator, n: int) -> tuple[int, ...]:
     wires = tuple(op.wires.tolist())
-    ok = all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and 0 <= w < n
-             for w in wires)
+    ok = all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and 0 <= w < n for w in wires)
     if not ok:
         raise ValueError(f"wires={list(wires)!r}: must be integers in 0..{n - 1} (operation {op.name})")
     return tuple(int(w) for w in wires)
 
 
-def compile_program(ops: Sequence[qml.operation.Operator], n: int, batch_size: int | None,
-                    dtype: torch.dtype, device: str | torch.device, max_chunk_wires: int | None) -> Program:
+def compile_program(
+    ops: Sequence[qml.operation.Operator],
+    n: int,
+    batch_size: int | None,
+    dtype: torch.dtype,
+    device: str | torch.device,
+    max_chunk_wires: int | None,
+) -> Program:
     """Compile ``ops`` on ``n`` wires into blocks (see the package docstring); one-qubit
     layers in chunks of ≤ ``max_chunk_wires`` wires (``None``: :func:`.schedule.chunk_wires_for`).
 
@@ -345,4 +359,3 @@ def compile_program(ops: Sequence[qml.operation.Operator], n: int, batch_size: i
 
 
 MONO_CACHE = LRU(CACHE_SIZE)
-

@@ -14,6 +14,7 @@ from .kernels import require_positive_int
 from .observables import compile_observable
 from .schedule import plan, row_groups, select_rows
 
+
 def state_bytes(n_wires: int, batch_size: int, dtype: torch.dtype = torch.complex128) -> int:
     """Memory of a batch of state vectors: bytes per amplitude × 2^n × B.
 
@@ -37,10 +38,17 @@ def state_bytes(n_wires: int, batch_size: int, dtype: torch.dtype = torch.comple
     return torch.empty((), dtype=dtype).element_size() * (1 << n_wires) * batch_size
 
 
-def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
-           observable: qml.operation.Operator, *, batch_size: int | None = None,
-           dtype: torch.dtype = torch.complex128, device: str | torch.device = "cpu",
-           max_chunk_wires: int | None = None, rows: int | None = None) -> torch.Tensor:
+def expval(
+    ops: Sequence[qml.operation.Operator],
+    n_wires: int,
+    observable: qml.operation.Operator,
+    *,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.complex128,
+    device: str | torch.device = "cpu",
+    max_chunk_wires: int | None = None,
+    rows: int | None = None,
+) -> torch.Tensor:
     """⟨0…0|U† O U|0…0⟩ for a batch of B circuits, U = ``ops`` applied in order.
 
     Operation parameters may be python floats / 0-d tensors (shared by all circuits) or
@@ -82,14 +90,19 @@ def expval(ops: Sequence[qml.operation.Operator], n_wires: int,
     program = compile_program(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     obs = compile_observable(observable, n_wires, dtype, program.device)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        return torch.cat([obs.expval(psi).expand(part.stop - part.start)
-                          for part, psi in final_states(program, rows)])
+        return torch.cat([obs.expval(psi).expand(part.stop - part.start) for part, psi in final_states(program, rows)])
 
 
-def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
-          batch_size: int | None = None, dtype: torch.dtype = torch.complex128,
-          device: str | torch.device = "cpu",
-          max_chunk_wires: int | None = None, rows: int | None = None) -> torch.Tensor:
+def probs(
+    ops: Sequence[qml.operation.Operator],
+    n_wires: int,
+    *,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.complex128,
+    device: str | torch.device = "cpu",
+    max_chunk_wires: int | None = None,
+    rows: int | None = None,
+) -> torch.Tensor:
     """Computational-basis probabilities |⟨i|U|0…0⟩|² of a batch of circuits.
 
     Args:
@@ -101,8 +114,12 @@ def probs(ops: Sequence[qml.operation.Operator], n_wires: int, *,
     """
     program = compile_program(ops, n_wires, batch_size, dtype, device, max_chunk_wires)
     with torch.set_grad_enabled(torch.is_grad_enabled() and program.requires_grad):
-        return torch.cat([(psi.real ** 2 + psi.imag ** 2).expand(part.stop - part.start, -1)
-                          for part, psi in final_states(program, rows)])
+        return torch.cat(
+            [
+                (psi.real**2 + psi.imag**2).expand(part.stop - part.start, -1)
+                for part, psi in final_states(program, rows)
+            ]
+        )
 
 
 def final_states(program: Program, rows: int | None = None) -> Iterator[tuple[slice, torch.Tensor]]:

@@ -19,17 +19,26 @@ from .kernels import CACHE_SIZE, LRU, local_index, placed_bits, real_dtype
 #: PennyLane's matrix.
 DIAGONAL_FROM_EIGVALS = frozenset({"MultiRZ", "DiagonalQubitUnitary"})
 
+
 def rotation_matrices(entries: dict[tuple[int, int, int], Callable]) -> Callable:
     """A closed-form [N, 2, 2] builder from real angles; assembled in real arithmetic
     because torch's complex elementwise kernels with tiny inner axes are ~50× slower."""
+
     def build(theta: torch.Tensor) -> torch.Tensor:
         half = theta / 2
-        values = {"c": torch.cos(half), "s": torch.sin(half), "-s": -torch.sin(half),
-                  "C": torch.cos(theta), "S": torch.sin(theta), "1": torch.ones_like(theta)}
+        values = {
+            "c": torch.cos(half),
+            "s": torch.sin(half),
+            "-s": -torch.sin(half),
+            "C": torch.cos(theta),
+            "S": torch.sin(theta),
+            "1": torch.ones_like(theta),
+        }
         out = theta.new_zeros(theta.shape[0], 2, 2, 2)
         for (i, j, part), name in entries.items():
             out[:, i, j, part] = values[name]
         return torch.view_as_complex(out)
+
     return build
 
 
@@ -110,7 +119,8 @@ def simple_hyper_key(op: qml.operation.Operator) -> tuple | None:
 class Local:
     """A parameter-free gate on k wires: a monomial (one nonzero per row: a permutation
     with phases, diagonal when ``perm`` is None) or a dense matrix."""
-    kind: str                       # "mono" | "dense"
+
+    kind: str  # "mono" | "dense"
     perm: np.ndarray | None = None  # local gather index, (Mψ)[s] = phase[s] ψ[perm[s]]
     phase: np.ndarray | None = None
     matrix: np.ndarray | None = None
@@ -118,6 +128,7 @@ class Local:
 
 def analyse_constant(op: qml.operation.Operator) -> Local:
     """Classify a parameter-free gate from its matrix (cached per gate type and layout)."""
+
     def make() -> Local:
         m = np.asarray(qml.matrix(op, wire_order=op.wires), dtype=np.complex128)
         nonzero = np.abs(m) > 0
@@ -128,12 +139,14 @@ def analyse_constant(op: qml.operation.Operator) -> Local:
                 is_identity = np.array_equal(perm, np.arange(len(perm)))
                 return Local("mono", None if is_identity else perm, phase)
         return Local("dense", matrix=m)
+
     key = (type(op).__name__, len(op.wires), repr(op.hyperparameters))
     return LOCAL_CACHE.get_or(key, make)
 
 
-def embed_monomial(local: Local, wires: tuple[int, ...], n: int, dtype: torch.dtype,
-                    device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def embed_monomial(
+    local: Local, wires: tuple[int, ...], n: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Full-space (perm [2^n], phase [1, 2^n]) of a local monomial on ``wires``."""
     s = local_index(wires, n, device)
     phase = None
@@ -159,4 +172,3 @@ def compose(first: tuple, then: tuple) -> tuple:
 
 
 LOCAL_CACHE = LRU(4 * CACHE_SIZE)
-

@@ -57,12 +57,14 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def local_index(wires: tuple[int, ...], n: int, device: torch.device) -> torch.Tensor:
     """For each full basis index i, the index of its bits on ``wires`` (first wire = MSB)."""
+
     def make() -> torch.Tensor:
         i = torch.arange(1 << n, device=device)
         out = torch.zeros_like(i)
         for w in wires:
             out = (out << 1) | ((i >> (n - 1 - w)) & 1)
         return out
+
     return INDEX_CACHE.get_or(("local", wires, n, str(device)), make)
 
 
@@ -75,8 +77,8 @@ def placed_bits(wires: tuple[int, ...], n: int) -> np.ndarray:
         out |= ((s >> (k - 1 - j)) & 1) << (n - 1 - w)
     return out
 
-def apply_range(x: torch.Tensor, k: torch.Tensor, a: int, m: int, n: int,
-                 adjoint: bool) -> torch.Tensor:
+
+def apply_range(x: torch.Tensor, k: torch.Tensor, a: int, m: int, n: int, adjoint: bool) -> torch.Tensor:
     """Apply a [B|1, 2^m, 2^m] matrix on the contiguous wires a..a+m-1 of x [B|1, 2^n].
 
     Leading / trailing chunks are one batched matmul on a view (no copy); a middle chunk
@@ -94,20 +96,22 @@ def apply_range(x: torch.Tensor, k: torch.Tensor, a: int, m: int, n: int,
     return y.reshape(y.shape[0], -1)
 
 
-def range_cotangent(lam: torch.Tensor, psi: torch.Tensor, a: int, m: int, n: int,
-                     shared: bool) -> torch.Tensor:
+def range_cotangent(lam: torch.Tensor, psi: torch.Tensor, a: int, m: int, n: int, shared: bool) -> torch.Tensor:
     """2·Σ_spectators λ ψ^† for a gate on wires a..a+m-1: the torch-convention cotangent
     (∂C/∂Re K + i ∂C/∂Im K) of C = ⟨λ|K|ψ⟩ + c.c. with respect to the gate matrix K."""
     left, size, right = 1 << a, 1 << m, 1 << (n - a - m)
     if left == 1:
-        g = torch.matmul(lam.view(lam.shape[0], size, right),
-                         psi.view(psi.shape[0], size, right).mH)
+        g = torch.matmul(lam.view(lam.shape[0], size, right), psi.view(psi.shape[0], size, right).mH)
     elif right == 1:
-        g = torch.matmul(lam.view(lam.shape[0], left, size).transpose(-1, -2),
-                         psi.view(psi.shape[0], left, size).conj())
+        g = torch.matmul(
+            lam.view(lam.shape[0], left, size).transpose(-1, -2), psi.view(psi.shape[0], left, size).conj()
+        )
     else:
-        g = torch.einsum("blir,bljr->bij", lam.view(lam.shape[0], left, size, right),
-                         psi.view(psi.shape[0], left, size, right).conj())
+        g = torch.einsum(
+            "blir,bljr->bij",
+            lam.view(lam.shape[0], left, size, right),
+            psi.view(psi.shape[0], left, size, right).conj(),
+        )
     g = 2 * g
     return g.sum(0, keepdim=True) if shared else g
 
@@ -136,8 +140,7 @@ def contiguous_run(wires: tuple[int, ...]) -> bool:
     return all(b == a + 1 for a, b in zip(wires, wires[1:]))
 
 
-def apply_dense(x: torch.Tensor, mat: torch.Tensor, wires: tuple[int, ...], n: int,
-                 adjoint: bool) -> torch.Tensor:
+def apply_dense(x: torch.Tensor, mat: torch.Tensor, wires: tuple[int, ...], n: int, adjoint: bool) -> torch.Tensor:
     if contiguous_run(wires):
         return apply_range(x, mat, wires[0], len(wires), n, adjoint)
     if adjoint:
@@ -145,8 +148,7 @@ def apply_dense(x: torch.Tensor, mat: torch.Tensor, wires: tuple[int, ...], n: i
     return scatter_wires(torch.matmul(mat, gather_wires(x, wires, n)), wires, n)
 
 
-def dense_cotangent(lam: torch.Tensor, psi: torch.Tensor, wires: tuple[int, ...], n: int,
-                     shared: bool) -> torch.Tensor:
+def dense_cotangent(lam: torch.Tensor, psi: torch.Tensor, wires: tuple[int, ...], n: int, shared: bool) -> torch.Tensor:
     if contiguous_run(wires):
         return range_cotangent(lam, psi, wires[0], len(wires), n, shared)
     g = 2 * torch.matmul(gather_wires(lam, wires, n), gather_wires(psi, wires, n).mH)
@@ -165,7 +167,8 @@ def kron(mats: list[torch.Tensor]) -> torch.Tensor:
     a, c = kron(mats[:half]), kron(mats[half:])
     b = max(a.shape[0], c.shape[0])
     return (a[:, :, None, :, None] * c[:, None, :, None, :]).reshape(
-        b, a.shape[1] * c.shape[1], a.shape[2] * c.shape[2])
+        b, a.shape[1] * c.shape[1], a.shape[2] * c.shape[2]
+    )
 
 
 def kron_cotangents(mats: list[torch.Tensor], cot: torch.Tensor) -> list[torch.Tensor]:
@@ -181,9 +184,7 @@ def kron_cotangents(mats: list[torch.Tensor], cot: torch.Tensor) -> list[torch.T
     half = len(mats) // 2
     a, c = kron(mats[:half]), kron(mats[half:])
     p, q = a.shape[-1], c.shape[-1]
-    g = cot.reshape(cot.shape[0], p, q, p, q).permute(0, 1, 3, 2, 4).reshape(
-        cot.shape[0], p * p, q * q)
+    g = cot.reshape(cot.shape[0], p, q, p, q).permute(0, 1, 3, 2, 4).reshape(cot.shape[0], p * p, q * q)
     ga = torch.matmul(g, c.conj().reshape(c.shape[0], q * q, 1)).reshape(-1, p, p)
     gc = torch.matmul(a.conj().reshape(a.shape[0], 1, p * p), g).reshape(-1, q, q)
     return kron_cotangents(mats[:half], ga) + kron_cotangents(mats[half:], gc)
-

@@ -19,9 +19,11 @@ from .kernels import apply_dense, local_index
 #: Largest observable term (in wires) applied as a dense matrix.
 MAX_DENSE_OBSERVABLE_WIRES = 12
 
+
 @dataclass
 class Observable:
     """O as (diagonal) + Σ_x (phase_x · gather by i^x) + Σ dense local terms."""
+
     n: int
     diag: torch.Tensor | None = None
     flips: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
@@ -40,7 +42,7 @@ class Observable:
         if not self.flips and not self.dense:
             if self.diag is None:
                 return torch.zeros(psi.shape[0], dtype=psi.real.dtype, device=psi.device)
-            return torch.sum((psi.real ** 2 + psi.imag ** 2) * self.diag.real, dim=-1)
+            return torch.sum((psi.real**2 + psi.imag**2) * self.diag.real, dim=-1)
         return torch.real(torch.sum(psi.conj() * self.apply(psi), dim=-1))
 
 
@@ -68,12 +70,12 @@ class ObservableBuilder:
                 if not 0 <= w < self.n:
                     raise ValueError(f"observable wire {w}: must be in 0..{self.n - 1}")
                 b = self.bit(w)
-                sign = 1 - 2 * b          # (-1)^{bit}
+                sign = 1 - 2 * b  # (-1)^{bit}
                 if pauli in ("X", "Y"):
                     flip |= 1 << (self.n - 1 - w)
                 if pauli == "Z":
                     phase = phase * sign
-                elif pauli == "Y":        # Y|0⟩ = i|1⟩, Y|1⟩ = -i|0⟩
+                elif pauli == "Y":  # Y|0⟩ = i|1⟩, Y|1⟩ = -i|0⟩
                     phase = phase * (1j * sign)
             source_phase = phase[self.index ^ flip] * c
             if flip == 0:
@@ -83,8 +85,7 @@ class ObservableBuilder:
                 self.flips[flip] = self.flips.get(flip, 0) + source_phase
 
     def add_diagonal(self, local: torch.Tensor, wires: tuple[int, ...], coeff: complex) -> None:
-        self.diag = self.diag + coeff * local.to(self.dtype)[local_index(wires, self.n,
-                                                                          self.device)]
+        self.diag = self.diag + coeff * local.to(self.dtype)[local_index(wires, self.n, self.device)]
         self.has_diag = True
 
     def add(self, obs: qml.operation.Operator, coeff: complex) -> None:
@@ -96,8 +97,11 @@ class ObservableBuilder:
 
     def finish(self) -> Observable:
         return Observable(
-            self.n, self.diag.unsqueeze(0) if self.has_diag else None,
-            [(self.index ^ x, ph.unsqueeze(0)) for x, ph in self.flips.items()], self.dense)
+            self.n,
+            self.diag.unsqueeze(0) if self.has_diag else None,
+            [(self.index ^ x, ph.unsqueeze(0)) for x, ph in self.flips.items()],
+            self.dense,
+        )
 
 
 def add_sum(builder: ObservableBuilder, obs: Any, coeff: complex) -> None:
@@ -121,9 +125,11 @@ def add_basis_projector(builder: ObservableBuilder, obs: Any, coeff: complex) ->
 def add_dense_observable(builder: ObservableBuilder, obs: Any, coeff: complex) -> None:
     wires = wires_of(obs, builder.n)
     if len(wires) > MAX_DENSE_OBSERVABLE_WIRES:
-        raise ValueError(f"observable {obs} acts on {len(wires)} wires without a Pauli, "
-                         f"projector or sum structure; dense matrices are limited to "
-                         f"{MAX_DENSE_OBSERVABLE_WIRES} wires")
+        raise ValueError(
+            f"observable {obs} acts on {len(wires)} wires without a Pauli, "
+            f"projector or sum structure; dense matrices are limited to "
+            f"{MAX_DENSE_OBSERVABLE_WIRES} wires"
+        )
     mat = to_tensor(qml.matrix(obs, wire_order=wires), builder.dtype, builder.device)
     off_diagonal = mat - torch.diag_embed(torch.diagonal(mat))
     if not torch.any(off_diagonal != 0):
@@ -140,9 +146,7 @@ OBSERVABLE_HANDLERS: dict[type, Callable[[ObservableBuilder, Any, complex], None
 }
 
 
-def compile_observable(obs: qml.operation.Operator, n: int, dtype: torch.dtype,
-                        device: torch.device) -> Observable:
+def compile_observable(obs: qml.operation.Operator, n: int, dtype: torch.dtype, device: torch.device) -> Observable:
     builder = ObservableBuilder(n, dtype, device)
     builder.add(obs, 1.0)
     return builder.finish()
-

@@ -85,8 +85,9 @@ def chunk_wires_for(n: int) -> int:
     return CHUNK_WIRES if n >= CHUNK_WIRES else n
 
 
-def plan(n: int, batch: int, dtype: torch.dtype, cache: int | None = None,
-         working_states: int = WORKING_STATES) -> Schedule:
+def plan(
+    n: int, batch: int, dtype: torch.dtype, cache: int | None = None, working_states: int = WORKING_STATES
+) -> Schedule:
     """The schedule for ``batch`` circuits of ``n`` wires in ``dtype``.
 
     Rows: as many circuits as keep ``working_states`` state vectors within
